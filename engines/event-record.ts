@@ -1,0 +1,116 @@
+/**
+ * Fixed-size binary event records: what the fast core writes into its preallocated output buffer and what every
+ * cross-thread design carries back to the client, so no event becomes a JS object until something wants to read it.
+ *
+ *   byte  0      1       2      3      4..7        8..15      16..23         24..31     32..39     40..47
+ *       +------+-------+------+------+-----------+----------+--------------+----------+----------+----------+
+ *       | kind |reason | side | pad  | sym (u32) | seq (f64)| id/taker(f64)|maker(f64)|price(f64)| qty (f64)|
+ *       +------+-------+------+------+-----------+----------+--------------+----------+----------+----------+
+ *
+ * `sym` is the index into the workload's symbol table. Unused fields are 0.
+ */
+import type { CancelReason, MatchEvent, RejectReason, Side } from './types.ts';
+
+export const EVENT_BYTES = 48;
+export const EVENT_F64S = EVENT_BYTES / 8;
+export const EV_OFF_KIND = 0;
+export const EV_OFF_REASON = 1;
+export const EV_OFF_SIDE = 2;
+export const EV_OFF_SYM = 4;
+/** Float64 indexes inside an event record. */
+export const EV_F64_SEQ = 1;
+export const EV_F64_ID = 2;
+export const EV_F64_MAKER = 3;
+export const EV_F64_PRICE = 4;
+export const EV_F64_QTY = 5;
+
+export const EV_RESTED = 1;
+export const EV_FILL = 2;
+export const EV_CANCELLED = 3;
+export const EV_REDUCED = 4;
+export const EV_MODIFIED = 5;
+export const EV_REJECTED = 6;
+
+/** Reason codes: cancel reasons and reject reasons share one byte. */
+export const REASON_NONE = 0;
+export const REASON_USER = 1;
+export const REASON_IOC = 2;
+export const REASON_FOK = 3;
+export const REASON_DUPLICATE_ID = 4;
+export const REASON_UNKNOWN_ORDER = 5;
+export const REASON_INVALID_QTY = 6;
+export const REASON_INVALID_PRICE = 7;
+export const REASON_INVALID_COMMAND = 8;
+
+/** Same codes as workloads/workload.ts SIDE_BUY / SIDE_SELL. */
+const EV_SIDE_BUY = 1;
+const EV_SIDE_SELL = 2;
+
+const CANCEL_REASONS: readonly (CancelReason | undefined)[] = [undefined, 'user', 'ioc', 'fok'];
+const REJECT_REASONS: readonly (RejectReason | undefined)[] = [
+  undefined, undefined, undefined, undefined, 'duplicate_id', 'unknown_order', 'invalid_qty', 'invalid_price', 'invalid_command',
+];
+
+function sideName(code: number, where: number): Side {
+  if (code === EV_SIDE_BUY) return 'buy';
+  if (code === EV_SIDE_SELL) return 'sell';
+  throw new Error(`event record ${where}: side code ${code}`);
+}
+
+/**
+ * Writes one event record at record index `i` of a buffer viewed as bytes, u32 words and f64s.
+ * The fast core has its own inlined writer; this one is for designs and tests.
+ */
+export function writeEventRecord(
+  bytes: Uint8Array, words: Uint32Array, f64: Float64Array, i: number,
+  kind: number, reason: number, side: number, sym: number, seq: number, id: number, maker: number, price: number, qty: number,
+): void {
+  const b = i * EVENT_BYTES;
+  bytes[b + EV_OFF_KIND] = kind;
+  bytes[b + EV_OFF_REASON] = reason;
+  bytes[b + EV_OFF_SIDE] = side;
+  words[(b + EV_OFF_SYM) >> 2] = sym;
+  const f = i * EVENT_F64S;
+  f64[f + EV_F64_SEQ] = seq;
+  f64[f + EV_F64_ID] = id;
+  f64[f + EV_F64_MAKER] = maker;
+  f64[f + EV_F64_PRICE] = price;
+  f64[f + EV_F64_QTY] = qty;
+}
+
+/** Turns the event record at index `i` into the same object the reference engine emits. */
+export function decodeEventRecord(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, i: number, symbols: readonly string[]): MatchEvent {
+  const b = i * EVENT_BYTES;
+  const f = i * EVENT_F64S;
+  const kind = bytes[b + EV_OFF_KIND]!;
+  const reasonCode = bytes[b + EV_OFF_REASON]!;
+  const symIndex = words[(b + EV_OFF_SYM) >> 2]!;
+  const sym = symbols[symIndex];
+  if (sym === undefined) throw new Error(`event record ${i}: symbol index ${symIndex} outside a table of ${symbols.length}`);
+  const seq = f64[f + EV_F64_SEQ]!;
+  const id = f64[f + EV_F64_ID]!;
+  const price = f64[f + EV_F64_PRICE]!;
+  const qty = f64[f + EV_F64_QTY]!;
+  switch (kind) {
+    case EV_RESTED:
+      return { seq, ev: 'rested', sym, id, side: sideName(bytes[b + EV_OFF_SIDE]!, i), price, qty };
+    case EV_FILL:
+      return { seq, ev: 'fill', sym, taker: id, maker: f64[f + EV_F64_MAKER]!, price, qty, side: sideName(bytes[b + EV_OFF_SIDE]!, i) };
+    case EV_CANCELLED: {
+      const reason = CANCEL_REASONS[reasonCode];
+      if (reason === undefined) throw new Error(`event record ${i}: cancel reason code ${reasonCode}`);
+      return { seq, ev: 'cancelled', sym, id, qty, reason };
+    }
+    case EV_REDUCED:
+      return { seq, ev: 'reduced', sym, id, qty };
+    case EV_MODIFIED:
+      return { seq, ev: 'modified', sym, id, price, qty };
+    case EV_REJECTED: {
+      const reason = REJECT_REASONS[reasonCode];
+      if (reason === undefined) throw new Error(`event record ${i}: reject reason code ${reasonCode}`);
+      return { seq, ev: 'rejected', sym, id, reason };
+    }
+    default:
+      throw new Error(`event record ${i}: unknown event kind ${kind}`);
+  }
+}
