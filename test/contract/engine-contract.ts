@@ -1,0 +1,644 @@
+/**
+ * The engine contract: one scenario per rule of the command/event semantics (README, issue 2), written against the
+ * `BookEngine` interface only, so the reference engine, the fast core and every multithreaded design run the same
+ * suite through a factory:
+ *
+ *   describeEngineContract('reference', () => new ReferenceEngine());
+ *
+ * Every scenario asserts the exact event list of each command. Events are read back through `formatEvent` (the
+ * canonical NDJSON), so an engine may hand `emit` a reused or non-plain event object and still be compared by value.
+ */
+import { describe, expect, it } from 'vitest';
+import { BookHasher } from '../../engines/book-hash.ts';
+import { formatEvent } from '../../engines/types.ts';
+import type { BookEngine, CancelReason, Command, L2Snapshot, MatchEvent, RejectReason, Side, TimeInForce } from '../../engines/types.ts';
+
+const S = 'AAPL';
+
+/** Feeds commands to one engine with seq 0, 1, 2, ... and returns each command's events as plain objects. */
+class Driver {
+  readonly engine: BookEngine;
+  private seq = 0;
+
+  constructor(engine: BookEngine) {
+    this.engine = engine;
+  }
+
+  run(command: Command): MatchEvent[] {
+    const events: MatchEvent[] = [];
+    this.engine.process(command, this.seq++, (event) => {
+      events.push(JSON.parse(formatEvent(event)) as MatchEvent);
+    });
+    return events;
+  }
+
+  runAll(commands: readonly Command[]): MatchEvent[] {
+    return commands.flatMap((command) => this.run(command));
+  }
+
+  l2(sym = S, depth = 100): L2Snapshot {
+    const { bids, asks } = this.engine.l2(sym, depth);
+    return { bids: bids.map(([p, q]) => [p, q] as const), asks: asks.map(([p, q]) => [p, q] as const) };
+  }
+
+  hash(): string {
+    return this.engine.bookHash();
+  }
+}
+
+function limit(side: Side, id: number, price: number, qty: number, tif: TimeInForce = 'gtc', sym = S): Command {
+  return { op: 'new', sym, id, side, type: 'limit', tif, price, qty };
+}
+const buy = (id: number, price: number, qty: number, tif: TimeInForce = 'gtc', sym = S): Command => limit('buy', id, price, qty, tif, sym);
+const sell = (id: number, price: number, qty: number, tif: TimeInForce = 'gtc', sym = S): Command => limit('sell', id, price, qty, tif, sym);
+const market = (side: Side, id: number, qty: number, sym = S): Command => ({ op: 'new', sym, id, side, type: 'market', qty });
+const cancel = (id: number, sym = S): Command => ({ op: 'cancel', sym, id });
+const reduce = (id: number, qty: number, sym = S): Command => ({ op: 'reduce', sym, id, qty });
+const modify = (id: number, price: number, qty: number, sym = S): Command => ({ op: 'modify', sym, id, price, qty });
+
+const rested = (seq: number, id: number, side: Side, price: number, qty: number, sym = S): MatchEvent => ({ seq, ev: 'rested', sym, id, side, price, qty });
+const fill = (seq: number, taker: number, maker: number, price: number, qty: number, side: Side, sym = S): MatchEvent => ({ seq, ev: 'fill', sym, taker, maker, price, qty, side });
+const cancelled = (seq: number, id: number, qty: number, reason: CancelReason, sym = S): MatchEvent => ({ seq, ev: 'cancelled', sym, id, qty, reason });
+const reduced = (seq: number, id: number, qty: number, sym = S): MatchEvent => ({ seq, ev: 'reduced', sym, id, qty });
+const modified = (seq: number, id: number, price: number, qty: number, sym = S): MatchEvent => ({ seq, ev: 'modified', sym, id, price, qty });
+const rejected = (seq: number, id: number, reason: RejectReason, sym = S): MatchEvent => ({ seq, ev: 'rejected', sym, id, reason });
+
+const EMPTY: L2Snapshot = { bids: [], asks: [] };
+
+export function describeEngineContract(name: string, create: () => BookEngine): void {
+  const start = (): Driver => new Driver(create());
+
+  describe(`engine contract: ${name}`, () => {
+    describe('resting and sequence numbers', () => {
+      it('a limit that crosses nothing rests; tif defaults to gtc', () => {
+        const d = start();
+        expect(d.run(sell(1, 101, 10))).toStrictEqual([rested(0, 1, 'sell', 101, 10)]);
+        expect(d.run({ op: 'new', sym: S, id: 2, side: 'buy', type: 'limit', price: 100, qty: 5 })).toStrictEqual([rested(1, 2, 'buy', 100, 5)]);
+        expect(d.l2()).toStrictEqual({ bids: [[100, 5]], asks: [[101, 10]] });
+      });
+
+      it('seq is the 0-based index of the command, rejected commands included', () => {
+        const d = start();
+        expect(d.run(cancel(9))).toStrictEqual([rejected(0, 9, 'unknown_order')]);
+        expect(d.run(sell(1, 100, 5))).toStrictEqual([rested(1, 1, 'sell', 100, 5)]);
+        expect(d.run({ op: 'invalid', sym: '', id: 0 })).toStrictEqual([rejected(2, 0, 'invalid_command', '')]);
+        expect(d.run(buy(2, 100, 2))).toStrictEqual([fill(3, 2, 1, 100, 2, 'buy')]);
+        expect(d.run(buy(3, 100, 5))).toStrictEqual([fill(4, 3, 1, 100, 3, 'buy'), rested(4, 3, 'buy', 100, 2)]);
+      });
+
+      it('the engine passes the seq it is given through to every event', () => {
+        const engine = create();
+        const events: string[] = [];
+        const emit = (event: MatchEvent): void => {
+          events.push(formatEvent(event));
+        };
+        engine.process(sell(1, 100, 5), 41, emit);
+        engine.process(buy(2, 100, 7), 1000, emit);
+        expect(events).toStrictEqual([rested(41, 1, 'sell', 100, 5), fill(1000, 2, 1, 100, 5, 'buy'), rested(1000, 2, 'buy', 100, 2)].map(formatEvent));
+      });
+    });
+
+    describe('matching', () => {
+      it('partial fill of the maker: the taker fills completely, the maker keeps its rest and its place', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), sell(2, 100, 10)]);
+        expect(d.run(buy(3, 100, 4))).toStrictEqual([fill(2, 3, 1, 100, 4, 'buy')]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 16]] });
+        expect(d.run(buy(4, 100, 8))).toStrictEqual([fill(3, 4, 1, 100, 6, 'buy'), fill(3, 4, 2, 100, 2, 'buy')]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 8]] });
+      });
+
+      it('partial fill of the taker: its remainder rests at its own limit', () => {
+        const d = start();
+        d.run(sell(1, 100, 3));
+        expect(d.run(buy(2, 101, 10))).toStrictEqual([fill(1, 2, 1, 100, 3, 'buy'), rested(1, 2, 'buy', 101, 7)]);
+        expect(d.l2()).toStrictEqual({ bids: [[101, 7]], asks: [] });
+      });
+
+      it('the taker trades at the maker price, and a fill carries the taker side', () => {
+        const d = start();
+        d.run(sell(1, 100, 5));
+        expect(d.run(buy(2, 105, 5))).toStrictEqual([fill(1, 2, 1, 100, 5, 'buy')]);
+        d.run(buy(3, 105, 5));
+        expect(d.run(sell(4, 100, 5))).toStrictEqual([fill(3, 4, 3, 105, 5, 'sell')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('a buy walks the asks best (lowest) first, stops at its limit, then rests', () => {
+        const d = start();
+        d.runAll([sell(1, 102, 5), sell(2, 100, 5), sell(3, 101, 5), sell(4, 103, 5)]);
+        expect(d.run(buy(5, 102, 17))).toStrictEqual([
+          fill(4, 5, 2, 100, 5, 'buy'),
+          fill(4, 5, 3, 101, 5, 'buy'),
+          fill(4, 5, 1, 102, 5, 'buy'),
+          rested(4, 5, 'buy', 102, 2),
+        ]);
+        expect(d.l2()).toStrictEqual({ bids: [[102, 2]], asks: [[103, 5]] });
+      });
+
+      it('a sell walks the bids best (highest) first, stops at its limit, then rests', () => {
+        const d = start();
+        d.runAll([buy(1, 98, 5), buy(2, 99, 5), buy(3, 97, 5)]);
+        expect(d.run(sell(4, 98, 12))).toStrictEqual([fill(3, 4, 2, 99, 5, 'sell'), fill(3, 4, 1, 98, 5, 'sell'), rested(3, 4, 'sell', 98, 2)]);
+        expect(d.l2()).toStrictEqual({ bids: [[97, 5]], asks: [[98, 2]] });
+      });
+
+      it('FIFO within a level: makers at one price fill in arrival order', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 3), sell(2, 100, 3), sell(3, 100, 3)]);
+        expect(d.run(buy(4, 100, 7))).toStrictEqual([fill(3, 4, 1, 100, 3, 'buy'), fill(3, 4, 2, 100, 3, 'buy'), fill(3, 4, 3, 100, 1, 'buy')]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 2]] });
+      });
+
+      it('price before time: a later order at a better price fills first', () => {
+        const d = start();
+        d.runAll([sell(1, 101, 5), sell(2, 100, 5)]);
+        expect(d.run(buy(3, 101, 6))).toStrictEqual([fill(2, 3, 2, 100, 5, 'buy'), fill(2, 3, 1, 101, 1, 'buy')]);
+      });
+
+      it('no self-trade prevention: orders of one owner match each other', () => {
+        const d = start();
+        d.run({ op: 'new', sym: S, id: 1, side: 'sell', type: 'limit', tif: 'gtc', price: 100, qty: 5, owner: 3 });
+        expect(d.run({ op: 'new', sym: S, id: 2, side: 'buy', type: 'limit', tif: 'gtc', price: 100, qty: 5, owner: 3 })).toStrictEqual([fill(1, 2, 1, 100, 5, 'buy')]);
+      });
+    });
+
+    describe('IOC, FOK and market orders', () => {
+      it('IOC fills what it can; the remainder is cancelled (reason ioc) and never rests', () => {
+        const d = start();
+        d.run(sell(1, 100, 5));
+        expect(d.run(buy(2, 100, 8, 'ioc'))).toStrictEqual([fill(1, 2, 1, 100, 5, 'buy'), cancelled(1, 2, 3, 'ioc')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('IOC that crosses nothing: one cancelled with the full qty, book unchanged', () => {
+        const d = start();
+        d.run(sell(1, 101, 5));
+        const before = d.hash();
+        expect(d.run(buy(2, 100, 4, 'ioc'))).toStrictEqual([cancelled(1, 2, 4, 'ioc')]);
+        expect(d.hash()).toBe(before);
+      });
+
+      it('IOC filled completely: fills only, no cancelled', () => {
+        const d = start();
+        d.run(buy(1, 100, 5));
+        expect(d.run(sell(2, 99, 5, 'ioc'))).toStrictEqual([fill(1, 2, 1, 100, 5, 'sell')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('FOK that can fill counts liquidity over several levels up to its limit, and fills completely', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 3), sell(2, 101, 3), sell(3, 102, 10)]);
+        expect(d.run(buy(4, 101, 6, 'fok'))).toStrictEqual([fill(3, 4, 1, 100, 3, 'buy'), fill(3, 4, 2, 101, 3, 'buy')]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[102, 10]] });
+      });
+
+      it('FOK that cannot fill: one cancelled (reason fok, full qty), no fills, book unchanged; liquidity beyond its limit does not count', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 3), sell(2, 101, 3), sell(3, 102, 10)]);
+        const hash = d.hash();
+        const l2 = d.l2();
+        expect(d.run(buy(4, 101, 7, 'fok'))).toStrictEqual([cancelled(3, 4, 7, 'fok')]);
+        expect(d.hash()).toBe(hash);
+        expect(d.l2()).toStrictEqual(l2);
+        expect(d.run(buy(5, 100, 5))).toStrictEqual([fill(4, 5, 1, 100, 3, 'buy'), rested(4, 5, 'buy', 100, 2)]);
+      });
+
+      it('FOK for exactly the available quantity fills; a sell FOK against no bids is cancelled', () => {
+        const d = start();
+        d.runAll([buy(1, 100, 3), buy(2, 100, 4)]);
+        expect(d.run(sell(3, 100, 7, 'fok'))).toStrictEqual([fill(2, 3, 1, 100, 3, 'sell'), fill(2, 3, 2, 100, 4, 'sell')]);
+        expect(d.run(sell(4, 1, 1, 'fok'))).toStrictEqual([cancelled(3, 4, 1, 'fok')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('market order with no liquidity: cancelled (reason ioc) with the full qty, nothing rests', () => {
+        const d = start();
+        d.run(buy(1, 100, 5));
+        expect(d.run(market('buy', 2, 10))).toStrictEqual([cancelled(1, 2, 10, 'ioc')]);
+        expect(d.l2()).toStrictEqual({ bids: [[100, 5]], asks: [] });
+        const hash = d.hash();
+        expect(d.run(market('sell', 3, 4, 'EMPTY'))).toStrictEqual([cancelled(2, 3, 4, 'ioc', 'EMPTY')]);
+        expect(d.l2('EMPTY')).toStrictEqual(EMPTY);
+        expect(d.hash()).toBe(hash);
+      });
+
+      it('market sweep: takes every level at any price, best first, then cancels the rest', () => {
+        const d = start();
+        d.runAll([sell(1, 105, 5), sell(2, 100, 5), sell(3, 1_000_000, 5)]);
+        expect(d.run(market('buy', 4, 20))).toStrictEqual([
+          fill(3, 4, 2, 100, 5, 'buy'),
+          fill(3, 4, 1, 105, 5, 'buy'),
+          fill(3, 4, 3, 1_000_000, 5, 'buy'),
+          cancelled(3, 4, 5, 'ioc'),
+        ]);
+        d.runAll([buy(5, 90, 2), buy(6, 95, 3)]);
+        expect(d.run(market('sell', 7, 4))).toStrictEqual([fill(6, 7, 6, 95, 3, 'sell'), fill(6, 7, 5, 90, 1, 'sell')]);
+        expect(d.l2()).toStrictEqual({ bids: [[90, 1]], asks: [] });
+      });
+    });
+
+    describe('cancel', () => {
+      it('cancel removes a live order: cancelled (reason user) with its qty', () => {
+        const d = start();
+        const fresh = d.hash();
+        d.run(sell(1, 100, 10));
+        expect(d.run(cancel(1))).toStrictEqual([cancelled(1, 1, 10, 'user')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+        expect(d.hash()).toBe(fresh);
+      });
+
+      it('cancel after a partial fill reports the remaining qty', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), buy(2, 100, 4)]);
+        expect(d.run(cancel(1))).toStrictEqual([cancelled(2, 1, 6, 'user')]);
+      });
+
+      it('a second cancel has no second effect: unknown_order', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), cancel(1)]);
+        expect(d.run(cancel(1))).toStrictEqual([rejected(2, 1, 'unknown_order')]);
+      });
+
+      it('cancel of an id that never lived, or whose order filled, is unknown_order', () => {
+        const d = start();
+        expect(d.run(cancel(5))).toStrictEqual([rejected(0, 5, 'unknown_order')]);
+        d.runAll([sell(1, 100, 5), buy(2, 100, 5)]);
+        expect(d.run(cancel(1))).toStrictEqual([rejected(3, 1, 'unknown_order')]);
+        expect(d.run(cancel(2))).toStrictEqual([rejected(4, 2, 'unknown_order')]);
+      });
+    });
+
+    describe('reduce', () => {
+      it('reduce below the remaining qty: reduced with the new remaining, time priority kept', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), sell(2, 100, 10)]);
+        expect(d.run(reduce(1, 4))).toStrictEqual([reduced(2, 1, 6)]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 16]] });
+        expect(d.run(buy(3, 100, 7))).toStrictEqual([fill(3, 3, 1, 100, 6, 'buy'), fill(3, 3, 2, 100, 1, 'buy')]);
+      });
+
+      it('reduce after a partial fill works on the remaining qty', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), buy(2, 100, 3)]);
+        expect(d.run(reduce(1, 5))).toStrictEqual([reduced(2, 1, 2)]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 2]] });
+      });
+
+      it('reduce by exactly the remaining qty: the order leaves, cancelled (reason user) with the qty it had', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), buy(2, 100, 3)]);
+        expect(d.run(reduce(1, 7))).toStrictEqual([cancelled(2, 1, 7, 'user')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+        expect(d.run(cancel(1))).toStrictEqual([rejected(3, 1, 'unknown_order')]);
+      });
+
+      it('reduce by more than the remaining qty: cancelled with the qty it had, not the qty asked', () => {
+        const d = start();
+        d.run(buy(1, 100, 10));
+        expect(d.run(reduce(1, 50))).toStrictEqual([cancelled(1, 1, 10, 'user')]);
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('reduce of an id that is not live is unknown_order', () => {
+        const d = start();
+        expect(d.run(reduce(1, 5))).toStrictEqual([rejected(0, 1, 'unknown_order')]);
+      });
+    });
+
+    describe('modify', () => {
+      it('same price, smaller qty: modified, time priority kept', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), sell(2, 100, 10)]);
+        expect(d.run(modify(1, 100, 4))).toStrictEqual([modified(2, 1, 100, 4)]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 14]] });
+        expect(d.run(buy(3, 100, 6))).toStrictEqual([fill(3, 3, 1, 100, 4, 'buy'), fill(3, 3, 2, 100, 2, 'buy')]);
+      });
+
+      it('same price, same qty: modified, and nothing else changes', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), sell(2, 100, 10)]);
+        const hash = d.hash();
+        expect(d.run(modify(1, 100, 10))).toStrictEqual([modified(2, 1, 100, 10)]);
+        expect(d.hash()).toBe(hash);
+        expect(d.run(buy(3, 100, 5))).toStrictEqual([fill(3, 3, 1, 100, 5, 'buy')]);
+      });
+
+      it('same price, larger qty: modified, re-enters and loses time priority', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), sell(2, 100, 10)]);
+        expect(d.run(modify(1, 100, 15))).toStrictEqual([modified(2, 1, 100, 15), rested(2, 1, 'sell', 100, 15)]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 25]] });
+        expect(d.run(buy(3, 100, 12))).toStrictEqual([fill(3, 3, 2, 100, 10, 'buy'), fill(3, 3, 1, 100, 2, 'buy')]);
+      });
+
+      it('new price: modified, re-enters at the back of the new level (even with a smaller qty)', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 5), sell(2, 100, 5), sell(3, 101, 5)]);
+        expect(d.run(modify(1, 101, 4))).toStrictEqual([modified(3, 1, 101, 4), rested(3, 1, 'sell', 101, 4)]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 5], [101, 9]] });
+        expect(d.run(buy(4, 101, 12))).toStrictEqual([fill(4, 4, 2, 100, 5, 'buy'), fill(4, 4, 3, 101, 5, 'buy'), fill(4, 4, 1, 101, 2, 'buy')]);
+      });
+
+      it('moving back to the old price does not restore the old priority', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 5), sell(2, 100, 5), modify(1, 102, 5)]);
+        expect(d.run(modify(1, 100, 5))).toStrictEqual([modified(3, 1, 100, 5), rested(3, 1, 'sell', 100, 5)]);
+        expect(d.run(buy(4, 100, 5))).toStrictEqual([fill(4, 4, 2, 100, 5, 'buy')]);
+      });
+
+      it('a new price that crosses trades at once: modified, fills (the order is the taker), then rested', () => {
+        const d = start();
+        d.runAll([buy(1, 99, 5), buy(2, 98, 5), buy(3, 97, 5), sell(4, 105, 13)]);
+        expect(d.run(modify(4, 98, 13))).toStrictEqual([
+          modified(4, 4, 98, 13),
+          fill(4, 4, 1, 99, 5, 'sell'),
+          fill(4, 4, 2, 98, 5, 'sell'),
+          rested(4, 4, 'sell', 98, 3),
+        ]);
+        expect(d.l2()).toStrictEqual({ bids: [[97, 5]], asks: [[98, 3]] });
+      });
+
+      it('a crossing modify that fills completely leaves nothing resting', () => {
+        const d = start();
+        d.runAll([buy(1, 99, 5), sell(2, 105, 3)]);
+        expect(d.run(modify(2, 99, 3))).toStrictEqual([modified(2, 2, 99, 3), fill(2, 2, 1, 99, 3, 'sell')]);
+        expect(d.l2()).toStrictEqual({ bids: [[99, 2]], asks: [] });
+        expect(d.run(cancel(2))).toStrictEqual([rejected(3, 2, 'unknown_order')]);
+      });
+
+      it('modify compares the new qty with the remaining qty, not the original', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), sell(2, 100, 10), buy(3, 100, 4)]);
+        expect(d.run(modify(1, 100, 6))).toStrictEqual([modified(3, 1, 100, 6)]);
+        expect(d.run(modify(1, 100, 8))).toStrictEqual([modified(4, 1, 100, 8), rested(4, 1, 'sell', 100, 8)]);
+        expect(d.run(buy(5, 100, 11))).toStrictEqual([fill(5, 5, 2, 100, 10, 'buy'), fill(5, 5, 1, 100, 1, 'buy')]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 7]] });
+      });
+
+      it('a modified bid stays a bid', () => {
+        const d = start();
+        d.run(buy(1, 100, 5));
+        expect(d.run(modify(1, 101, 5))).toStrictEqual([modified(1, 1, 101, 5), rested(1, 1, 'buy', 101, 5)]);
+        expect(d.l2()).toStrictEqual({ bids: [[101, 5]], asks: [] });
+      });
+
+      it('modify of an id that is not live is unknown_order; a bad qty or price is rejected and changes nothing', () => {
+        const d = start();
+        expect(d.run(modify(7, 100, 5))).toStrictEqual([rejected(0, 7, 'unknown_order')]);
+        d.run(sell(1, 100, 5));
+        const hash = d.hash();
+        expect(d.run(modify(1, 100, 0))).toStrictEqual([rejected(2, 1, 'invalid_qty')]);
+        expect(d.run(modify(1, 100, 2.5))).toStrictEqual([rejected(3, 1, 'invalid_qty')]);
+        expect(d.run(modify(1, Number.NaN, 5))).toStrictEqual([rejected(4, 1, 'invalid_price')]);
+        expect(d.run(modify(1, 100.5, 5))).toStrictEqual([rejected(5, 1, 'invalid_price')]);
+        expect(d.run(modify(1, -100, 5))).toStrictEqual([rejected(6, 1, 'invalid_price')]);
+        expect(d.hash()).toBe(hash);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 5]] });
+      });
+    });
+
+    describe('rejects', () => {
+      it("op 'invalid' is invalid_command, with the command id when finite (else 0) and its sym", () => {
+        const d = start();
+        expect(d.run({ op: 'invalid', sym: S, id: 12 })).toStrictEqual([rejected(0, 12, 'invalid_command')]);
+        expect(d.run({ op: 'invalid', sym: '', id: Number.NaN })).toStrictEqual([rejected(1, 0, 'invalid_command', '')]);
+        expect(d.run({ op: 'invalid', sym: 'X', id: Number.POSITIVE_INFINITY })).toStrictEqual([rejected(2, 0, 'invalid_command', 'X')]);
+      });
+
+      it('an id that is not a positive safe integer is invalid_command, for every op', () => {
+        const d = start();
+        const badIds = [0, -3, 1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 53];
+        const expected: MatchEvent[] = [];
+        const commands: Command[] = [];
+        for (const id of badIds) {
+          const reported = Number.isFinite(id) ? id : 0;
+          for (const command of [buy(id, 100, 5), market('sell', id, 5), cancel(id), reduce(id, 1), modify(id, 100, 5)]) {
+            expected.push(rejected(commands.length, reported, 'invalid_command'));
+            commands.push(command);
+          }
+        }
+        expect(d.runAll(commands)).toStrictEqual(expected);
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('an owner that is present and not a positive safe integer is invalid_command; NaN means no owner', () => {
+        const d = start();
+        const withOwner = (id: number, owner: number): Command => ({ op: 'new', sym: S, id, side: 'buy', type: 'limit', tif: 'gtc', price: 100, qty: 5, owner });
+        expect(d.run(withOwner(1, 0))).toStrictEqual([rejected(0, 1, 'invalid_command')]);
+        expect(d.run(withOwner(1, -1))).toStrictEqual([rejected(1, 1, 'invalid_command')]);
+        expect(d.run(withOwner(1, 2.5))).toStrictEqual([rejected(2, 1, 'invalid_command')]);
+        expect(d.run(withOwner(1, Number.POSITIVE_INFINITY))).toStrictEqual([rejected(3, 1, 'invalid_command')]);
+        expect(d.run({ op: 'new', sym: S, id: 1, side: 'sell', type: 'market', qty: 5, owner: -2 })).toStrictEqual([rejected(4, 1, 'invalid_command')]);
+        expect(d.run(withOwner(1, 7))).toStrictEqual([rested(5, 1, 'buy', 100, 5)]);
+        expect(d.run(withOwner(2, Number.NaN))).toStrictEqual([rested(6, 2, 'buy', 100, 5)]);
+      });
+
+      it('a qty that is NaN, fractional, zero, negative or infinite is invalid_qty (new, market, reduce, modify)', () => {
+        const d = start();
+        d.run(sell(1, 100, 10));
+        const hash = d.hash();
+        let seq = 1;
+        for (const qty of [Number.NaN, 1.5, 0, -5, Number.POSITIVE_INFINITY, 2 ** 53]) {
+          expect(d.run(buy(2, 100, qty))).toStrictEqual([rejected(seq++, 2, 'invalid_qty')]);
+          expect(d.run(market('buy', 2, qty))).toStrictEqual([rejected(seq++, 2, 'invalid_qty')]);
+          expect(d.run(reduce(1, qty))).toStrictEqual([rejected(seq++, 1, 'invalid_qty')]);
+          expect(d.run(modify(1, 100, qty))).toStrictEqual([rejected(seq++, 1, 'invalid_qty')]);
+        }
+        expect(d.hash()).toBe(hash);
+      });
+
+      it('a limit price that is missing, NaN, fractional, zero or negative is invalid_price (any tif)', () => {
+        const d = start();
+        expect(d.run({ op: 'new', sym: S, id: 1, side: 'buy', type: 'limit', tif: 'gtc', qty: 5 })).toStrictEqual([rejected(0, 1, 'invalid_price')]);
+        let seq = 1;
+        for (const price of [Number.NaN, 100.5, 0, -100, Number.POSITIVE_INFINITY]) {
+          for (const tif of ['gtc', 'ioc', 'fok'] as const) {
+            expect(d.run(sell(1, price, 5, tif))).toStrictEqual([rejected(seq++, 1, 'invalid_price')]);
+          }
+        }
+        expect(d.l2()).toStrictEqual(EMPTY);
+      });
+
+      it('checks run in order: invalid_command, then invalid_qty, then invalid_price, then the book state', () => {
+        const d = start();
+        d.run(sell(1, 100, 5));
+        const hash = d.hash();
+        expect(d.run(buy(0, 0, 0))).toStrictEqual([rejected(1, 0, 'invalid_command')]);
+        expect(d.run({ op: 'new', sym: S, id: 2, side: 'buy', type: 'limit', tif: 'gtc', price: 0, qty: 0, owner: -1 })).toStrictEqual([rejected(2, 2, 'invalid_command')]);
+        expect(d.run(buy(2, 0, 0))).toStrictEqual([rejected(3, 2, 'invalid_qty')]);
+        expect(d.run(buy(1, 0, 5))).toStrictEqual([rejected(4, 1, 'invalid_price')]);
+        expect(d.run(buy(1, 100, -1))).toStrictEqual([rejected(5, 1, 'invalid_qty')]);
+        expect(d.run(cancel(-1))).toStrictEqual([rejected(6, -1, 'invalid_command')]);
+        expect(d.run(reduce(9, 0))).toStrictEqual([rejected(7, 9, 'invalid_qty')]);
+        expect(d.run(modify(9, 100, 0))).toStrictEqual([rejected(8, 9, 'invalid_qty')]);
+        expect(d.run(modify(9, 0, 5))).toStrictEqual([rejected(9, 9, 'invalid_price')]);
+        expect(d.run(modify(1.5, 0, 0))).toStrictEqual([rejected(10, 1.5, 'invalid_command')]);
+        expect(d.hash()).toBe(hash);
+      });
+
+      it('a new order with an id live in that book is duplicate_id, whatever its type, and the live order is untouched', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 10), buy(2, 100, 3)]);
+        const hash = d.hash();
+        expect(d.run(buy(1, 100, 5))).toStrictEqual([rejected(2, 1, 'duplicate_id')]);
+        expect(d.run(sell(1, 101, 5))).toStrictEqual([rejected(3, 1, 'duplicate_id')]);
+        expect(d.run(buy(1, 100, 5, 'ioc'))).toStrictEqual([rejected(4, 1, 'duplicate_id')]);
+        expect(d.run(buy(1, 100, 5, 'fok'))).toStrictEqual([rejected(5, 1, 'duplicate_id')]);
+        expect(d.run(market('buy', 1, 5))).toStrictEqual([rejected(6, 1, 'duplicate_id')]);
+        expect(d.hash()).toBe(hash);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[100, 7]] });
+      });
+
+      it('an id may be reused once its order has left the book (cancelled, reduced away, filled, IOC or FOK)', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 5), cancel(1)]);
+        expect(d.run(sell(1, 101, 5))).toStrictEqual([rested(2, 1, 'sell', 101, 5)]);
+        expect(d.run(reduce(1, 5))).toStrictEqual([cancelled(3, 1, 5, 'user')]);
+        expect(d.run(sell(1, 101, 5))).toStrictEqual([rested(4, 1, 'sell', 101, 5)]);
+        expect(d.run(buy(2, 101, 5))).toStrictEqual([fill(5, 2, 1, 101, 5, 'buy')]);
+        expect(d.run(buy(1, 99, 3))).toStrictEqual([rested(6, 1, 'buy', 99, 3)]);
+        expect(d.run(buy(2, 98, 3))).toStrictEqual([rested(7, 2, 'buy', 98, 3)]);
+        expect(d.run(sell(3, 200, 5, 'ioc'))).toStrictEqual([cancelled(8, 3, 5, 'ioc')]);
+        expect(d.run(sell(3, 200, 5))).toStrictEqual([rested(9, 3, 'sell', 200, 5)]);
+        expect(d.run(buy(4, 200, 50, 'fok'))).toStrictEqual([cancelled(10, 4, 50, 'fok')]);
+        expect(d.run(buy(4, 90, 5))).toStrictEqual([rested(11, 4, 'buy', 90, 5)]);
+      });
+    });
+
+    describe('symbols', () => {
+      it('interleaved symbols: books are independent and one id may live in two symbols', () => {
+        const d = start();
+        expect(d.run(sell(1, 100, 5, 'gtc', 'AAA'))).toStrictEqual([rested(0, 1, 'sell', 100, 5, 'AAA')]);
+        expect(d.run(sell(1, 100, 5, 'gtc', 'BBB'))).toStrictEqual([rested(1, 1, 'sell', 100, 5, 'BBB')]);
+        expect(d.run(buy(2, 100, 3, 'gtc', 'AAA'))).toStrictEqual([fill(2, 2, 1, 100, 3, 'buy', 'AAA')]);
+        expect(d.run(buy(7, 99, 4, 'gtc', 'CCC'))).toStrictEqual([rested(3, 7, 'buy', 99, 4, 'CCC')]);
+        expect(d.run(cancel(1, 'BBB'))).toStrictEqual([cancelled(4, 1, 5, 'user', 'BBB')]);
+        expect(d.run(cancel(7, 'AAA'))).toStrictEqual([rejected(5, 7, 'unknown_order', 'AAA')]);
+        expect(d.l2('AAA')).toStrictEqual({ bids: [], asks: [[100, 2]] });
+        expect(d.l2('BBB')).toStrictEqual(EMPTY);
+        expect(d.l2('CCC')).toStrictEqual({ bids: [[99, 4]], asks: [] });
+        expect(d.run(sell(7, 99, 10, 'ioc', 'AAA'))).toStrictEqual([cancelled(6, 7, 10, 'ioc', 'AAA')]);
+      });
+    });
+
+    describe('l2 snapshot', () => {
+      it('aggregates qty per level, best level first on each side, at most depth levels', () => {
+        const d = start();
+        d.runAll([buy(1, 98, 1), buy(2, 99, 2), buy(3, 99, 3), buy(4, 97, 4), sell(5, 101, 5), sell(6, 102, 6), sell(7, 101, 7), sell(8, 103, 8)]);
+        expect(d.l2(S, 10)).toStrictEqual({ bids: [[99, 5], [98, 1], [97, 4]], asks: [[101, 12], [102, 6], [103, 8]] });
+        expect(d.l2(S, 2)).toStrictEqual({ bids: [[99, 5], [98, 1]], asks: [[101, 12], [102, 6]] });
+        expect(d.l2(S, 0)).toStrictEqual(EMPTY);
+        expect(d.l2('NONE', 5)).toStrictEqual(EMPTY);
+        d.runAll([reduce(2, 1), sell(9, 99, 2), cancel(8), modify(6, 101, 1)]);
+        expect(d.l2(S, 10)).toStrictEqual({ bids: [[99, 2], [98, 1], [97, 4]], asks: [[101, 13]] });
+      });
+    });
+
+    describe('book hash', () => {
+      it('is 64 lower-case hex digits, stable across calls, and an emptied book hashes like a fresh one', () => {
+        const fresh = start().hash();
+        expect(fresh).toMatch(/^[0-9a-f]{64}$/);
+        const d = start();
+        d.runAll([sell(1, 100, 5), buy(2, 99, 5, 'gtc', 'BBB')]);
+        expect(d.hash()).toBe(d.hash());
+        expect(d.hash()).not.toBe(fresh);
+        d.runAll([buy(3, 100, 5), cancel(2, 'BBB')]);
+        expect(d.hash()).toBe(fresh);
+      });
+
+      it('equal states reached by different histories hash equal', () => {
+        const a = start();
+        a.runAll([sell(1, 100, 10), sell(2, 100, 3), buy(3, 99, 5), sell(4, 101, 4), sell(1, 50, 1, 'gtc', 'BBB')]);
+        const b = start();
+        b.runAll([
+          buy(3, 99, 5),
+          sell(4, 101, 9),
+          sell(1, 100, 12),
+          buy(7, 100, 2),
+          sell(2, 100, 3),
+          reduce(4, 5),
+          sell(9, 55, 1, 'gtc', 'CCC'),
+          sell(1, 50, 2, 'gtc', 'BBB'),
+          modify(1, 50, 1, 'BBB'),
+          cancel(9, 'CCC'),
+          market('buy', 8, 1, 'CCC'),
+        ]);
+        expect(b.l2()).toStrictEqual(a.l2());
+        expect(b.hash()).toBe(a.hash());
+      });
+
+      it('a different FIFO order at one level hashes differently, though the L2 view is equal', () => {
+        const a = start();
+        a.runAll([sell(1, 100, 5), sell(2, 100, 5)]);
+        const b = start();
+        b.runAll([sell(2, 100, 5), sell(1, 100, 5)]);
+        expect(b.l2()).toStrictEqual(a.l2());
+        expect(b.hash()).not.toBe(a.hash());
+      });
+
+      it('any difference in id, qty, price, side or symbol changes the hash', () => {
+        const hashOf = (commands: Command[]): string => {
+          const d = start();
+          d.runAll(commands);
+          return d.hash();
+        };
+        const hashes = [
+          hashOf([sell(1, 100, 5)]),
+          hashOf([sell(2, 100, 5)]),
+          hashOf([sell(1, 100, 6)]),
+          hashOf([sell(1, 101, 5)]),
+          hashOf([buy(1, 100, 5)]),
+          hashOf([sell(1, 100, 5, 'gtc', 'BBB')]),
+          hashOf([sell(1, 100, 5), sell(2, 101, 5)]),
+        ];
+        expect(new Set(hashes).size).toBe(hashes.length);
+      });
+
+      it('equals the canonical BookHasher walk of the same state', () => {
+        const d = start();
+        d.runAll([
+          sell(5, 103, 1, 'gtc', 'a'),
+          buy(1, 99, 4, 'gtc', 'Zed'),
+          buy(2, 101, 3, 'gtc', 'Zed'),
+          buy(3, 99, 2, 'gtc', 'Zed'),
+          sell(4, 105, 6, 'gtc', 'Zed'),
+          sell(6, 104, 7, 'gtc', 'Zed'),
+          buy(7, 99, 1, 'gtc', 'Zed'),
+          cancel(3, 'Zed'),
+          sell(1, 7, 9, 'gtc', 'B.1'),
+          buy(2, 6, 9, 'gtc', 'B.1'),
+          cancel(2, 'B.1'),
+          sell(9, 1, 1, 'gtc', 'Empty'),
+          cancel(9, 'Empty'),
+        ]);
+        const h = new BookHasher();
+        h.symbol('B.1');
+        h.level('sell', 7);
+        h.order(1, 9);
+        h.symbol('Zed');
+        h.level('buy', 101);
+        h.order(2, 3);
+        h.level('buy', 99);
+        h.order(1, 4);
+        h.order(7, 1);
+        h.level('sell', 104);
+        h.order(6, 7);
+        h.level('sell', 105);
+        h.order(4, 6);
+        h.symbol('a');
+        h.level('sell', 103);
+        h.order(5, 1);
+        expect(d.hash()).toBe(h.digest());
+      });
+
+      it('does not change on a rejected command', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 5), buy(2, 90, 5)]);
+        const hash = d.hash();
+        d.runAll([sell(1, 100, 5), cancel(3), reduce(3, 1), modify(3, 100, 1), buy(4, 100, 0), { op: 'invalid', sym: S, id: 1 }]);
+        expect(d.hash()).toBe(hash);
+      });
+    });
+  });
+}

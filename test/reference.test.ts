@@ -1,0 +1,5 @@
+/** The reference engine against the shared engine contract. */
+import { ReferenceEngine } from '../engines/reference.ts';
+import { describeEngineContract } from './contract/engine-contract.ts';
+
+describeEngineContract('reference', () => new ReferenceEngine());
