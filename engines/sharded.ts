@@ -1,0 +1,168 @@
+/**
+ * `sharded`: K engine workers, each owning the books of a fixed set of symbols (symbol index mod K), each fed by
+ * its own single-producer rings (one per producer) and answering through one output ring per producer.
+ * K is a parameter.
+ *
+ * Trade-off: the only design whose matching scales with threads — shards share nothing, and SPSC rings need no
+ * read-modify-write at all — but only across symbols: one hot symbol still runs on one thread, a one-symbol
+ * workload (LOBSTER) uses one shard, and there is no single sequence any more (K independent ones, so no
+ * cross-symbol ordering). It also needs K + P threads: on 2 cores, more threads than cores unless they sleep, which
+ * is why its default wait strategy is spin-then-wait.
+ *
+ * A producer routes each command to its symbol's shard and bumps that shard's doorbell so an idle shard can wait on
+ * one word for all its rings. Its poll reads the K output rings; when it stops inside a command's events (a full
+ * ring split them), it finishes that ring's command first, so one command's events are never interleaved with
+ * another's. Layout: engines/sharded-layout.ts. Shard loop: engines/workers/shard-worker.ts.
+ */
+import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
+import { EV_COMPLETE, recordKind } from './completion-record.ts';
+import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
+import { FastCore } from './fast-core.ts';
+import { SequenceLog } from './sequence-log.ts';
+import { SpscRing } from './shared/spsc-ring.ts';
+import { WAIT_STRATEGY_NAMES, waitStrategyByName, type WaitStrategy } from './shared/wait-strategy.ts';
+import { allocateSharded, SHARD_CONTROL_BYTES, SHARD_DOORBELL, SHARD_STOP, shardOf, type ShardedLayout } from './sharded-layout.ts';
+import { EngineWorkers } from './workers/engine-workers.ts';
+import type { ShardWorkerData } from './workers/shard-worker.ts';
+import { OFF_SYM, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
+
+interface ShardedInit {
+  readonly layout: ShardedLayout;
+  readonly producer: number;
+  readonly wait: string;
+}
+
+function start({ workload, producers, params, capacities }: EngineOptions): EngineSession {
+  const shards = params['shards'] as number;
+  const layout = allocateSharded(producers, shards, workload.count, params['ring'] as number, params['output'] as number, capacities);
+  const cores = layout.shards.map((s) => FastCore.create(capacities, layout.buffer, s.coreAt));
+  const logs = layout.shards.map((s) => new SequenceLog(layout.buffer, s.sequenceAt, s.sequenceCapacity));
+  const wait = params['wait'] as string;
+  const workers = new EngineWorkers('sharded');
+  for (let k = 0; k < shards; k++) {
+    const data: ShardWorkerData = { layout, shard: k, wait, batch: params['batch'] as number, maxEventsPerCommand: capacities.maxEventsPerCommand };
+    workers.spawn(`shard ${k}`, new URL('./workers/shard-worker.ts', import.meta.url), data);
+  }
+  let closed = false;
+  return {
+    producerInit: (p) => ({ init: { layout, producer: p, wait } satisfies ShardedInit, transfer: [] }),
+    sequences: () => logs.map((log) => log.snapshot()),
+    cores: () => cores,
+    onError: (listener) => workers.onError(listener),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const shard of layout.shards) {
+        const control = new Int32Array(layout.buffer, shard.controlAt, SHARD_CONTROL_BYTES / 4);
+        Atomics.store(control, SHARD_STOP, 1);
+        Atomics.add(control, SHARD_DOORBELL, 1);
+        Atomics.notify(control, SHARD_DOORBELL);
+      }
+      await workers.stop();
+    },
+  };
+}
+
+class ShardedProducer implements Producer {
+  readonly #strategy: WaitStrategy;
+  readonly #controls: Int32Array[];
+  readonly #inputs: SpscRing[];
+  readonly #tags: Int32Array[];
+  readonly #outputs: SpscRing[];
+  readonly #records: Uint32Array;
+  readonly #recordF64: Float64Array;
+  readonly #shards: number;
+  /** The output ring whose current command is only partly delivered, or -1. */
+  #midCommand = -1;
+
+  constructor(init: ShardedInit, workload: SharedWorkload) {
+    const { layout, producer } = init;
+    this.#strategy = waitStrategyByName(init.wait);
+    this.#controls = layout.shards.map((s) => new Int32Array(layout.buffer, s.controlAt, SHARD_CONTROL_BYTES / 4));
+    this.#inputs = layout.shards.map((s) => new SpscRing(layout.buffer, s.inputAt[producer]!, layout.inputSlots, RECORD_BYTES, this.#strategy));
+    this.#tags = layout.shards.map((s) => new Int32Array(layout.buffer, s.tagsAt[producer]!, layout.inputSlots));
+    this.#outputs = layout.shards.map((s) => new SpscRing(layout.buffer, s.outputAt[producer]!, layout.outputSlots, EVENT_BYTES, this.#strategy));
+    this.#records = new Uint32Array(workload.records);
+    this.#recordF64 = new Float64Array(workload.records);
+    this.#shards = layout.shards.length;
+  }
+
+  trySubmit(recordIndex: number): boolean {
+    const from = (recordIndex * RECORD_BYTES) >> 2;
+    const k = shardOf(this.#records[from + (OFF_SYM >> 2)]!, this.#shards);
+    const input = this.#inputs[k]!;
+    const offset = input.tryClaim();
+    if (offset < 0) return false;
+    const slot = offset / RECORD_BYTES;
+    // Two words, then four f64s: the first 8 bytes are codes and a symbol index, not a number to copy as one.
+    const to = offset >> 2;
+    input.words[to] = this.#records[from]!;
+    input.words[to + 1] = this.#records[from + 1]!;
+    const t = slot * RECORD_F64S;
+    const f = recordIndex * RECORD_F64S;
+    input.f64[t + 1] = this.#recordF64[f + 1]!;
+    input.f64[t + 2] = this.#recordF64[f + 2]!;
+    input.f64[t + 3] = this.#recordF64[f + 3]!;
+    input.f64[t + 4] = this.#recordF64[f + 4]!;
+    this.#tags[k]![slot] = recordIndex;
+    input.publish();
+    const control = this.#controls[k]!;
+    Atomics.add(control, SHARD_DOORBELL, 1);
+    this.#strategy.signal(control, SHARD_DOORBELL);
+    return true;
+  }
+
+  poll(sink: EventSink): number {
+    let completions = 0;
+    if (this.#midCommand >= 0) {
+      completions += this.#read(this.#midCommand, sink);
+      if (this.#midCommand >= 0) return completions;
+    }
+    for (let k = 0; k < this.#shards && this.#midCommand < 0; k++) completions += this.#read(k, sink);
+    return completions;
+  }
+
+  flush(): void {}
+
+  close(): void {}
+
+  /** Delivers what output ring k holds; notes whether it stopped inside a command. */
+  #read(k: number, sink: EventSink): number {
+    const output = this.#outputs[k]!;
+    const n = output.available();
+    if (n === 0) return 0;
+    const words = output.words;
+    const f64 = output.f64;
+    let completions = 0;
+    let complete = true;
+    for (let j = 0; j < n; j++) {
+      const r = output.slotOffset(j) / EVENT_BYTES;
+      if (recordKind(words, r) === EV_COMPLETE) {
+        sink.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
+        completions++;
+        complete = true;
+      } else {
+        sink.event(words, f64, r);
+        complete = false;
+      }
+    }
+    output.release(n);
+    this.#midCommand = complete ? -1 : k;
+    return completions;
+  }
+}
+
+export const shardedDesign: EngineDesign = {
+  name: 'sharded',
+  tradeOff: 'K engine workers owning disjoint symbols, fed by SPSC rings: scales across symbols, not within one; K+P threads',
+  params: [
+    { name: 'shards', doc: 'engine workers K (symbol index mod K picks the shard)', default: 2, min: 1, max: 64 },
+    { name: 'ring', doc: 'slots of each producer→shard input ring (40-byte commands)', default: 4096, min: 2, max: 1 << 20, powerOfTwo: true },
+    { name: 'output', doc: 'slots of each shard→producer output ring (48-byte event records)', default: 16_384, min: 2, max: 1 << 22, powerOfTwo: true },
+    { name: 'batch', doc: 'most commands a shard takes from one ring before looking at the next', default: 256, min: 1, max: 1 << 20 },
+    { name: 'wait', doc: 'how an idle shard (and a shard whose output ring is full) waits', default: 'spin-then-wait', choices: WAIT_STRATEGY_NAMES },
+  ],
+  maxProducers: () => 16,
+  connect: (init, workload) => new ShardedProducer(init as ShardedInit, workload),
+  start,
+};

@@ -1,0 +1,76 @@
+/**
+ * The engine thread of the `disruptor` design: the single consumer of the input ring. It takes every contiguous
+ * published slot (up to the batch size) at once, runs each command through the core, records the sequence, copies
+ * the events and a completion record into the output ring of the producer that sent the command, publishes the
+ * output rings once per batch, and releases the input slots. Exits when the input ring is closed and drained.
+ */
+import { workerData } from 'node:worker_threads';
+import { writeCompletionRecord } from '../completion-record.ts';
+import { EVENT_BYTES, EVENT_F64S } from '../event-record.ts';
+import { FastCore } from '../fast-core.ts';
+import { SequenceLog } from '../sequence-log.ts';
+import { MpscRing } from '../shared/mpsc-ring.ts';
+import { SpscRing } from '../shared/spsc-ring.ts';
+import { waitStrategyByName } from '../shared/wait-strategy.ts';
+import { TAG_INDEX, TAG_PRODUCER, TAG_WORDS, type DisruptorLayout } from '../disruptor-layout.ts';
+import { slowdownHook } from '../../harness/slowdown-knob.ts';
+import { RECORD_BYTES } from '../../workloads/workload.ts';
+
+export interface DisruptorConsumerData {
+  readonly layout: DisruptorLayout;
+  readonly wait: string;
+  readonly batch: number;
+  readonly maxEventsPerCommand: number;
+}
+
+const { layout, wait, batch, maxEventsPerCommand } = workerData as DisruptorConsumerData;
+const strategy = waitStrategyByName(wait);
+const input = new MpscRing(layout.buffer, layout.inputAt, layout.inputSlots, RECORD_BYTES, strategy);
+const tags = new Int32Array(layout.buffer, layout.tagsAt, TAG_WORDS * layout.inputSlots);
+const outputs = layout.outputAt.map((at) => new SpscRing(layout.buffer, at, layout.outputSlots, EVENT_BYTES, strategy));
+const core = FastCore.attach(layout.buffer, layout.coreAt);
+const log = new SequenceLog(layout.buffer, layout.sequenceAt, layout.sequenceCapacity);
+const scratch = new ArrayBuffer((maxEventsPerCommand + 1) * EVENT_BYTES);
+const scratchWords = new Uint32Array(scratch);
+const scratchF64 = new Float64Array(scratch);
+core.setEventOutput(scratch, 0, maxEventsPerCommand + 1);
+const slowdown = slowdownHook('disruptor');
+
+/** Copies `count` records (events, then the completion) from the scratch output into `ring`, waiting for space. */
+function deliver(ring: SpscRing, count: number): void {
+  const words = ring.words;
+  const f64 = ring.f64;
+  for (let e = 0; e < count; e++) {
+    const offset = ring.claim();
+    if (offset < 0) throw new Error('disruptor: an output ring was closed while the engine still had events for it');
+    const tw = offset >> 2;
+    const tf = offset >> 3;
+    const sw = e * (EVENT_BYTES / 4);
+    const sf = e * EVENT_F64S;
+    words[tw] = scratchWords[sw]!;
+    words[tw + 1] = scratchWords[sw + 1]!;
+    f64[tf + 1] = scratchF64[sf + 1]!;
+    f64[tf + 2] = scratchF64[sf + 2]!;
+    f64[tf + 3] = scratchF64[sf + 3]!;
+    f64[tf + 4] = scratchF64[sf + 4]!;
+    f64[tf + 5] = scratchF64[sf + 5]!;
+  }
+}
+
+for (;;) {
+  const n = input.waitBatch(batch);
+  if (n === 0) break;
+  for (let k = 0; k < n; k++) {
+    const slot = input.slotOffset(k) / RECORD_BYTES;
+    const index = tags[slot * TAG_WORDS + TAG_INDEX]!;
+    const producer = tags[slot * TAG_WORDS + TAG_PRODUCER]!;
+    core.outCursor = 0;
+    const events = core.processRecord(input.bytes, input.f64, slot, index);
+    log.append(index);
+    slowdown();
+    writeCompletionRecord(scratchWords, scratchF64, events, index);
+    deliver(outputs[producer]!, events + 1);
+  }
+  for (let p = 0; p < outputs.length; p++) outputs[p]!.publish();
+  input.release(n);
+}

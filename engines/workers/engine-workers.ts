@@ -1,0 +1,56 @@
+/**
+ * The engine worker threads a design starts, watched as a group: a worker that throws, or exits before the design
+ * asked it to, is reported to every `onError` listener with the design and worker named; `stop` waits for the
+ * workers to leave on their own (after the design told them to) and terminates any that do not within a grace
+ * period, so a wedged worker can never hang the harness.
+ */
+import { Worker, type Transferable } from 'node:worker_threads';
+
+const STOP_GRACE_MS = 2000;
+
+export class EngineWorkers {
+  readonly #design: string;
+  readonly #workers: Array<{ worker: Worker; name: string; exited: Promise<void> }> = [];
+  readonly #listeners: Array<(error: Error) => void> = [];
+  readonly #errors: Error[] = [];
+  #stopping = false;
+
+  constructor(design: string) {
+    this.#design = design;
+  }
+
+  /** Starts `entry` (a worker module URL) with `workerData`; `name` identifies it in errors. */
+  spawn(name: string, entry: URL, workerData: unknown, transferList: readonly Transferable[] = []): Worker {
+    const worker = new Worker(entry, { workerData, transferList: [...transferList] });
+    const exited = new Promise<void>((resolve) => {
+      worker.on('error', (error) => this.#fail(new Error(`${this.#design} ${name}: ${error.stack ?? error.message}`)));
+      worker.on('exit', (code) => {
+        if (!this.#stopping) this.#fail(new Error(`${this.#design} ${name} exited (code ${code}) before the design was closed`));
+        resolve();
+      });
+    });
+    this.#workers.push({ worker, name, exited });
+    return worker;
+  }
+
+  onError(listener: (error: Error) => void): void {
+    this.#listeners.push(listener);
+    for (const error of this.#errors) listener(error);
+  }
+
+  /** Marks exits from now on as expected, waits up to a grace period for every worker, then terminates the rest. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const all = Promise.all(this.#workers.map((w) => w.exited));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS); });
+    const outcome = await Promise.race([all.then(() => 'exited' as const), grace]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+  }
+
+  #fail(error: Error): void {
+    this.#errors.push(error);
+    for (const listener of this.#listeners) listener(error);
+  }
+}

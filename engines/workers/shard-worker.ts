@@ -1,0 +1,93 @@
+/**
+ * One shard of the `sharded` design: owns the books of its symbols, drains its P single-producer input rings in
+ * turn (at most a batch per ring per turn, so no producer starves another), runs each command through its core,
+ * records its sequence, and writes the events and a completion into the sending producer's output ring. When every
+ * ring is empty it waits on the shard's doorbell word; it exits once told to stop and drained.
+ */
+import { workerData } from 'node:worker_threads';
+import { writeCompletionRecord } from '../completion-record.ts';
+import { EVENT_BYTES, EVENT_F64S } from '../event-record.ts';
+import { FastCore } from '../fast-core.ts';
+import { SequenceLog } from '../sequence-log.ts';
+import { SpscRing } from '../shared/spsc-ring.ts';
+import { waitStrategyByName } from '../shared/wait-strategy.ts';
+import { SHARD_DOORBELL, SHARD_STOP, SHARD_CONTROL_BYTES, type ShardedLayout } from '../sharded-layout.ts';
+import { slowdownHook } from '../../harness/slowdown-knob.ts';
+import { RECORD_BYTES } from '../../workloads/workload.ts';
+
+export interface ShardWorkerData {
+  readonly layout: ShardedLayout;
+  readonly shard: number;
+  readonly wait: string;
+  readonly batch: number;
+  readonly maxEventsPerCommand: number;
+}
+
+const { layout, shard, wait, batch, maxEventsPerCommand } = workerData as ShardWorkerData;
+const own = layout.shards[shard]!;
+const strategy = waitStrategyByName(wait);
+const control = new Int32Array(layout.buffer, own.controlAt, SHARD_CONTROL_BYTES / 4);
+const inputs = own.inputAt.map((at) => new SpscRing(layout.buffer, at, layout.inputSlots, RECORD_BYTES, strategy));
+const tags = own.tagsAt.map((at) => new Int32Array(layout.buffer, at, layout.inputSlots));
+const outputs = own.outputAt.map((at) => new SpscRing(layout.buffer, at, layout.outputSlots, EVENT_BYTES, strategy));
+const core = FastCore.attach(layout.buffer, own.coreAt);
+const log = new SequenceLog(layout.buffer, own.sequenceAt, own.sequenceCapacity);
+const scratch = new ArrayBuffer((maxEventsPerCommand + 1) * EVENT_BYTES);
+const scratchWords = new Uint32Array(scratch);
+const scratchF64 = new Float64Array(scratch);
+core.setEventOutput(scratch, 0, maxEventsPerCommand + 1);
+const slowdown = slowdownHook('sharded');
+const producers = inputs.length;
+
+/** Copies `count` records from the scratch output into `ring`, waiting for space. */
+function deliver(ring: SpscRing, count: number): void {
+  const words = ring.words;
+  const f64 = ring.f64;
+  for (let e = 0; e < count; e++) {
+    const offset = ring.claim();
+    if (offset < 0) throw new Error(`sharded shard ${shard}: an output ring was closed while the shard still had events for it`);
+    const tw = offset >> 2;
+    const tf = offset >> 3;
+    const sw = e * (EVENT_BYTES / 4);
+    const sf = e * EVENT_F64S;
+    words[tw] = scratchWords[sw]!;
+    words[tw + 1] = scratchWords[sw + 1]!;
+    f64[tf + 1] = scratchF64[sf + 1]!;
+    f64[tf + 2] = scratchF64[sf + 2]!;
+    f64[tf + 3] = scratchF64[sf + 3]!;
+    f64[tf + 4] = scratchF64[sf + 4]!;
+    f64[tf + 5] = scratchF64[sf + 5]!;
+  }
+}
+
+/** Processes up to `batch` commands from producer p's ring; returns how many. */
+function drain(p: number): number {
+  const input = inputs[p]!;
+  const available = input.available();
+  if (available === 0) return 0;
+  const n = available < batch ? available : batch;
+  const tag = tags[p]!;
+  const output = outputs[p]!;
+  for (let k = 0; k < n; k++) {
+    const slot = input.slotOffset(k) / RECORD_BYTES;
+    const index = tag[slot]!;
+    core.outCursor = 0;
+    const events = core.processRecord(input.bytes, input.f64, slot, index);
+    log.append(index);
+    slowdown();
+    writeCompletionRecord(scratchWords, scratchF64, events, index);
+    deliver(output, events + 1);
+  }
+  output.publish();
+  input.release(n);
+  return n;
+}
+
+for (;;) {
+  const bell = Atomics.load(control, SHARD_DOORBELL);
+  let processed = 0;
+  for (let p = 0; p < producers; p++) processed += drain(p);
+  if (processed > 0) continue;
+  if (Atomics.load(control, SHARD_STOP) !== 0) break;
+  strategy.waitFor(control, SHARD_DOORBELL, bell);
+}

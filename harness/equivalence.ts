@@ -1,0 +1,215 @@
+/**
+ * The equivalence check every run passes, outside the timer:
+ *
+ * (a) The recorded sequences are a valid interleaving of the producers' streams: every workload index appears in
+ *     exactly one sequence exactly once (nothing lost, nothing duplicated), each producer's commands appear in its
+ *     own order within every sequence (nothing reordered), and no symbol appears in two sequences (a sharded design
+ *     owns each symbol in one shard). With one producer and one sequencer this means the sequence IS the workload
+ *     order.
+ * (b) The producers received, for each command, exactly the events the reference engine emits when it replays the
+ *     recorded sequence — event for event, field for field — each command's events followed by its completion, and
+ *     only on the producer that submitted it; and each sequencer's final book hash equals the reference's.
+ *
+ * The first difference found fails the check, and the verdict names it (with both event lines when events differ).
+ */
+import { decodeEventRecord, EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EV_CANCELLED, EV_FILL, EV_MODIFIED, EV_REJECTED,
+  EV_OFF_KIND, EV_OFF_REASON, EV_OFF_SIDE, EV_OFF_SYM, EV_REDUCED, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
+import { formatEvent } from '../engines/types.ts';
+import type { SequencedRun } from '../engines/engine.ts';
+import type { Workload } from '../workloads/workload.ts';
+import type { EventLogData } from './event-log.ts';
+import { eventLogViews, isCompletion } from './event-log.ts';
+import type { ReferenceTrace, ReferenceTraceCache } from './reference-trace.ts';
+import type { EquivalenceVerdict } from './results-schema.ts';
+import type { WorkloadSplit } from './split.ts';
+
+export interface EquivalenceInput {
+  readonly workload: Workload;
+  /** Cache key of the workload (its content hash). */
+  readonly workloadKey: string;
+  readonly split: WorkloadSplit;
+  /** What each producer received, indexed by producer. */
+  readonly logs: readonly EventLogData[];
+  readonly run: SequencedRun;
+  readonly traces: ReferenceTraceCache;
+}
+
+class Mismatch extends Error {}
+
+export function checkEquivalence(input: EquivalenceInput): EquivalenceVerdict {
+  const { run } = input;
+  let events = 0;
+  try {
+    checkInterleaving(input);
+    const delivered = indexDeliveries(input);
+    if (run.bookHashes.length !== run.sequences.length) {
+      throw new Mismatch(`the design reported ${run.bookHashes.length} book hashes for ${run.sequences.length} sequences`);
+    }
+    for (let s = 0; s < run.sequences.length; s++) {
+      const trace = input.traces.trace(input.workloadKey, input.workload, run.sequences[s]!);
+      compareEvents(input, delivered, trace, s);
+      events += trace.events;
+      if (run.bookHashes[s] !== trace.bookHash) {
+        throw new Mismatch(`sequence ${s}: final book hash ${run.bookHashes[s]} differs from the reference's ${trace.bookHash} after replaying the same ${trace.sequence.length} commands`);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Mismatch)) throw error;
+    return verdict(input, events, error.message);
+  }
+  return verdict(input, events, null);
+}
+
+function verdict(input: EquivalenceInput, events: number, failure: string | null): EquivalenceVerdict {
+  const commands = input.run.sequences.reduce((n, s) => n + s.length, 0);
+  return { ok: failure === null, commands, events, sequences: input.run.sequences.length, bookHashes: input.run.bookHashes, failure };
+}
+
+/** (a): exactly once, per-producer order, one sequence per symbol. */
+function checkInterleaving({ workload, split, run }: EquivalenceInput): void {
+  const count = workload.count;
+  const localPos = new Int32Array(count);
+  for (const stream of split.streams) stream.forEach((index, k) => { localPos[index] = k; });
+  const seenIn = new Int32Array(count).fill(-1);
+  const symbolSequence = new Int32Array(workload.symbols.length).fill(-1);
+  for (let s = 0; s < run.sequences.length; s++) {
+    const sequence = run.sequences[s]!;
+    const lastPos = new Int32Array(split.producers).fill(-1);
+    const lastIndex = new Int32Array(split.producers).fill(-1);
+    for (let j = 0; j < sequence.length; j++) {
+      const index = sequence[j]!;
+      if (!(index >= 0 && index < count)) throw new Mismatch(`sequence ${s} position ${j}: ${index} is not a workload index (0 … ${count - 1})`);
+      const p = split.producerOf[index]!;
+      if (seenIn[index] !== -1) {
+        throw new Mismatch(`command ${index} (producer ${p}) was processed twice: again at sequence ${s} position ${j}, first in sequence ${seenIn[index]}`);
+      }
+      seenIn[index] = s;
+      if (localPos[index]! <= lastPos[p]!) {
+        throw new Mismatch(`producer ${p}'s order broken: command ${index} (its #${localPos[index]}) processed at sequence ${s} position ${j}, after command ${lastIndex[p]} (its #${lastPos[p]})`);
+      }
+      lastPos[p] = localPos[index]!;
+      lastIndex[p] = index;
+      const sym = workload.symIndex(index);
+      if (symbolSequence[sym] === -1) symbolSequence[sym] = s;
+      else if (symbolSequence[sym] !== s) {
+        throw new Mismatch(`symbol ${JSON.stringify(workload.symbols[sym])} was processed by two sequencers (${symbolSequence[sym]} and ${s}); command ${index}`);
+      }
+    }
+  }
+  for (let index = 0; index < count; index++) {
+    if (seenIn[index] === -1) {
+      const p = split.producerOf[index]!;
+      throw new Mismatch(`command ${index} (producer ${p}, its #${localPos[index]}) was lost: it is in no recorded sequence`);
+    }
+  }
+}
+
+interface Deliveries {
+  /** Per workload index: the first record of its events in its producer's log, and one past the last. */
+  readonly start: Int32Array;
+  readonly end: Int32Array;
+  readonly views: ReadonlyArray<ReturnType<typeof eventLogViews>>;
+}
+
+/** Finds each command's events in its producer's log, checking completions are whole, unique and on the right producer. */
+function indexDeliveries({ workload, split, logs }: EquivalenceInput): Deliveries {
+  if (logs.length !== split.producers) throw new Mismatch(`${logs.length} event logs for ${split.producers} producers`);
+  const start = new Int32Array(workload.count).fill(-1);
+  const end = new Int32Array(workload.count).fill(-1);
+  const views = logs.map(eventLogViews);
+  for (let p = 0; p < logs.length; p++) {
+    const { words, f64 } = views[p]!;
+    const length = logs[p]!.length;
+    let runStart = 0;
+    for (let r = 0; r < length; r++) {
+      if (!isCompletion(words, r)) continue;
+      const index = f64[r * EVENT_F64S + EV_F64_SEQ]!;
+      if (!(Number.isInteger(index) && index >= 0 && index < workload.count)) {
+        throw new Mismatch(`producer ${p} log record ${r}: completion for ${index}, which is not a workload index`);
+      }
+      if (split.producerOf[index] !== p) {
+        throw new Mismatch(`producer ${p} received the completion of command ${index}, which producer ${split.producerOf[index]} submitted`);
+      }
+      if (start[index] !== -1) throw new Mismatch(`producer ${p} received command ${index}'s completion twice (log records ${end[index]} and ${r})`);
+      start[index] = runStart;
+      end[index] = r;
+      runStart = r + 1;
+    }
+    if (runStart < length) throw new Mismatch(`producer ${p} received ${length - runStart} event(s) after its last completion`);
+    for (const index of split.streams[p]!) {
+      if (start[index] === -1) throw new Mismatch(`producer ${p} never received the completion of command ${index}`);
+    }
+  }
+  return { start, end, views };
+}
+
+/** (b): the events of every command of sequence `s` against the reference trace. */
+function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number): void {
+  const sequence = trace.sequence;
+  for (let j = 0; j < sequence.length; j++) {
+    const index = sequence[j]!;
+    const p = split.producerOf[index]!;
+    const log = delivered.views[p]!;
+    const got0 = delivered.start[index]!;
+    const gotN = delivered.end[index]! - got0;
+    const want0 = trace.eventStart[j]!;
+    const wantN = trace.eventStart[j + 1]! - want0;
+    for (let k = 0; k < Math.max(gotN, wantN); k++) {
+      const same = k < gotN && k < wantN && sameEvent(trace.bytes, trace.words, trace.f64, want0 + k, log.bytes, log.words, log.f64, got0 + k);
+      if (same) continue;
+      const want = k < wantN ? describe(trace.bytes, trace.words, trace.f64, want0 + k, workload.symbols) : '(no event: the reference emits nothing more)';
+      const got = k < gotN ? describe(log.bytes, log.words, log.f64, got0 + k, workload.symbols) : '(no event: the design delivered nothing more)';
+      throw new Mismatch(
+        `sequence ${s} position ${j}, command ${index} (producer ${p}), event #${k} of ${wantN} expected:\n` +
+          `  reference: ${want}\n  design:    ${got}`,
+      );
+    }
+  }
+}
+
+function describe(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, r: number, symbols: readonly string[]): string {
+  try {
+    return formatEvent(decodeEventRecord(bytes, words, f64, r, symbols));
+  } catch (error) {
+    return `undecodable record (${(error as Error).message})`;
+  }
+}
+
+function sameNumber(a: number, b: number): boolean {
+  return a === b || (a !== a && b !== b);
+}
+
+/** Compares the fields decodeEventRecord reads for the record's kind: equal here means equal event objects. */
+function sameEvent(
+  ab: Uint8Array, aw: Uint32Array, af: Float64Array, a: number,
+  bb: Uint8Array, bw: Uint32Array, bf: Float64Array, b: number,
+): boolean {
+  const ao = a * EVENT_BYTES;
+  const bo = b * EVENT_BYTES;
+  const kind = ab[ao + EV_OFF_KIND]!;
+  if (kind !== bb[bo + EV_OFF_KIND]) return false;
+  if (aw[(ao + EV_OFF_SYM) >> 2] !== bw[(bo + EV_OFF_SYM) >> 2]) return false;
+  const a8 = a * EVENT_F64S;
+  const b8 = b * EVENT_F64S;
+  if (!sameNumber(af[a8 + EV_F64_SEQ]!, bf[b8 + EV_F64_SEQ]!) || !sameNumber(af[a8 + EV_F64_ID]!, bf[b8 + EV_F64_ID]!)) return false;
+  const sameSide = ab[ao + EV_OFF_SIDE] === bb[bo + EV_OFF_SIDE];
+  const sameReason = ab[ao + EV_OFF_REASON] === bb[bo + EV_OFF_REASON];
+  const samePrice = sameNumber(af[a8 + EV_F64_PRICE]!, bf[b8 + EV_F64_PRICE]!);
+  const sameQty = sameNumber(af[a8 + EV_F64_QTY]!, bf[b8 + EV_F64_QTY]!);
+  switch (kind) {
+    case EV_RESTED:
+      return sameSide && samePrice && sameQty;
+    case EV_FILL:
+      return sameSide && samePrice && sameQty && sameNumber(af[a8 + EV_F64_MAKER]!, bf[b8 + EV_F64_MAKER]!);
+    case EV_REDUCED:
+      return sameQty;
+    case EV_MODIFIED:
+      return samePrice && sameQty;
+    case EV_CANCELLED:
+      return sameReason && sameQty;
+    case EV_REJECTED:
+      return sameReason;
+    default:
+      return sameReason && sameQty && sameSide && samePrice && sameNumber(af[a8 + EV_F64_MAKER]!, bf[b8 + EV_F64_MAKER]!);
+  }
+}

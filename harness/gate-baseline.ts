@@ -1,0 +1,144 @@
+/**
+ * The gate's measurements and its committed baseline (results/baseline.json), and the comparison of the two.
+ *
+ * A gate run is R interleaved rounds; each round measures the frozen calibration kernel and every design of the
+ * fixed set once. A metric is one design's throughput divided by its reference's in the same round: `inline`
+ * against the calibration kernel (catches a slower fast core), every other design against `inline` (catches a
+ * slower mechanism). The baseline stores every round's ratio, so the gate compares two samples, not two numbers.
+ */
+import type { Environment } from './results-schema.ts';
+import { judge, median, pairedRatios, type GateRule, type Judgement } from './gate-stats.ts';
+
+export const GATE_BASELINE_SCHEMA = 'matchbench-gate-baseline';
+export const GATE_BASELINE_VERSION = 1;
+
+/** The reference a design is divided by. */
+export const CALIBRATION = 'calibration';
+
+export interface GateMetricSamples {
+  /** Design name (numerator). */
+  readonly engine: string;
+  /** Design name or CALIBRATION (denominator). */
+  readonly reference: string;
+  /** Per-round ratio engine / reference. */
+  readonly ratios: readonly number[];
+}
+
+/** What one gate run measured. */
+export interface GateMeasurement {
+  /** Identity of the benchmark set (workload hash and sizes, parameters): a baseline of another set is refused. */
+  readonly setKey: string;
+  readonly environment: Environment;
+  readonly rounds: number;
+  /** Per round: commands/s of each design, and calibration ops/s under CALIBRATION. */
+  readonly throughput: readonly Readonly<Record<string, number>>[];
+  readonly metrics: readonly GateMetricSamples[];
+  /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
+  readonly equivalenceFailures: readonly string[];
+}
+
+export interface GateBaseline {
+  readonly schema: typeof GATE_BASELINE_SCHEMA;
+  readonly version: typeof GATE_BASELINE_VERSION;
+  readonly createdAt: string;
+  readonly setKey: string;
+  readonly environment: Environment;
+  readonly rounds: number;
+  readonly throughput: readonly Readonly<Record<string, number>>[];
+  readonly metrics: readonly GateMetricSamples[];
+}
+
+/** Per-round ratios of every design to its reference. */
+export function metricsFromRounds(throughput: readonly Readonly<Record<string, number>>[], references: Readonly<Record<string, string>>): GateMetricSamples[] {
+  return Object.entries(references).map(([engine, reference]) => ({
+    engine,
+    reference,
+    ratios: pairedRatios(
+      throughput.map((round, i) => must(round[engine], `round ${i} has no throughput for ${engine}`)),
+      throughput.map((round, i) => must(round[reference], `round ${i} has no throughput for ${reference}`)),
+    ),
+  }));
+}
+
+function must(value: number | undefined, message: string): number {
+  if (value === undefined) throw new Error(message);
+  return value;
+}
+
+export function baselineOf(measurement: GateMeasurement, createdAt: string): GateBaseline {
+  return {
+    schema: GATE_BASELINE_SCHEMA,
+    version: GATE_BASELINE_VERSION,
+    createdAt,
+    setKey: measurement.setKey,
+    environment: measurement.environment,
+    rounds: measurement.rounds,
+    throughput: measurement.throughput,
+    metrics: measurement.metrics,
+  };
+}
+
+/** Throws, naming the file and the field, unless `value` is a gate baseline this code reads. */
+export function checkBaseline(value: unknown, where: string): GateBaseline {
+  if (typeof value !== 'object' || value === null) throw new Error(`${where}: not a JSON object`);
+  const v = value as Partial<Record<keyof GateBaseline, unknown>>;
+  if (v.schema !== GATE_BASELINE_SCHEMA) throw new Error(`${where}: field "schema" is ${JSON.stringify(v.schema)}, expected "${GATE_BASELINE_SCHEMA}"`);
+  if (v.version !== GATE_BASELINE_VERSION) throw new Error(`${where}: field "version" is ${JSON.stringify(v.version)}, this code reads version ${GATE_BASELINE_VERSION}`);
+  if (typeof v.setKey !== 'string') throw new Error(`${where}: field "setKey" is not a string`);
+  if (!Array.isArray(v.metrics)) throw new Error(`${where}: field "metrics" is not an array`);
+  for (const [i, m] of (v.metrics as unknown[]).entries()) {
+    const metric = m as Partial<GateMetricSamples>;
+    if (typeof metric.engine !== 'string' || typeof metric.reference !== 'string' || !Array.isArray(metric.ratios) || !metric.ratios.every((r) => typeof r === 'number' && r > 0)) {
+      throw new Error(`${where}: metrics[${i}] needs engine, reference and positive ratios`);
+    }
+  }
+  return value as GateBaseline;
+}
+
+export interface MetricVerdict extends Judgement {
+  readonly engine: string;
+  readonly reference: string;
+  readonly baselineMedian: number;
+  readonly currentMedian: number;
+}
+
+export interface GateOutcome {
+  readonly pass: boolean;
+  readonly verdicts: readonly MetricVerdict[];
+  /** Why the gate failed, one line each (regressions with their size, equivalence failures, missing metrics). */
+  readonly failures: readonly string[];
+}
+
+/** Compares a measurement with the baseline under `rule`. */
+export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, rule: GateRule): GateOutcome {
+  const failures: string[] = [...current.equivalenceFailures.map((f) => `equivalence failure: ${f}`)];
+  if (current.setKey !== baseline.setKey) {
+    failures.push(`the baseline was measured on another benchmark set (${baseline.setKey}; now ${current.setKey}): rerun with --update-baseline`);
+    return { pass: false, verdicts: [], failures };
+  }
+  const verdicts: MetricVerdict[] = [];
+  for (const metric of current.metrics) {
+    const base = baseline.metrics.find((m) => m.engine === metric.engine && m.reference === metric.reference);
+    if (base === undefined) {
+      failures.push(`${metric.engine}/${metric.reference} has no baseline: rerun with --update-baseline`);
+      continue;
+    }
+    const j = judge(metric.ratios, base.ratios, rule);
+    const verdict: MetricVerdict = { ...j, engine: metric.engine, reference: metric.reference, baselineMedian: median(base.ratios), currentMedian: median(metric.ratios) };
+    verdicts.push(verdict);
+    if (j.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, rule)}`);
+  }
+  return { pass: failures.length === 0, verdicts, failures };
+}
+
+function percent(x: number): string {
+  return `${x >= 0 ? '+' : '\u2212'}${Math.abs(100 * x).toFixed(1)} %`;
+}
+
+/** One line: the metric, the change with its interval, and the two medians. */
+export function describeVerdict(v: MetricVerdict, rule: GateRule): string {
+  return (
+    `${v.engine}: throughput relative to ${v.reference} ${percent(v.change)} ` +
+    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; ratio ${v.baselineMedian.toFixed(3)} in the baseline, ${v.currentMedian.toFixed(3)} now)`
+  );
+}

@@ -1,0 +1,419 @@
+/**
+ * The report's charts as vega-lite specs, built from results files: which charts exist, what they plot, their
+ * titles and units. Pure data in, specs out; harness/report.ts renders them to SVG and assembles the page.
+ *
+ * A chart is only produced when its data exists (no open-loop runs, no latency-vs-load chart; one producer count,
+ * no scaling chart), and every chart comes with the table of the numbers it plots, so a reader can check the
+ * picture and copy the figures.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import type { ResultsFile, RunResult } from './results-schema.ts';
+import { percentileAxisValues, percentileCurve } from './report-latency.ts';
+
+export interface ChartTable {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | number)[])[];
+}
+
+export interface Chart {
+  /** Stable key, also the HTML id of the chart's figure. */
+  readonly id: string;
+  readonly title: string;
+  /** One or two sentences under the chart: what is plotted and how to read it. */
+  readonly caption: string;
+  readonly spec: TopLevelSpec;
+  readonly table: ChartTable;
+}
+
+const WIDTH = 560;
+
+/** Short name for a run within its file: the design, the parameters that vary among that design's runs, producers. */
+export function runLabel(run: RunResult, file: ResultsFile): string {
+  const sameEngine = file.runs.filter((r) => r.engine === run.engine);
+  const varying = Object.keys(run.params)
+    .filter((key) => new Set(sameEngine.map((r) => String(r.params[key]))).size > 1)
+    .sort();
+  const parts = [run.engine, ...varying.map((key) => `${key}=${run.params[key]}`)];
+  if (new Set(sameEngine.map((r) => r.producers)).size > 1 || run.producers > 1) parts.push(`P=${run.producers}`);
+  return parts.join(' ');
+}
+
+function workloadName(file: ResultsFile, id: string): string {
+  return file.workloads.find((w) => w.id === id)?.name ?? id;
+}
+
+function modeName(run: RunResult): string {
+  return run.mode === 'closed' ? 'closed loop (max throughput)' : `open loop at ${formatRate(run.offeredRate ?? 0)}`;
+}
+
+export function formatRate(commandsPerSecond: number): string {
+  if (commandsPerSecond >= 1e6) return `${round3(commandsPerSecond / 1e6)} M cmd/s`;
+  if (commandsPerSecond >= 1e3) return `${round3(commandsPerSecond / 1e3)} K cmd/s`;
+  return `${round3(commandsPerSecond)} cmd/s`;
+}
+
+function round3(x: number): number {
+  return Number(x.toPrecision(3));
+}
+
+function us(ns: number): number {
+  return Number((ns / 1000).toPrecision(4));
+}
+
+const LABEL_TITLE = 'Design';
+/** Appended to captions of charts whose series are run labels (see runLabel). */
+const LABEL_NOTE = ' A design\u2019s label lists the parameters that differ between its runs, and P = the number of producer threads.';
+
+function throughputChart(file: ResultsFile, prefix: string): Chart | undefined {
+  const closed = file.runs.filter((r) => r.mode === 'closed' && r.repetitions.length > 0);
+  if (closed.length === 0) return undefined;
+  const values = closed.flatMap((run) => {
+    const design = runLabel(run, file);
+    const workload = workloadName(file, run.workload);
+    const t = run.summary.throughput;
+    return [
+      {
+        design,
+        workload,
+        median: t.median / 1e6,
+        min: t.min / 1e6,
+        max: t.max / 1e6,
+        note: `${design} on ${workload}: median ${formatRate(t.median)} (${formatRate(t.min)} to ${formatRate(t.max)}, ${run.repetitions.length} repetitions)`,
+      },
+      ...run.repetitions.map((rep, i) => ({ design, workload, throughput: rep.throughput / 1e6, note: `${design} repetition ${i + 1}: ${formatRate(rep.throughput)}` })),
+    ];
+  });
+  const axisX = { title: 'Throughput (million commands per second)', grid: true };
+  const y = { field: 'design', type: 'nominal', title: LABEL_TITLE } as const;
+  const description = { field: 'note', type: 'nominal' } as const;
+  return {
+    id: `${prefix}throughput`,
+    title: 'Closed-loop throughput per design and workload',
+    caption:
+      'Each row is one design on one workload, pushed as fast as it will go. The dot is the median over repetitions, ' +
+      'the bar spans the slowest to the fastest repetition, and the small ticks are the individual repetitions. Further right is faster.' + LABEL_NOTE,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      // One panel per workload (vconcat rather than facet: each panel lists only its own designs).
+      vconcat: [...new Set(values.map((v) => v.workload))].map((workload) => ({
+        title: { text: `Workload: ${workload}`, anchor: 'start', fontSize: 12 },
+        width: WIDTH,
+        data: { values: values.filter((v) => v.workload === workload) },
+        layer: [
+          {
+            mark: { type: 'rule', strokeWidth: 2, color: '#9ab' },
+            encoding: { y, x: { field: 'min', type: 'quantitative', axis: axisX }, x2: { field: 'max' } },
+          },
+          {
+            mark: { type: 'tick', color: '#678', thickness: 1, size: 10 },
+            encoding: { y, x: { field: 'throughput', type: 'quantitative' }, description },
+          },
+          {
+            mark: { type: 'point', filled: true, size: 70, color: '#1f5fa6' },
+            encoding: { y, x: { field: 'median', type: 'quantitative' }, description },
+          },
+        ],
+      })),
+    } as unknown as TopLevelSpec,
+    table: {
+      columns: ['Workload', 'Design', 'Median (M cmd/s)', 'Min', 'Max', 'Repetitions'],
+      rows: closed.map((run) => [
+        workloadName(file, run.workload),
+        runLabel(run, file),
+        round3(run.summary.throughput.median / 1e6),
+        round3(run.summary.throughput.min / 1e6),
+        round3(run.summary.throughput.max / 1e6),
+        run.repetitions.length,
+      ]),
+    },
+  };
+}
+
+/** One chart per workload and load level: every design's latency percentile curve (all repetitions merged). */
+function percentileCharts(file: ResultsFile, prefix: string): Chart[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const run of file.runs) {
+    if (run.summary.latency.count === 0) continue;
+    const key = `${run.workload}|${run.mode}|${run.offeredRate ?? ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), run]);
+  }
+  const charts: Chart[] = [];
+  let n = 0;
+  for (const runs of groups.values()) {
+    const first = runs[0]!;
+    const points = runs.flatMap((run) =>
+      percentileCurve(run.summary.histogram, `run ${run.id}`).map((p) => ({
+        design: runLabel(run, file),
+        ...p,
+        // The y axis is logarithmic: a zero (a clock that did not tick) is drawn at 1 ns.
+        latencyUs: Math.max(p.latencyUs, 0.001),
+        note: `${runLabel(run, file)}: ${Number(p.percentile.toFixed(4))}% of commands within ${Number(p.latencyUs.toPrecision(4))} \u00b5s`,
+      })),
+    );
+    if (points.length === 0) continue;
+    const maxInverseTail = Math.max(...points.map((p) => p.inverseTail));
+    const where = `${workloadName(file, first.workload)}, ${modeName(first)}`;
+    charts.push({
+      id: `${prefix}percentiles-${n++}`,
+      title: `Latency by percentile: ${where}`,
+      caption:
+        'Latency from submitting a command to receiving its last event, all repetitions merged. Read across: at "99%" the curve ' +
+        'shows the latency that 99 % of commands beat. Lower is better; the right end is the single worst command. ' +
+        (first.mode === 'closed'
+          ? 'In closed loop each producer sends as fast as it can, so this includes queueing behind its own earlier commands.'
+          : 'Open loop: measured from each command\u2019s scheduled send time, so stalls count in full (no coordinated omission).') +
+        LABEL_NOTE,
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        width: WIDTH,
+        height: 300,
+        data: { values: points },
+        encoding: {
+          x: {
+            field: 'inverseTail',
+            type: 'quantitative',
+            scale: { type: 'log', domain: [1, maxInverseTail] },
+            axis: { title: 'Percentile (log scale of 1/(1 \u2212 p))', values: percentileAxisValues(maxInverseTail), labelExpr: "format(100 - 100 / datum.value, '') + '%'", grid: true },
+          },
+          y: { field: 'latencyUs', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Latency (microseconds, log scale)', grid: true } },
+          color: { field: 'design', type: 'nominal', title: LABEL_TITLE, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+        },
+        layer: [
+          { mark: { type: 'line', interpolate: 'step-after', aria: false } },
+          { transform: [{ filter: 'datum.labelled' }], mark: { type: 'point', filled: true, size: 25 }, encoding: { description: { field: 'note', type: 'nominal' } } },
+        ],
+      } as unknown as TopLevelSpec,
+      table: {
+        columns: ['Design', 'Commands', 'p50 (\u00b5s)', 'p90', 'p99', 'p99.9', 'p99.99', 'max'],
+        rows: runs.map((run) => {
+          const l = run.summary.latency;
+          return [runLabel(run, file), l.count, us(l.p50Ns), us(l.p90Ns), us(l.p99Ns), us(l.p99_9Ns), us(l.p99_99Ns), us(l.maxNs)];
+        }),
+      },
+    });
+  }
+  return charts;
+}
+
+function latencyVsLoadChart(file: ResultsFile, prefix: string): Chart | undefined {
+  const open = file.runs.filter((r) => r.mode === 'open' && r.offeredRate !== null && r.summary.latency.count > 0);
+  if (open.length === 0) return undefined;
+  const percentiles = [
+    ['p50', 'p50Ns'],
+    ['p99', 'p99Ns'],
+    ['p99.9', 'p99_9Ns'],
+  ] as const;
+  const values = open.flatMap((run) =>
+    percentiles.map(([name, key]) => ({
+      design: runLabel(run, file),
+      workload: workloadName(file, run.workload),
+      offered: (run.offeredRate ?? 0) / 1e6,
+      achieved: run.summary.throughput.median / 1e6,
+      percentile: name,
+      latencyUs: Math.max(run.summary.latency[key] / 1000, 0.001),
+      note: `${runLabel(run, file)} at ${formatRate(run.offeredRate ?? 0)} offered: ${name} ${us(run.summary.latency[key])} \u00b5s`,
+    })),
+  );
+  return {
+    id: `${prefix}latency-vs-load`,
+    title: 'Latency vs offered load (open loop)',
+    caption:
+      'Each line is one design; the solid line is the median (p50), dashed lines the 99th and 99.9th percentiles. ' +
+      'A design keeps up while its lines stay flat; where they shoot up it is saturated and commands queue.' + LABEL_NOTE,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      data: { values },
+      facet: { row: { field: 'workload', type: 'nominal', title: 'Workload', header: { labelAngle: 0, labelAlign: 'left' } } },
+      spec: {
+        width: WIDTH,
+        height: 260,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Offered load (million commands per second, log scale)', grid: true } },
+          y: { field: 'latencyUs', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Latency (microseconds, log scale)', grid: true } },
+          color: { field: 'design', type: 'nominal', title: LABEL_TITLE, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+          strokeDash: { field: 'percentile', type: 'nominal', title: 'Percentile', sort: ['p50', 'p99', 'p99.9'], legend: { symbolType: 'stroke', symbolStrokeColor: '#444' } },
+          description: { field: 'note', type: 'nominal' },
+        },
+      },
+    } as unknown as TopLevelSpec,
+    table: {
+      columns: ['Workload', 'Design', 'Offered (M cmd/s)', 'Achieved (M cmd/s)', 'p50 (\u00b5s)', 'p99', 'p99.9', 'max'],
+      rows: open.map((run) => [
+        workloadName(file, run.workload),
+        runLabel(run, file),
+        round3((run.offeredRate ?? 0) / 1e6),
+        round3(run.summary.throughput.median / 1e6),
+        us(run.summary.latency.p50Ns),
+        us(run.summary.latency.p99Ns),
+        us(run.summary.latency.p99_9Ns),
+        us(run.summary.latency.maxNs),
+      ]),
+    },
+  };
+}
+
+interface ScalingPoint {
+  readonly series: string;
+  readonly workload: string;
+  readonly x: number;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly note: string;
+}
+
+interface Knob {
+  readonly id: string;
+  readonly title: string;
+  /** Axis title, and the parameter name for design parameters. */
+  readonly name: string;
+  /** null: producers, over every design; else the design whose parameter this is. */
+  readonly engine: string | null;
+  readonly value: (run: RunResult) => number;
+}
+
+/** Throughput as one knob varies with everything else fixed: producers for every design, numeric parameters per design. */
+function scalingCharts(file: ResultsFile, prefix: string): Chart[] {
+  const closed = file.runs.filter((r) => r.mode === 'closed' && r.repetitions.length > 0);
+  const knobs: Knob[] = [{ id: 'producers', title: 'Scaling with producer threads', name: 'Producer threads', engine: null, value: (r) => r.producers }];
+  for (const engine of new Set(closed.map((r) => r.engine))) {
+    const runs = closed.filter((r) => r.engine === engine);
+    for (const key of new Set(runs.flatMap((r) => Object.keys(r.params)))) {
+      const values = new Set(runs.map((r) => r.params[key]));
+      if (values.size > 1 && [...values].every((v) => typeof v === 'number')) {
+        knobs.push({ id: `${engine}-${key}`, title: `${engine}: throughput vs ${key}`, name: key, engine, value: (r) => r.params[key] as number });
+      }
+    }
+  }
+  const charts: Chart[] = [];
+  for (const knob of knobs) {
+    const series = new Map<string, RunResult[]>();
+    for (const run of closed) {
+      if (knob.engine !== null && run.engine !== knob.engine) continue;
+      const key = `${seriesLabel(run, file, knob)}\u0000${run.workload}`;
+      series.set(key, [...(series.get(key) ?? []), run]);
+    }
+    const points: ScalingPoint[] = [];
+    for (const members of series.values()) {
+      if (new Set(members.map(knob.value)).size < 2) continue;
+      for (const run of members) {
+        const name = seriesLabel(run, file, knob);
+        const t = run.summary.throughput;
+        points.push({
+          series: name,
+          workload: workloadName(file, run.workload),
+          x: knob.value(run),
+          median: t.median / 1e6,
+          min: t.min / 1e6,
+          max: t.max / 1e6,
+          note: `${name}, ${knob.name} ${knob.value(run)}: median ${formatRate(t.median)} (${formatRate(t.min)} to ${formatRate(t.max)})`,
+        });
+      }
+    }
+    if (points.length === 0) continue;
+    const xs = points.map((p) => p.x);
+    const xLog = Math.min(...xs) > 0 && Math.max(...xs) / Math.min(...xs) > 16;
+    charts.push({
+      id: `${prefix}scaling-${knob.id}`,
+      title: knob.title,
+      caption:
+        `Closed-loop throughput as ${knob.engine === null ? 'the number of producer threads' : `the parameter "${knob.name}"`} changes, everything else fixed. ` +
+        'Dots are medians, bars span the slowest to the fastest repetition. A rising line scales; a flat or falling one is contended.',
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        data: { values: points },
+        facet: { row: { field: 'workload', type: 'nominal', title: 'Workload', header: { labelAngle: 0, labelAlign: 'left' } } },
+        spec: {
+          width: WIDTH,
+          height: 240,
+          encoding: {
+            x: { field: 'x', type: 'quantitative', scale: xLog ? { type: 'log' } : { zero: false }, axis: { title: knob.name + (xLog ? ' (log scale)' : ''), grid: true, tickMinStep: 1 } },
+            color: { field: 'series', type: 'nominal', title: 'Design', legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+          },
+          layer: [
+            { mark: { type: 'rule', strokeWidth: 2, opacity: 0.5 }, encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
+            {
+              mark: { type: 'line', point: { filled: true, size: 50 } },
+              encoding: {
+                y: { field: 'median', type: 'quantitative', axis: { title: 'Throughput (million commands per second)', grid: true } },
+                description: { field: 'note', type: 'nominal' },
+              },
+            },
+          ],
+        },
+      } as unknown as TopLevelSpec,
+      table: {
+        columns: ['Workload', 'Design', knob.name, 'Median (M cmd/s)', 'Min', 'Max'],
+        rows: points.map((p) => [p.workload, p.series, p.x, round3(p.median), round3(p.min), round3(p.max)]),
+      },
+    });
+  }
+  return charts;
+}
+
+/** A run's label without the knob being scaled, so runs that differ only in that knob form one series. */
+function seriesLabel(run: RunResult, file: ResultsFile, knob: Knob): string {
+  const sameEngine = file.runs.filter((r) => r.engine === run.engine);
+  const parts = [run.engine];
+  for (const key of Object.keys(run.params).sort()) {
+    if (knob.engine !== null && key === knob.name) continue;
+    if (new Set(sameEngine.map((r) => String(r.params[key]))).size > 1) parts.push(`${key}=${run.params[key]}`);
+  }
+  if (knob.engine !== null && (run.producers > 1 || new Set(sameEngine.map((r) => r.producers)).size > 1)) parts.push(`P=${run.producers}`);
+  return parts.join(' ');
+}
+
+function fidelityChart(file: ResultsFile, prefix: string): Chart | undefined {
+  if (file.fidelity.length === 0) return undefined;
+  const values = file.fidelity.flatMap((f) => [
+    { workload: workloadName(file, f.workload), figure: 'Executions reproduced', percent: pct(f.executions.matched, f.executions.total), note: `${workloadName(file, f.workload)}: ${f.executions.matched} of ${f.executions.total} executions reproduced` },
+    ...(f.book === null ? [] : [{ workload: workloadName(file, f.workload), figure: 'Book matches LOBSTER after message', percent: pct(f.book.matched, f.book.total), note: `${workloadName(file, f.workload)}: book equal after ${f.book.matched} of ${f.book.total} messages` }]),
+  ]);
+  return {
+    id: `${prefix}fidelity`,
+    title: 'LOBSTER replay fidelity',
+    caption:
+      'How faithfully replaying the LOBSTER message file through the engine reproduces the exchange: the share of LOBSTER\u2019s visible ' +
+      'executions reproduced exactly (same resting order, same size), and the share of messages after which the top levels of the book ' +
+      'equal LOBSTER\u2019s orderbook file. 100 % is a perfect replay.',
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      width: WIDTH,
+      data: { values },
+      mark: { type: 'bar', color: '#3a7d44' },
+      encoding: {
+        y: { field: 'figure', type: 'nominal', title: null },
+        yOffset: { field: 'workload', type: 'nominal' },
+        x: { field: 'percent', type: 'quantitative', scale: { domain: [0, 100] }, axis: { title: 'Matched (percent)', grid: true } },
+        color: { field: 'workload', type: 'nominal', title: 'Workload', legend: { orient: 'bottom' } },
+        description: { field: 'note', type: 'nominal' },
+      },
+    } as unknown as TopLevelSpec,
+    table: {
+      columns: ['Workload', 'Executions matched', 'Executions total', 'Book states matched', 'Book states compared'],
+      rows: file.fidelity.map((f) => [
+        workloadName(file, f.workload),
+        f.executions.matched,
+        f.executions.total,
+        f.book?.matched ?? 'no orderbook file',
+        f.book?.total ?? '',
+      ]),
+    },
+  };
+}
+
+function pct(matched: number, total: number): number {
+  return total === 0 ? 0 : (100 * matched) / total;
+}
+
+/** Every chart the data of `file` supports, in reading order. `prefix` keeps ids unique when several files share a page. */
+export function chartsFor(file: ResultsFile, prefix: string): Chart[] {
+  return [
+    throughputChart(file, prefix),
+    ...percentileCharts(file, prefix),
+    latencyVsLoadChart(file, prefix),
+    ...scalingCharts(file, prefix),
+    fidelityChart(file, prefix),
+  ].filter((c): c is Chart => c !== undefined);
+}

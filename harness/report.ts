@@ -1,0 +1,276 @@
+/**
+ * `npm run report [RESULT_FILES...]`: renders results files into one self-contained HTML page under reports/.
+ *
+ * The charts are vega-lite specs (harness/report-charts.ts) rendered to SVG here in Node with vega's
+ * `View.toSVG()`, not drawn in the browser. That trades interactivity (zoom, live tooltips) for a page of a few
+ * hundred KB instead of shipping the ~830 KB of vega + vega-lite + vega-embed with every report, with no script at
+ * all: it opens offline in any browser, renders the same everywhere, and can be attached to CI artifacts or mail.
+ * Hovering a mark still shows its exact figure (each data mark carries an SVG <title>), and every chart has the
+ * table of the numbers it plots beneath it.
+ *
+ * Robust to partial results: a section whose data is absent (no open-loop runs, no LOBSTER workload, ...) says so
+ * instead of drawing an empty chart.
+ */
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import * as vega from 'vega';
+import { compile } from 'vega-lite';
+import { checkResultsFile, type ResultsFile, type RunResult } from './results-schema.ts';
+import { chartsFor, formatRate, runLabel, type Chart, type ChartTable } from './report-charts.ts';
+
+export interface RenderedReport {
+  readonly path: string;
+  readonly charts: number;
+  /** Warnings vega or vega-lite raised while rendering (a spec problem; the test demands none). */
+  readonly warnings: readonly string[];
+}
+
+/** Renders `results` (one section per file, in the order given) into one HTML file at `outPath`. */
+export async function renderReport(results: readonly ResultsFile[], outPath: string): Promise<RenderedReport> {
+  if (results.length === 0) throw new Error('renderReport: no results files to render');
+  const warnings: string[] = [];
+  const sections: string[] = [];
+  let charts = 0;
+  for (const [index, file] of results.entries()) {
+    const prefix = results.length > 1 ? `f${index}-` : '';
+    const figures: string[] = [];
+    for (const chart of chartsFor(file, prefix)) {
+      figures.push(await renderFigure(chart, warnings));
+      charts++;
+    }
+    sections.push(renderSection(file, figures));
+  }
+  const html = page(results, sections);
+  mkdirSync(dirname(resolve(outPath)), { recursive: true });
+  writeFileSync(outPath, html);
+  return { path: outPath, charts, warnings };
+}
+
+async function renderFigure(chart: Chart, warnings: string[]): Promise<string> {
+  const log = vega.logger(vega.Warn, undefined, (_method: string, level: string, input: readonly unknown[]) => {
+    warnings.push(`chart ${chart.id}: ${level} ${input.map(String).join(' ')}`);
+  });
+  const { spec } = compile(chart.spec, { logger: log });
+  const view = new vega.View(vega.parse(spec), { renderer: 'none', logger: log, logLevel: vega.Warn });
+  const svg = withMarkTitles(await view.toSVG());
+  view.finalize();
+  return `<figure class="chart" id="${escapeHtml(chart.id)}">
+<h3>${escapeHtml(chart.title)}</h3>
+<div class="plot">${svg}</div>
+<figcaption>${escapeHtml(chart.caption)}</figcaption>
+<details><summary>Numbers behind this chart</summary>${table(chart.table)}</details>
+</figure>`;
+}
+
+/**
+ * vega's SVG renderer labels each data mark with aria-label (from the `description` channel); browsers show a
+ * <title> child as a hover tooltip, so the label is copied into one. Axis and legend groups keep theirs.
+ */
+function withMarkTitles(svg: string): string {
+  return svg.replace(/<(path|circle|rect|line)( [^>]*?aria-label="([^"]*)"[^>]*?)\/>/g, (_all, tag: string, attrs: string, label: string) => `<${tag}${attrs}><title>${label}</title></${tag}>`);
+}
+
+function renderSection(file: ResultsFile, figures: readonly string[]): string {
+  const e = file.environment;
+  const environment: ChartTable = {
+    columns: ['', ''],
+    rows: [
+      ['Run started', file.createdAt],
+      ['Command line', file.argv.join(' ') || '(defaults)'],
+      ['Node.js / V8', `${e.node} / ${e.v8}`],
+      ['CPU', `${e.cpuModel}, ${e.cores} usable cores`],
+      ['Memory', `${(e.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`],
+      ['OS', `${e.os.platform} ${e.os.release} (${e.os.arch})`],
+      ['Git commit', e.gitSha === null ? 'not a git checkout' : `${e.gitSha}${e.gitDirty === true ? ' with uncommitted changes' : ''}`],
+      ['Repetitions', `${file.settings.repeat} per configuration, ${file.settings.order} (every configuration once per round)`],
+      ['Warm-up', `${file.settings.warmupCommands} commands per producer before each measured repetition`],
+      ['Split among producers', file.settings.split],
+      ['Clock', file.settings.clock],
+      ['Injected slowdown (test knob)', slowdownText(file)],
+    ],
+  };
+  const workloads: ChartTable = {
+    columns: ['Workload', 'Commands', 'Symbols', 'Source', 'Content hash (sha256)'],
+    rows: file.workloads.map((w) => [w.name, w.commands, w.symbols, sourceText(w.source), w.hash.slice(0, 16) + '\u2026']),
+  };
+  const failed = file.runs.filter((r) => !r.summary.equivalent);
+  return `<section class="results-file">
+<h2>${escapeHtml(file.name)} <small>${escapeHtml(file.createdAt)}</small></h2>
+<p class="verdict ${file.allEquivalent ? 'ok' : 'bad'}">${
+    file.allEquivalent
+      ? `Equivalence: every repetition of all ${file.runs.length} runs produced exactly the reference engine\u2019s events and final book.`
+      : `Equivalence FAILED in ${failed.length} of ${file.runs.length} runs: ${escapeHtml(failed.map((r) => r.id).join(', '))}. Their figures measure a wrong engine.`
+  }</p>
+${
+    file.settings.injectedSlowdown === null
+      ? ''
+      : `<p class="verdict bad">Measured with the test-only slowdown knob on: ${escapeHtml(slowdownText(file))}. These figures do not describe the code as it is.</p>`
+  }
+<h3>Summary</h3>
+${table(summaryTable(file))}
+${figures.length > 0 ? figures.join('\n') : '<p class="missing">These results contain no measured repetitions to chart.</p>'}
+${missingNotes(file)}
+<h3>Equivalence verdicts</h3>
+<p>Every repetition\u2019s recorded command sequence was checked to be a valid interleaving of the producers\u2019 streams, then replayed through the reference engine and compared event for event, with the final book hash (per shard for sharded designs).</p>
+${table(equivalenceTable(file))}
+<h3>Environment</h3>
+${table(environment)}
+<h3>Workloads</h3>
+${table(workloads)}
+</section>`;
+}
+
+function slowdownText(file: ResultsFile): string {
+  const s = file.settings.injectedSlowdown;
+  return s === null ? 'none' : `${s.design} slowed by ${Math.round(s.fraction * 100)} % (MATCHBENCH_INJECT_SLOWDOWN)`;
+}
+
+function missingNotes(file: ResultsFile): string {
+  const notes: string[] = [];
+  if (!file.runs.some((r) => r.mode === 'closed')) notes.push('No closed-loop runs: no throughput chart.');
+  if (!file.runs.some((r) => r.mode === 'open')) notes.push('No open-loop runs: no latency-vs-offered-load chart (run compare with --rate).');
+  if (file.fidelity.length === 0) notes.push('No LOBSTER workload took part: no replay-fidelity figures.');
+  return notes.length === 0 ? '' : `<ul class="missing">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`;
+}
+
+/** Microseconds for tables: three significant digits below 1000, whole numbers with separators above. */
+function formatUs(ns: number): string {
+  const us = ns / 1000;
+  return us < 1000 ? String(Number(us.toPrecision(3))) : Math.round(us).toLocaleString('en-US');
+}
+
+function summaryTable(file: ResultsFile): ChartTable {
+  return {
+    columns: ['Design', 'Workload', 'Load', 'Throughput median (min\u2013max)', 'p50 \u00b5s', 'p99 \u00b5s', 'p99.9 \u00b5s', 'max \u00b5s', 'vs inline', 'Equivalent'],
+    rows: file.runs.map((run: RunResult) => {
+      const t = run.summary.throughput;
+      const l = run.summary.latency;
+      return [
+        runLabel(run, file),
+        file.workloads.find((w) => w.id === run.workload)?.name ?? run.workload,
+        run.mode === 'closed' ? 'closed loop' : `open ${formatRate(run.offeredRate ?? 0)}`,
+        `${formatRate(t.median)} (${formatRate(t.min).replace(' cmd/s', '')} \u2013 ${formatRate(t.max).replace(' cmd/s', '')})`,
+        formatUs(l.p50Ns),
+        formatUs(l.p99Ns),
+        formatUs(l.p99_9Ns),
+        formatUs(l.maxNs),
+        run.summary.ratioToInline === null ? '\u2013' : `${run.summary.ratioToInline.toFixed(2)}\u00d7`,
+        run.summary.equivalent ? 'yes' : 'NO',
+      ];
+    }),
+  };
+}
+
+function equivalenceTable(file: ResultsFile): ChartTable {
+  return {
+    columns: ['Run', 'Repetitions passed', 'Commands checked', 'Events compared', 'Sequences', 'First failure'],
+    rows: file.runs.map((run) => {
+      const reps = run.repetitions;
+      const firstFailure = reps.find((r) => !r.equivalence.ok)?.equivalence.failure ?? '';
+      return [
+        run.id,
+        `${reps.filter((r) => r.equivalence.ok).length} of ${reps.length}`,
+        reps.reduce((s, r) => s + r.equivalence.commands, 0),
+        reps.reduce((s, r) => s + r.equivalence.events, 0),
+        reps[0]?.equivalence.sequences ?? 0,
+        firstFailure,
+      ];
+    }),
+  };
+}
+
+function sourceText(source: ResultsFile['workloads'][number]['source']): string {
+  switch (source.kind) {
+    case 'preset':
+      return `preset ${source.preset}, seed ${source.seed}, ${source.count} commands`;
+    case 'file':
+      return `file ${source.path}`;
+    case 'lobster':
+      return `LOBSTER ${basename(source.messageFile)}${source.orderbookFile === null ? '' : ` + ${basename(source.orderbookFile)}`}`;
+  }
+}
+
+function table(t: ChartTable): string {
+  const head = t.columns.some((c) => c !== '') ? `<thead><tr>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>` : '';
+  const body = t.rows.map((row) => `<tr>${row.map((cell) => `<td${typeof cell === 'number' ? ' class="num"' : ''}>${escapeHtml(String(cell))}</td>`).join('')}</tr>`).join('\n');
+  return `<table>${head}<tbody>${body}</tbody></table>`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function page(results: readonly ResultsFile[], sections: readonly string[]): string {
+  const title = `matchbench report: ${results.map((r) => r.name).join(', ')}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1d2329; }
+h1 { font-size: 1.6rem; } h2 { border-bottom: 2px solid #d6dde3; padding-bottom: .3rem; margin-top: 2.5rem; } h2 small { color: #6b7680; font-weight: normal; font-size: .8rem; }
+figure.chart { margin: 1.5rem 0; padding: 1rem; border: 1px solid #e3e8ec; border-radius: 6px; }
+figure.chart h3 { margin-top: 0; } figcaption { color: #4a5560; max-width: 60rem; }
+.plot { overflow-x: auto; } .plot svg { max-width: 100%; height: auto; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: 13px; } th, td { border: 1px solid #dde3e8; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f6f8; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.verdict { padding: .5rem .8rem; border-radius: 4px; } .verdict.ok { background: #e5f4e8; } .verdict.bad { background: #fbe3e3; font-weight: bold; }
+.missing { color: #6b7680; } details summary { cursor: pointer; color: #1f5fa6; margin-top: .5rem; }
+</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<p>Order-matching-engine designs compared on recorded workloads. Throughput is in commands per second (M = million);
+latency is from submitting a command to receiving its last event, in microseconds (\u00b5s). Hover a dot for its exact value;
+each chart\u2019s numbers are in the table under it.</p>
+${sections.join('\n')}
+</body>
+</html>
+`;
+}
+
+/** Reads and checks a results file. */
+function readResultsFile(path: string): ResultsFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path}: cannot read results JSON (${(error as Error).message})`);
+  }
+  return checkResultsFile(parsed, path);
+}
+
+/** The newest results file in `dir` by modification time, excluding the gate's baseline. */
+function newestResultsFile(dir: string): string {
+  const candidates = readdirSync(dir)
+    .filter((name) => name.endsWith('.json') && name !== 'baseline.json')
+    .map((name) => join(dir, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  const newest = candidates[0];
+  if (newest === undefined) throw new Error(`${dir}: no results files (*.json); run \`npm run compare\` first or name files to render`);
+  return newest;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log('usage: npm run report [-- RESULTS.json ...]   (default: the newest file in results/)\nWrites reports/<name of the first file>.html.');
+    return;
+  }
+  const option = argv.find((a) => a.startsWith('-'));
+  if (option !== undefined) throw new Error(`report: unknown option ${option}; usage: npm run report [-- RESULTS.json ...]`);
+  const files = argv.length > 0 ? [...argv] : [newestResultsFile('results')];
+  const results = files.map(readResultsFile);
+  const out = join('reports', `${basename(files[0]!, '.json')}${files.length > 1 ? `-and-${files.length - 1}-more` : ''}.html`);
+  const report = await renderReport(results, out);
+  for (const warning of report.warnings) console.error(`warning: ${warning}`);
+  console.log(`report: ${report.path} (${report.charts} charts from ${files.length} results file${files.length > 1 ? 's' : ''})`);
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error((error as Error).message);
+    process.exit(1);
+  });
+}

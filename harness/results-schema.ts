@@ -1,0 +1,201 @@
+/**
+ * The results file that `npm run compare` writes to `results/<timestamp>-<name>.json`: what the HTML report and the
+ * performance gate read. Versioned: a change that removes or re-means a field bumps RESULTS_SCHEMA_VERSION; adding an
+ * optional field does not. Readers check `schema` and `version` with `checkResultsFile` before trusting anything.
+ *
+ * Units are in the field names: latencies are integer nanoseconds (`...Ns`), throughput is commands per second,
+ * rates are commands per second offered. Latency is submit → the last event of that command back on the client
+ * (the producer thread), measured from the command's intended send time in open loop (coordinated-omission
+ * corrected) and from its actual send time in closed loop.
+ *
+ * Layout:
+ *   ResultsFile
+ *   ├─ environment            where it ran (Node, V8, CPU, cores, OS, git)
+ *   ├─ settings               repeat count, warm-up, clock, interleaving
+ *   ├─ workloads[]            identity of every workload used (content hash + provenance)
+ *   ├─ runs[]                 one per configuration (design × params × workload × producers × mode/rate)
+ *   │   ├─ repetitions[]      every repetition's own figures, histogram and equivalence verdict
+ *   │   └─ summary            medians and spreads over the repetitions, merged latency histogram
+ *   └─ fidelity[]             LOBSTER replay fidelity figures, when a LOBSTER workload took part
+ */
+
+export const RESULTS_SCHEMA = 'matchbench-results';
+export const RESULTS_SCHEMA_VERSION = 1;
+
+export interface ResultsFile {
+  readonly schema: typeof RESULTS_SCHEMA;
+  readonly version: typeof RESULTS_SCHEMA_VERSION;
+  /** Short name of this comparison (also in the file name), e.g. "default" or "disruptor-sweep". */
+  readonly name: string;
+  /** ISO-8601 time the run started. */
+  readonly createdAt: string;
+  /** The command line that produced this file (argv after the script). */
+  readonly argv: readonly string[];
+  readonly environment: Environment;
+  readonly settings: RunSettings;
+  readonly workloads: readonly WorkloadIdentity[];
+  readonly runs: readonly RunResult[];
+  /** LOBSTER replay fidelity of the LOBSTER workloads used, one entry per workload; empty when none. */
+  readonly fidelity: readonly FidelityFigures[];
+  /** True when every repetition of every run passed its equivalence check. */
+  readonly allEquivalent: boolean;
+}
+
+export interface Environment {
+  readonly node: string;
+  readonly v8: string;
+  readonly cpuModel: string;
+  /** os.availableParallelism(): the cores this process may use. */
+  readonly cores: number;
+  readonly totalMemoryBytes: number;
+  readonly os: { readonly platform: string; readonly release: string; readonly arch: string };
+  /** HEAD commit of the working tree, null outside a git checkout. */
+  readonly gitSha: string | null;
+  /** Whether tracked files had uncommitted changes; null outside a git checkout. */
+  readonly gitDirty: boolean | null;
+}
+
+export interface RunSettings {
+  /** Measured repetitions per configuration. */
+  readonly repeat: number;
+  /**
+   * The most warm-up commands per producer: each producer first replays the start of its share in closed loop,
+   * outside the figures (10 % of its share up to this, unless set exactly); each run records its own count.
+   */
+  readonly warmupCommands: number;
+  /** How repetitions were ordered: configurations interleaved round-robin within each repetition round. */
+  readonly order: 'interleaved';
+  /** The clock every timestamp comes from, and why it is valid across worker threads. */
+  readonly clock: string;
+  /** How the workload is divided among producers (see harness/split.ts). */
+  readonly split: SplitRule;
+  /** The test-only MATCHBENCH_INJECT_SLOWDOWN knob (harness/slowdown-knob.ts) when it was set; null normally. */
+  readonly injectedSlowdown: { readonly design: string; readonly fraction: number } | null;
+}
+
+export type SplitRule = 'order' | 'symbol' | 'round-robin';
+
+export interface WorkloadIdentity {
+  /** Key that runs refer to; unique within the file. */
+  readonly id: string;
+  /** Human name: the preset name or the file's base name. */
+  readonly name: string;
+  /** sha256 (hex) over the symbol table and the command records: two workloads with the same hash are identical. */
+  readonly hash: string;
+  readonly commands: number;
+  readonly symbols: number;
+  /** Where it came from: preset + seed + count, or the file path; plus the provenance stored in the workload itself. */
+  readonly source: WorkloadSource;
+  readonly provenance: Readonly<Record<string, unknown>>;
+}
+
+export type WorkloadSource =
+  | { readonly kind: 'preset'; readonly preset: string; readonly seed: number; readonly count: number }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'lobster'; readonly messageFile: string; readonly orderbookFile: string | null };
+
+export type LoopMode = 'closed' | 'open';
+
+export interface RunResult {
+  /** Key unique within the file, e.g. "disruptor/balanced/p1/closed". */
+  readonly id: string;
+  /** Design name from engines/designs.ts. */
+  readonly engine: string;
+  /** Every design parameter as resolved (defaults filled in). */
+  readonly params: Readonly<Record<string, number | string>>;
+  readonly workload: string;
+  readonly producers: number;
+  readonly mode: LoopMode;
+  /** Offered commands/s across all producers (open loop); null in closed loop. */
+  readonly offeredRate: number | null;
+  /** Warm-up commands each producer replayed before the measured part (in the equivalence check, not the figures). */
+  readonly warmupPerProducer: number;
+  /** Size of each core (the same for every configuration of a workload in one file; see harness/capacity.ts). */
+  readonly coreCapacities: CoreCapacities;
+  readonly repetitions: readonly Repetition[];
+  readonly summary: RunSummary;
+}
+
+export interface CoreCapacities {
+  readonly maxOrders: number;
+  readonly maxSymbols: number;
+  readonly ladderTicks: number;
+  readonly maxEventsPerCommand: number;
+}
+
+export interface Repetition {
+  /** Position of this repetition in the whole session (0-based): shows the interleaving. */
+  readonly order: number;
+  /** Commands measured (all producers, warm-up excluded). */
+  readonly commands: number;
+  /** Events delivered to the producers during the measured part. */
+  readonly events: number;
+  /** From the common start to the last completion, nanoseconds. */
+  readonly elapsedNs: number;
+  /** commands / elapsed, commands per second. */
+  readonly throughput: number;
+  readonly latency: LatencyPercentiles;
+  /** The repetition's merged latency histogram, HdrHistogram compressed base64, values in ns. */
+  readonly histogram: string;
+  readonly equivalence: EquivalenceVerdict;
+}
+
+export interface LatencyPercentiles {
+  readonly count: number;
+  readonly meanNs: number;
+  readonly p50Ns: number;
+  readonly p90Ns: number;
+  readonly p99Ns: number;
+  readonly p99_9Ns: number;
+  readonly p99_99Ns: number;
+  readonly maxNs: number;
+}
+
+export interface RunSummary {
+  readonly throughput: { readonly median: number; readonly min: number; readonly max: number };
+  /** Percentiles of all repetitions' histograms merged. */
+  readonly latency: LatencyPercentiles;
+  /** The merged histogram, HdrHistogram compressed base64, values in ns. */
+  readonly histogram: string;
+  /**
+   * Median throughput over the median throughput of `inline` on the same workload and mode/rate (with its own
+   * producer count, which is 1); null when inline did not run alongside.
+   */
+  readonly ratioToInline: number | null;
+  /** True when every repetition passed equivalence. */
+  readonly equivalent: boolean;
+}
+
+export interface EquivalenceVerdict {
+  readonly ok: boolean;
+  /** Commands in the recorded sequences (all sequencers). */
+  readonly commands: number;
+  /** Events compared event for event. */
+  readonly events: number;
+  /** Number of recorded sequences (1 for single-sequencer designs, K for sharded). */
+  readonly sequences: number;
+  /** Final book hash per sequencer, as reported by the design (equal to the reference's when ok). */
+  readonly bookHashes: readonly string[];
+  /** First thing that differed, in words, when not ok (includes the differing event lines). */
+  readonly failure: string | null;
+}
+
+export interface FidelityFigures {
+  readonly workload: string;
+  /** LOBSTER visible executions (type-4 rows) reproduced exactly (same maker id and size). */
+  readonly executions: { readonly matched: number; readonly total: number };
+  /** Messages after which the top-N book equals LOBSTER's orderbook row; null without an orderbook file. */
+  readonly book: { readonly matched: number; readonly total: number } | null;
+}
+
+/** Throws, naming the file and what is wrong, unless `value` is a results file this code can read. */
+export function checkResultsFile(value: unknown, where: string): ResultsFile {
+  if (typeof value !== 'object' || value === null) throw new Error(`${where}: not a JSON object`);
+  const v = value as { schema?: unknown; version?: unknown; runs?: unknown };
+  if (v.schema !== RESULTS_SCHEMA) throw new Error(`${where}: field "schema" is ${JSON.stringify(v.schema)}, expected "${RESULTS_SCHEMA}"`);
+  if (v.version !== RESULTS_SCHEMA_VERSION) {
+    throw new Error(`${where}: field "version" is ${JSON.stringify(v.version)}, this code reads version ${RESULTS_SCHEMA_VERSION}`);
+  }
+  if (!Array.isArray(v.runs)) throw new Error(`${where}: field "runs" is not an array`);
+  return value as ResultsFile;
+}

@@ -1,0 +1,152 @@
+/**
+ * One repetition of one configuration: start the design, start P producer threads on their shares of the
+ * workload, let them warm up, release them together at a common start time, collect their figures and event
+ * logs, read the recorded sequences and book hashes, close everything. The equivalence check is the caller's,
+ * after this returns (outside anything timed).
+ *
+ * A run fails, with the design and producer named, if a producer or engine worker throws or exits early, or if no
+ * command completes for `stallTimeoutMs` (a wedged design must not hang the comparison).
+ */
+import { Worker } from 'node:worker_threads';
+import type { EngineDesign, ParamValues, SequencedRun } from '../engines/engine.ts';
+import { bookHashOfCores } from '../engines/core-inspect.ts';
+import type { FastEngineCapacities } from '../engines/fast.ts';
+import { capacitiesForSplits } from './capacity.ts';
+import { nowNs } from './clock.ts';
+import type { EventLogData } from './event-log.ts';
+import { mergeEncoded } from './histogram.ts';
+import type { PreparedWorkload } from './prepared-workload.ts';
+import type { ProducerReport, ProducerTask } from './producer-worker.ts';
+import type { LatencyPercentiles, LoopMode } from './results-schema.ts';
+import { CONTROL_GO, CONTROL_READY, CONTROL_START_F64, controlBytes, controlViews, progressWord } from './run-control.ts';
+import type { WorkloadSplit } from './split.ts';
+
+/** Producers get this long between learning the start time and the start, so all are spinning when it comes. */
+const START_DELAY_NS = 5e6;
+const WATCH_INTERVAL_MS = 100;
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+
+export interface RunRequest {
+  readonly design: EngineDesign;
+  readonly params: ParamValues;
+  readonly workload: PreparedWorkload;
+  readonly split: WorkloadSplit;
+  readonly mode: LoopMode;
+  /** Offered commands/s over all producers; required in open loop. */
+  readonly rate: number | null;
+  /**
+   * Core capacities; by default the workload's own for one producer, else sized for this split's interleavings
+   * (harness/capacity.ts). A comparison passes one size for every configuration of a workload.
+   */
+  readonly capacities?: FastEngineCapacities;
+  /** Warm-up commands per producer (the first ones of its stream; fewer if its stream is shorter). */
+  readonly warmup: number;
+  /** Called about every 100 ms with commands completed so far (warm-up included) out of the workload's. */
+  readonly onProgress?: (completed: number, total: number) => void;
+  readonly stallTimeoutMs?: number;
+}
+
+export interface RunOutcome {
+  /** Measured commands, all producers. */
+  readonly commands: number;
+  readonly events: number;
+  readonly elapsedNs: number;
+  readonly throughput: number;
+  readonly histogram: string;
+  readonly latency: LatencyPercentiles;
+  /** Every producer's event log (warm-up included), by producer. */
+  readonly logs: readonly EventLogData[];
+  readonly sequenced: SequencedRun;
+  /** Canonical hash of the whole book at the end (all sequencers' books together). */
+  readonly bookHash: string;
+}
+
+export async function runOnce(request: RunRequest): Promise<RunOutcome> {
+  const { design, params, workload, split, mode } = request;
+  const producers = split.producers;
+  const max = design.maxProducers(params);
+  if (producers > max) throw new Error(`${design.name} supports at most ${max} producer(s); ${producers} requested`);
+  if (mode === 'open' && !(request.rate !== null && request.rate > 0)) throw new Error(`open loop needs a positive rate; got ${request.rate}`);
+
+  const capacities = request.capacities ?? (producers === 1 ? workload.capacities : capacitiesForSplits(workload.workload, [split]));
+  const session = design.start({ workload: workload.shared, producers, params, capacities });
+  const controlBuffer = new SharedArrayBuffer(controlBytes(producers));
+  const control = controlViews(controlBuffer);
+  const workers: Worker[] = [];
+  let fail: (error: Error) => void = () => {};
+  const failure = new Promise<never>((_, reject) => { fail = reject; });
+  failure.catch(() => {});
+  session.onError((error) => fail(error));
+  let watch: NodeJS.Timeout | undefined;
+  try {
+    const reports = split.streams.map((stream, p) => {
+      const { init, transfer } = session.producerInit(p);
+      const task: ProducerTask = {
+        design: design.name, init, workload: workload.shared, producer: p, producers, stream,
+        warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer,
+      };
+      const worker = new Worker(new URL('./producer-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
+      workers.push(worker);
+      return new Promise<ProducerReport>((resolve, reject) => {
+        worker.once('message', (report: ProducerReport) => resolve(report));
+        worker.once('error', (error) => reject(new Error(`${design.name} producer ${p}: ${error.stack ?? error.message}`)));
+        worker.once('exit', (code) => reject(new Error(`${design.name} producer ${p} exited (code ${code}) before reporting`)));
+      });
+    });
+    const all = Promise.all(reports);
+    all.catch((error: Error) => fail(error));
+
+    let lastProgress = -1;
+    let lastChange = Date.now();
+    const stallMs = request.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    watch = setInterval(() => {
+      let completed = 0;
+      for (let p = 0; p < producers; p++) completed += Atomics.load(control.i32, progressWord(p));
+      request.onProgress?.(completed, workload.workload.count);
+      if (completed !== lastProgress) {
+        lastProgress = completed;
+        lastChange = Date.now();
+      } else if (Date.now() - lastChange > stallMs) {
+        fail(new Error(`${design.name}: no command completed for ${stallMs / 1000} s (${completed} of ${workload.workload.count} done)`));
+      }
+    }, WATCH_INTERVAL_MS);
+
+    await Promise.race([waitForReady(control.i32, producers), failure]);
+    const t0 = nowNs() + START_DELAY_NS;
+    control.f64[CONTROL_START_F64] = t0;
+    Atomics.store(control.i32, CONTROL_GO, 1);
+    Atomics.notify(control.i32, CONTROL_GO);
+    const done = await Promise.race([all, failure]);
+
+    const commands = done.reduce((n, r) => n + r.commands, 0);
+    const events = done.reduce((n, r) => n + r.events, 0);
+    const end = Math.max(...done.map((r) => r.lastCompletionNs));
+    const elapsedNs = commands === 0 ? 0 : Math.max(1, Math.round(end - t0));
+    const merged = mergeEncoded(done.map((r) => r.histogram));
+    const symbols = workload.workload.symbols;
+    const cores = session.cores();
+    const sequenced: SequencedRun = {
+      sequences: session.sequences(),
+      bookHashes: cores.map((core) => bookHashOfCores([core], symbols)),
+    };
+    return {
+      commands, events, elapsedNs, throughput: elapsedNs === 0 ? 0 : (commands * 1e9) / elapsedNs,
+      histogram: merged.histogram, latency: merged.latency, logs: done.map((r) => r.log), sequenced,
+      bookHash: bookHashOfCores(cores, symbols),
+    };
+  } finally {
+    clearInterval(watch);
+    await Promise.all(workers.map((w) => w.terminate()));
+    await session.close();
+  }
+}
+
+/** Resolves once `producers` producers have reported ready, checking every millisecond without blocking. */
+async function waitForReady(i32: Int32Array, producers: number): Promise<void> {
+  for (;;) {
+    const ready = Atomics.load(i32, CONTROL_READY);
+    if (ready >= producers) return;
+    const wait = Atomics.waitAsync(i32, CONTROL_READY, ready, 50);
+    if (wait.async) await wait.value;
+  }
+}

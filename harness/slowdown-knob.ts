@@ -1,0 +1,81 @@
+/**
+ * Test-only knob that makes one design slower by a known fraction, so the performance gate can prove that it
+ * catches a regression of that size (scripts/prove-gate.sh).
+ *
+ *   MATCHBENCH_INJECT_SLOWDOWN=disruptor:0.10   adds busy waiting worth 10 % of the time the disruptor's hot
+ *                                               loop spends on its commands
+ *
+ * The variable is read once, when this module loads; unset (the normal case) every design gets `noSlowdown`, a
+ * function that does nothing and that V8 inlines away. When set, the named design's per-command hook counts
+ * commands and, every WINDOW commands, reads the clock and busy-waits for `fraction` × the time that window took,
+ * so the added cost is proportional to the design's own speed whatever machine it runs on; a wait that overruns
+ * (the thread was preempted across its end) is deducted from the next, so the total stays exact. (Wall time, because
+ * that is what throughput is measured in; the thread's CPU time would be purer, but Linux updates it per
+ * scheduler tick, about 1 ms, too coarse for windows of a few hundred microseconds.) A window more than
+ * IDLE_FACTOR times the typical one (a moving average) is taken for a pause, such as producers waiting at the start
+ * line, not work, and adds nothing.
+ */
+
+const ENV = 'MATCHBENCH_INJECT_SLOWDOWN';
+const WINDOW = 1024;
+const IDLE_FACTOR = 10;
+
+export interface SlowdownSetting {
+  readonly design: string;
+  readonly fraction: number;
+}
+
+/** Parses the knob's value; undefined or empty means off. */
+export function parseSlowdown(value: string | undefined): SlowdownSetting | undefined {
+  if (value === undefined || value === '') return undefined;
+  const match = /^([a-z][a-z0-9_-]*):([0-9]*\.?[0-9]+)$/.exec(value);
+  const fraction = match === null ? NaN : Number(match[2]);
+  if (match === null || !(fraction > 0 && fraction <= 10)) {
+    throw new Error(`${ENV}="${value}": expected DESIGN:FRACTION with 0 < FRACTION <= 10, e.g. disruptor:0.10`);
+  }
+  return { design: match[1]!, fraction };
+}
+
+const setting = parseSlowdown(process.env[ENV]);
+
+function noSlowdown(): void {}
+
+function proportionalSlowdown(fraction: number): () => void {
+  let count = 0;
+  let windowStart = -1;
+  /** Moving average of a window's duration, ms; 0 until the first window. */
+  let typical = 0;
+  /** Busy waiting due, ms; negative after a wait overran (the thread was preempted past its end). */
+  let owed = 0;
+  return () => {
+    if (++count < WINDOW) return;
+    count = 0;
+    const now = performance.now();
+    const elapsed = now - windowStart;
+    if (windowStart < 0 || (typical > 0 && elapsed > IDLE_FACTOR * typical)) {
+      windowStart = now;
+      return;
+    }
+    typical = typical === 0 ? elapsed : typical + (elapsed - typical) / 8;
+    owed += elapsed * fraction;
+    const until = now + owed;
+    let t = now;
+    while (t < until) t = performance.now();
+    owed -= t - now;
+    windowStart = t;
+  };
+}
+
+/**
+ * The per-command hook for `design`: call it once per command where the design processes it (the engine's consumer
+ * loop; for `mutex`, inside the critical section, where the design's cost is). A no-op unless
+ * MATCHBENCH_INJECT_SLOWDOWN names this design.
+ */
+export function slowdownHook(design: string): () => void {
+  return setting !== undefined && setting.design === design ? proportionalSlowdown(setting.fraction) : noSlowdown;
+}
+
+/** The active setting, recorded in results so a slowed run can never pass for a normal one. */
+export function activeSlowdown(): SlowdownSetting | undefined {
+  return setting;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Proves the performance gate against the committed baseline (results/baseline.json), alternating:
+#   RUNS gate runs on unchanged code            -> counts false alarms (target 0)
+#   RUNS gate runs with one design slowed 10 %  -> counts detections of that design (target RUNS)
+# The slowdown is the test-only knob MATCHBENCH_INJECT_SLOWDOWN (harness/slowdown-knob.ts).
+# Every run's output is kept under reports/prove-gate-<time>/, and the counts are printed and written to
+# summary.txt there. Usage: scripts/prove-gate.sh [RUNS] [DESIGN:FRACTION]   (defaults: 20 mutex:0.10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs="${1:-20}"
+knob="${2:-mutex:0.10}"
+slowed="${knob%%:*}"
+out="reports/prove-gate-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+
+# One gate run; prints its exit code. 0 = pass, 1 = fail; anything else is a broken gate, which stops the proof.
+gate() {
+  local log="$1"
+  shift
+  local code=0
+  env "$@" npm run --silent gate >"$log" 2>&1 || code=$?
+  if [ "$code" -gt 1 ]; then
+    echo "gate crashed (exit $code), see $log" >&2
+    tail -20 "$log" >&2
+    exit 2
+  fi
+  echo "$code"
+}
+
+# The metric line of a design from a gate log, e.g. "disruptor: throughput relative to inline −9.6 % (...)".
+change_of() {
+  grep -E "^(unchanged|regression|improvement) +$2:" "$1" | sed -E 's/^[a-z]+ +//' || true
+}
+
+# The machine's load average before and after a run, as the gate printed it.
+load_of() {
+  grep -E '^load average' "$1" | sed -E 's/^load average (before|after): ([0-9.]+).*/\1 \2/' | tr '\n' ' ' | sed 's/ $//'
+}
+
+false_alarms=0
+detections=0
+other_alarms=0
+# Unchanged and slowed runs alternate, so a change in the machine's load falls on both halves alike.
+for i in $(seq 1 "$runs"); do
+  log="$out/unchanged-$i.log"
+  code=$(gate "$log" MATCHBENCH_INJECT_SLOWDOWN=)
+  if [ "$code" -eq 1 ]; then
+    false_alarms=$((false_alarms + 1))
+    verdict="FALSE ALARM: $(grep -E '^(REGRESSION|equivalence failure)' "$log" | tr '\n' ' ')"
+  else
+    verdict="pass"
+  fi
+  echo "unchanged $i/$runs: $verdict | $(change_of "$log" "$slowed") | load $(load_of "$log")" | tee -a "$out/summary.txt"
+
+  log="$out/slowed-$i.log"
+  code=$(gate "$log" MATCHBENCH_INJECT_SLOWDOWN="$knob")
+  if grep -q "^REGRESSION $slowed:" "$log"; then
+    detections=$((detections + 1))
+    verdict="caught"
+  else
+    verdict="MISSED"
+  fi
+  if grep -E '^(REGRESSION|equivalence failure)' "$log" | grep -vq "^REGRESSION $slowed:"; then
+    other_alarms=$((other_alarms + 1))
+    verdict="$verdict, plus another failure: $(grep -E '^(REGRESSION|equivalence failure)' "$log" | grep -v "^REGRESSION $slowed:" | tr '\n' ' ')"
+  fi
+  echo "slowed $i/$runs ($knob): $verdict (exit $code) | $(change_of "$log" "$slowed") | load $(load_of "$log")" | tee -a "$out/summary.txt"
+done
+
+{
+  echo
+  echo "false alarms on unchanged code: $false_alarms of $runs"
+  echo "detections of $knob: $detections of $runs"
+  echo "other designs failing in the slowed runs: $other_alarms of $runs"
+} | tee -a "$out/summary.txt"
+[ "$false_alarms" -eq 0 ] && [ "$detections" -eq "$runs" ]

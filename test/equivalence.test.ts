@@ -1,0 +1,155 @@
+/**
+ * The equivalence checker (harness/equivalence.ts) on real runs: it passes correct runs of a one-producer and a
+ * two-producer design, and catches each injected fault — a wrong event, a lost command, a duplicated command, a
+ * producer's commands reordered, a completion that never arrived, a wrong book hash — naming the first difference.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { SequencedRun } from '../engines/engine.ts';
+import { designByName, resolveParams } from '../engines/designs.ts';
+import { EV_F64_QTY, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
+import { generateWorkload } from '../workloads/generator.ts';
+import { checkEquivalence } from '../harness/equivalence.ts';
+import { eventLogViews, isCompletion, type EventLogData } from '../harness/event-log.ts';
+import { prepareWorkload, type PreparedWorkload } from '../harness/prepared-workload.ts';
+import { ReferenceTraceCache } from '../harness/reference-trace.ts';
+import { runOnce, type RunOutcome } from '../harness/run.ts';
+import { splitWorkload, type WorkloadSplit } from '../harness/split.ts';
+
+interface Recorded {
+  readonly prepared: PreparedWorkload;
+  readonly split: WorkloadSplit;
+  readonly outcome: RunOutcome;
+}
+
+async function record(design: string, producers: number): Promise<Recorded> {
+  const workload = generateWorkload({ preset: 'balanced', seed: 7, count: 3000 });
+  const prepared = prepareWorkload(workload, 'balanced', 'balanced', { kind: 'preset', preset: 'balanced', seed: 7, count: 3000 });
+  const split = splitWorkload(prepared.shared.records, workload.count, producers, 'round-robin');
+  const d = designByName(design);
+  const outcome = await runOnce({ design: d, params: resolveParams(d, {}), workload: prepared, split, mode: 'closed', rate: null, warmup: 100 });
+  return { prepared, split, outcome };
+}
+
+function check(r: Recorded, logs: readonly EventLogData[] = r.outcome.logs, run: SequencedRun = r.outcome.sequenced) {
+  return checkEquivalence({ workload: r.prepared.workload, workloadKey: r.prepared.identity.hash, split: r.split, logs, run, traces: new ReferenceTraceCache() });
+}
+
+/** A copy of a log with records rebuilt by `edit` (given the record indexes in order, returns the new order). */
+function editLog(log: EventLogData, edit: (records: number[]) => number[]): EventLogData {
+  const order = edit(Array.from({ length: log.length }, (_, i) => i));
+  const buffer = new ArrayBuffer(Math.max(1, order.length) * EVENT_BYTES);
+  const to = new Uint8Array(buffer);
+  const from = new Uint8Array(log.buffer);
+  order.forEach((r, i) => to.set(from.subarray(r * EVENT_BYTES, (r + 1) * EVENT_BYTES), i * EVENT_BYTES));
+  return { buffer, length: order.length };
+}
+
+/** Index in the log of the first record satisfying `test`. */
+function findRecord(log: EventLogData, test: (words: Uint32Array, f64: Float64Array, r: number) => boolean): number {
+  const { words, f64 } = eventLogViews(log);
+  for (let r = 0; r < log.length; r++) if (test(words, f64, r)) return r;
+  throw new Error('no such record');
+}
+
+function withSequence(run: SequencedRun, sequence: Int32Array): SequencedRun {
+  return { sequences: [sequence], bookHashes: run.bookHashes };
+}
+
+describe('equivalence checker, one producer (inline)', () => {
+  let r: Recorded;
+  beforeAll(async () => {
+    r = await record('inline', 1);
+  });
+
+  it('passes the run as recorded: its sequence is the workload order and every event matches', () => {
+    expect(Array.from(r.outcome.sequenced.sequences[0]!)).toStrictEqual(Array.from({ length: 3000 }, (_, i) => i));
+    const verdict = check(r);
+    expect(verdict.failure).toBeNull();
+    expect(verdict.ok).toBe(true);
+    expect(verdict.commands).toBe(3000);
+    expect(verdict.events).toBeGreaterThan(3000);
+  });
+
+  it('catches a wrong event and prints both versions of it', () => {
+    const log = editLog(r.outcome.logs[0]!, (records) => records);
+    const fill = findRecord(log, (words, _f64, i) => !isCompletion(words, i) && (words[(i * EVENT_BYTES) >> 2]! & 0xff) === EV_FILL);
+    const { f64 } = eventLogViews(log);
+    f64[fill * EVENT_F64S + EV_F64_QTY]! += 1;
+    const verdict = check(r, [log]);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.failure).toMatch(/reference: \{"seq":\d+,"ev":"fill".*\n\s+design: {4}\{"seq":\d+,"ev":"fill"/);
+  });
+
+  it('catches an event the design left out, and one it added', () => {
+    const events = r.outcome.logs[0]!;
+    const first = findRecord(events, (words, _f64, i) => !isCompletion(words, i));
+    expect(check(r, [editLog(events, (records) => records.filter((x) => x !== first))]).failure).toMatch(/design: +\(no event/);
+    expect(check(r, [editLog(events, (records) => records.flatMap((x) => (x === first ? [x, x] : [x])))]).failure).toMatch(/reference: \(no event/);
+  });
+
+  it('catches a lost command: missing from the sequence', () => {
+    const sequence = r.outcome.sequenced.sequences[0]!.filter((index) => index !== 1234);
+    expect(check(r, r.outcome.logs, withSequence(r.outcome.sequenced, sequence)).failure).toMatch(/command 1234 .* was lost/);
+  });
+
+  it('catches a lost completion: the producer never heard back', () => {
+    const log = r.outcome.logs[0]!;
+    const completion = findRecord(log, (words, f64, i) => isCompletion(words, i) && f64[i * EVENT_F64S + 1] === 2000);
+    expect(check(r, [editLog(log, (records) => records.filter((x) => x !== completion))]).ok).toBe(false);
+  });
+
+  it('catches a duplicated command: processed twice', () => {
+    const original = r.outcome.sequenced.sequences[0]!;
+    const sequence = Int32Array.from([...original.slice(0, 501), 500, ...original.slice(501)]);
+    expect(check(r, r.outcome.logs, withSequence(r.outcome.sequenced, sequence)).failure).toMatch(/command 500 .* processed twice/);
+  });
+
+  it('catches a duplicated completion', () => {
+    const log = r.outcome.logs[0]!;
+    const completion = findRecord(log, (words, f64, i) => isCompletion(words, i) && f64[i * EVENT_F64S + 1] === 10);
+    expect(check(r, [editLog(log, (records) => records.flatMap((x) => (x === completion ? [x, x] : [x])))]).failure).toMatch(/completion twice/);
+  });
+
+  it("catches a producer's commands reordered", () => {
+    const sequence = r.outcome.sequenced.sequences[0]!.slice();
+    [sequence[10], sequence[11]] = [sequence[11]!, sequence[10]!];
+    expect(check(r, r.outcome.logs, withSequence(r.outcome.sequenced, sequence)).failure).toMatch(/producer 0's order broken/);
+  });
+
+  it('catches a final book hash that differs from the reference', () => {
+    const run = { sequences: r.outcome.sequenced.sequences, bookHashes: ['0'.repeat(64)] };
+    expect(check(r, r.outcome.logs, run).failure).toMatch(/final book hash/);
+  });
+});
+
+describe('equivalence checker, two producers (mutex)', () => {
+  let r: Recorded;
+  beforeAll(async () => {
+    r = await record('mutex', 2);
+  });
+
+  it('passes the run as recorded, whatever the interleaving', () => {
+    const verdict = check(r);
+    expect(verdict.failure).toBeNull();
+    expect(verdict.commands).toBe(3000);
+  });
+
+  it("catches one producer's commands swapped even when the interleaving is otherwise valid", () => {
+    const sequence = r.outcome.sequenced.sequences[0]!.slice();
+    const firstOfP1 = sequence.findIndex((index) => index % 2 === 1);
+    const secondOfP1 = sequence.findIndex((index, j) => j > firstOfP1 && index % 2 === 1);
+    [sequence[firstOfP1], sequence[secondOfP1]] = [sequence[secondOfP1]!, sequence[firstOfP1]!];
+    expect(check(r, r.outcome.logs, withSequence(r.outcome.sequenced, sequence)).failure).toMatch(/producer 1's order broken/);
+  });
+
+  it('catches a command delivered to the producer that did not submit it', () => {
+    const [log0, log1] = r.outcome.logs as [EventLogData, EventLogData];
+    const completion = findRecord(log1, (words, _f64, i) => isCompletion(words, i));
+    const moved = editLog(log0, (records) => records);
+    const joined = new Uint8Array((moved.length + 1) * EVENT_BYTES);
+    joined.set(new Uint8Array(moved.buffer, 0, moved.length * EVENT_BYTES));
+    joined.set(new Uint8Array(log1.buffer, completion * EVENT_BYTES, EVENT_BYTES), moved.length * EVENT_BYTES);
+    const verdict = check(r, [{ buffer: joined.buffer, length: moved.length + 1 }, log1]);
+    expect(verdict.failure).toMatch(/producer 0 received the completion of command \d+, which producer 1 submitted/);
+  });
+});

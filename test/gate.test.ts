@@ -1,0 +1,231 @@
+/**
+ * The gate's statistics on synthetic samples (they test the statistics, not the machine): a known slowdown is
+ * called a regression, samples from one distribution are not, small changes stay under the noise threshold, and the
+ * verdict is a pure function of the samples.
+ */
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { bootstrapChange, judge, median, pairedRatios, quantileSorted, seededRandom, type GateRule } from '../harness/gate-stats.ts';
+import { baselineOf, CALIBRATION, checkBaseline, evaluateGate, metricsFromRounds, type GateMeasurement } from '../harness/gate-baseline.ts';
+import { parseSlowdown } from '../harness/slowdown-knob.ts';
+import type { Environment } from '../harness/results-schema.ts';
+
+const RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 2000, seed: 12345 };
+
+/** n throughput-like samples around `center` with relative gaussian noise `sd` (Box-Muller on a seeded stream). */
+function noisy(random: () => number, n: number, center: number, sd: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = 1 - random();
+    const v = random();
+    out.push(center * (1 + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)));
+  }
+  return out;
+}
+
+describe('gate statistics', () => {
+  it('seeded random is reproducible, seed-dependent and uniform-looking', () => {
+    const a = seededRandom(7);
+    const b = seededRandom(7);
+    const c = seededRandom(8);
+    const xs = Array.from({ length: 10_000 }, () => a());
+    expect(Array.from({ length: 10_000 }, () => b())).toEqual(xs);
+    expect(Array.from({ length: 10 }, () => c())).not.toEqual(xs.slice(0, 10));
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...xs)).toBeLessThan(1);
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.01);
+  });
+
+  it('median and quantiles', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(quantileSorted([10, 20, 30, 40, 50], 0)).toBe(10);
+    expect(quantileSorted([10, 20, 30, 40, 50], 1)).toBe(50);
+    expect(quantileSorted([10, 20, 30, 40, 50], 0.25)).toBe(20);
+    expect(quantileSorted([10, 20], 0.5)).toBe(15);
+    expect(() => median([])).toThrow(/empty/);
+  });
+
+  it('paired ratios divide repetition by repetition and refuse unpaired or non-positive data', () => {
+    expect(pairedRatios([2, 9], [4, 3])).toEqual([0.5, 3]);
+    expect(() => pairedRatios([1, 2], [1])).toThrow(/2 design repetitions but 1 reference/);
+    expect(() => pairedRatios([1, 0], [1, 1])).toThrow(/repetition 1/);
+    expect(() => pairedRatios([1, NaN], [1, 1])).toThrow(/repetition 1/);
+  });
+
+  it('pairing cancels a drift shared by design and reference', () => {
+    const random = seededRandom(99);
+    // The machine slows down by up to 40 % over the run; the design is always 0.8 x the reference.
+    const drift = Array.from({ length: 11 }, (_, i) => 1 - 0.04 * i);
+    const reference = drift.map((d) => 1e6 * d * (1 + 0.005 * (random() - 0.5)));
+    const design = drift.map((d) => 0.8e6 * d * (1 + 0.005 * (random() - 0.5)));
+    const ratios = pairedRatios(design, reference);
+    expect(Math.max(...ratios) - Math.min(...ratios)).toBeLessThan(0.01);
+    expect(median(ratios)).toBeCloseTo(0.8, 2);
+  });
+
+  it('a 10 % slowdown under 3 % noise is a regression whose interval covers -10 %', () => {
+    const random = seededRandom(1);
+    const baseline = noisy(random, 11, 0.8, 0.03);
+    const current = noisy(random, 11, 0.72, 0.03);
+    const j = judge(current, baseline, RULE);
+    expect(j.verdict).toBe('regression');
+    expect(j.change).toBeLessThan(-0.05);
+    expect(j.low).toBeLessThan(-0.1);
+    expect(j.high).toBeGreaterThan(-0.1);
+    expect(j.high).toBeLessThan(0);
+  });
+
+  it('a 10 % speed-up is an improvement, not a regression', () => {
+    const random = seededRandom(2);
+    const baseline = noisy(random, 11, 0.8, 0.03);
+    const current = noisy(random, 11, 0.88, 0.03);
+    expect(judge(current, baseline, RULE).verdict).toBe('improvement');
+  });
+
+  it('samples of one distribution almost never fail (false alarm rate over 300 trials)', () => {
+    const random = seededRandom(3);
+    let alarms = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const baseline = noisy(random, 9, 0.8, 0.05);
+      const current = noisy(random, 9, 0.8, 0.05);
+      if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') alarms++;
+    }
+    expect(alarms).toBeLessThanOrEqual(3);
+  });
+
+  it('a 10 % slowdown under 3 % noise is caught nearly every time (power over 100 trials)', () => {
+    const random = seededRandom(4);
+    let caught = 0;
+    for (let trial = 0; trial < 100; trial++) {
+      const baseline = noisy(random, 9, 0.8, 0.03);
+      const current = noisy(random, 9, 0.72, 0.03);
+      if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') caught++;
+    }
+    expect(caught).toBeGreaterThanOrEqual(95);
+  });
+
+  it('a consistent 2 % change stays under the 5 % noise threshold even when significant', () => {
+    const random = seededRandom(5);
+    const baseline = noisy(random, 11, 0.8, 0.002);
+    const current = noisy(random, 11, 0.784, 0.002);
+    const j = judge(current, baseline, RULE);
+    expect(j.high).toBeLessThan(0);
+    expect(j.verdict).toBe('unchanged');
+  });
+
+  it('a large change seen through heavy noise is not called without significance', () => {
+    const baseline = [0.5, 1.1, 0.6, 1.2, 0.55, 1.15];
+    const current = [0.45, 1.0, 0.5, 1.1, 0.5, 1.05];
+    const j = judge(current, baseline, RULE);
+    expect(j.change).toBeLessThan(-0.05);
+    expect(j.high).toBeGreaterThan(0);
+    expect(j.verdict).toBe('unchanged');
+  });
+
+  it('the verdict is a pure function of samples and seed', () => {
+    const random = seededRandom(6);
+    const baseline = noisy(random, 9, 1, 0.04);
+    const current = noisy(random, 9, 0.95, 0.04);
+    expect(bootstrapChange(current, baseline, RULE)).toEqual(bootstrapChange(current, baseline, RULE));
+    expect(bootstrapChange(current, baseline, RULE)).not.toEqual(bootstrapChange(current, baseline, { ...RULE, seed: 54321 }));
+  });
+
+  it('refuses too few samples and bad options', () => {
+    expect(() => bootstrapChange([1], [1, 2], RULE)).toThrow(/at least 2 samples/);
+    expect(() => bootstrapChange([1, 2], [1, 2], { ...RULE, confidence: 1 })).toThrow(/confidence/);
+    expect(() => bootstrapChange([1, 2], [1, 2], { ...RULE, resamples: 10 })).toThrow(/resamples/);
+  });
+});
+
+const ENVIRONMENT: Environment = {
+  node: process.version, v8: process.versions.v8, cpuModel: 'test', cores: 2, totalMemoryBytes: 1, os: { platform: 'linux', release: '', arch: 'x64' }, gitSha: null, gitDirty: null,
+};
+const REFERENCES = { inline: CALIBRATION, disruptor: 'inline' };
+
+/** Rounds of throughputs where the machine's speed drifts and disruptor runs at `disruptorShare` of inline. */
+function measurement(seed: number, disruptorShare: number, failures: readonly string[] = []): GateMeasurement {
+  const random = seededRandom(seed);
+  const throughput = Array.from({ length: 11 }, () => {
+    const machine = 0.6 + 0.8 * random();
+    const inline = 2e6 * machine * (1 + 0.02 * (random() - 0.5));
+    return { [CALIBRATION]: 5e6 * machine * (1 + 0.02 * (random() - 0.5)), inline, disruptor: inline * disruptorShare * (1 + 0.04 * (random() - 0.5)) };
+  });
+  return { setKey: 'set-a', environment: ENVIRONMENT, rounds: 11, throughput, metrics: metricsFromRounds(throughput, REFERENCES), equivalenceFailures: failures };
+}
+
+describe('gate decision', () => {
+  const baseline = baselineOf(measurement(10, 0.7), '2026-01-01T00:00:00Z');
+
+  it('passes an unchanged design even when the machine speed differs between runs', () => {
+    const outcome = evaluateGate(measurement(11, 0.7), baseline, RULE);
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.pass).toBe(true);
+    expect(outcome.verdicts.map((v) => v.verdict)).toEqual(['unchanged', 'unchanged']);
+  });
+
+  it('fails a 10 % slower design, naming it and the size of the drop', () => {
+    const outcome = evaluateGate(measurement(12, 0.63), baseline, RULE);
+    expect(outcome.pass).toBe(false);
+    expect(outcome.failures).toHaveLength(1);
+    expect(outcome.failures[0]).toMatch(/^REGRESSION disruptor: throughput relative to inline \u2212(9|10|11)\.\d %/);
+    expect(outcome.verdicts.find((v) => v.engine === 'inline')?.verdict).toBe('unchanged');
+  });
+
+  it('fails on any equivalence failure, and on a baseline of another set', () => {
+    expect(evaluateGate(measurement(13, 0.7, ['disruptor/balanced: event 17 differs']), baseline, RULE).failures).toEqual(['equivalence failure: disruptor/balanced: event 17 differs']);
+    const other = evaluateGate({ ...measurement(14, 0.7), setKey: 'set-b' }, baseline, RULE);
+    expect(other.pass).toBe(false);
+    expect(other.failures[0]).toMatch(/another benchmark set.*--update-baseline/);
+  });
+
+  it('round-trips the baseline through JSON and rejects a malformed one', () => {
+    expect(checkBaseline(JSON.parse(JSON.stringify(baseline)), 'b.json')).toEqual(baseline);
+    expect(() => checkBaseline({ ...baseline, version: 99 }, 'b.json')).toThrow(/b.json: field "version" is 99/);
+    expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', ratios: [0] }] }, 'b.json')).toThrow(/metrics\[0\]/);
+  });
+});
+
+describe('slowdown knob', () => {
+  it('parses DESIGN:FRACTION and rejects anything else', () => {
+    expect(parseSlowdown(undefined)).toBeUndefined();
+    expect(parseSlowdown('')).toBeUndefined();
+    expect(parseSlowdown('disruptor:0.10')).toEqual({ design: 'disruptor', fraction: 0.1 });
+    for (const bad of ['disruptor', 'disruptor:', ':0.1', 'disruptor:0', 'disruptor:-1', 'disruptor:abc', 'disruptor:11']) {
+      expect(() => parseSlowdown(bad)).toThrow(/MATCHBENCH_INJECT_SLOWDOWN/);
+    }
+  });
+
+  it('slows only the named design, by the fraction asked of the time its loop takes', async () => {
+    // A worker reads the variable at load, as the designs' threads do. It times, inside one loop, the time spent in
+    // the hook against the rest, so preemption by other processes lands on both sides alike.
+    const source = `
+      const { slowdownHook } = await import(${JSON.stringify(new URL('../harness/slowdown-knob.ts', import.meta.url).href)});
+      const { parentPort } = await import('node:worker_threads');
+      const measure = (hook) => {
+        let x = 1, inHook = 0;
+        const start = performance.now();
+        for (let i = 0; i < 64 * 1024; i++) {
+          for (let j = 0; j < 1000; j++) x = (x * 1103515245 + 12345) | 0;
+          const t = performance.now();
+          hook();
+          inHook += performance.now() - t;
+        }
+        return { inHook, rest: performance.now() - start - inHook, x };
+      };
+      parentPort.postMessage({ slowed: measure(slowdownHook('disruptor')), other: measure(slowdownHook('mutex')) });`;
+    const worker = new Worker(source, { eval: true, env: { ...process.env, MATCHBENCH_INJECT_SLOWDOWN: 'disruptor:0.5' } });
+    type Split = { inHook: number; rest: number };
+    const times = await new Promise<{ slowed: Split; other: Split }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    // Each iteration's work (about a microsecond) dwarfs the cost of calling and timing the hook. 0.5 on a quiet
+    // machine; a little lower when preemption stretches a window to look like a pause (that window adds nothing).
+    expect(times.slowed.inHook / times.slowed.rest).toBeGreaterThan(0.3);
+    expect(times.slowed.inHook / times.slowed.rest).toBeLessThan(0.7);
+    expect(times.other.inHook / times.other.rest).toBeLessThan(0.05);
+  });
+});
