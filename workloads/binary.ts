@@ -2,7 +2,7 @@
  * The binary workload file ("MBWL"): a header, the 40-byte command records of workloads/workload.ts copied
  * verbatim, and a CRC-32 trailer. Compact (40 bytes a command), loaded with one copy, corruption detected.
  *
- * Byte layout, version 1 (all integers little-endian; docs/binary-format.md is the same text for the README):
+ * Byte layout, version 1 (all integers little-endian; the README, "Binary workload format", has the same text):
  *
  *   offset      size    field
  *   0           4       magic: the ASCII bytes "MBWL" (4D 42 57 4C)
