@@ -7,7 +7,7 @@
  * allocates per event, by design: code that wants the allocation-free path (the benchmarks, the multithreaded
  * designs) calls `core.processRecord` on workload records directly, and uses this class for `bookHash` and `l2`.
  */
-import { BookHasher } from './book-hash.ts';
+import { bookHashOfCores, l2OfCores } from './core-inspect.ts';
 import { decodeEventRecord, EVENT_BYTES } from './event-record.ts';
 import { MAX_LADDER_TICKS, MAX_ORDERS_LIMIT, MIN_LADDER_TICKS } from './fast-core-layout.ts';
 import type { FastCoreCapacities } from './fast-core-layout.ts';
@@ -54,8 +54,8 @@ export function defaultLadderTicks(maxSymbols: number): number {
  *
  * Why not simply "every new order": the hash is sized 2 × maxOrders, and a table sized for 150 000 orders (4 MiB)
  * when only 3 000 rest at once turns nearly every id lookup into a cache miss; measured on `balanced`, that alone
- * cost a third of the throughput. The 2 × headroom covers other interleavings of the same commands (multi-producer
- * designs); a run that still outgrows it gets a CoreCapacityError, never a corrupted book.
+ * cost a third of the throughput. Other interleavings of the same commands (multi-producer designs) can need more: the harness sizes
+ * those itself (harness/capacity.ts), and a run that still outgrows its pool gets a CoreCapacityError, never a corrupted book.
  */
 export function capacitiesForWorkload(workload: Workload, overrides: Partial<FastEngineCapacities> = {}): FastEngineCapacities {
   let newOrders = 0;
@@ -155,41 +155,12 @@ export class FastEngine implements BookEngine {
   }
 
   bookHash(): string {
-    const core = this.core;
-    const hasher = new BookHasher();
-    const live: Array<[string, number]> = [];
-    this.symbolTable.forEach((sym, index) => {
-      if (core.levelCount(index) > 0) live.push([sym, index]);
-    });
-    live.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [sym, index] of live) {
-      hasher.symbol(sym);
-      for (const side of [SIDE_BUY, SIDE_SELL]) {
-        const sideName = side === SIDE_BUY ? 'buy' : 'sell';
-        for (let level = core.bestLevel(index, side); level !== -1; level = core.worseLevel(level)) {
-          hasher.level(sideName, core.priceOf(level));
-          for (let o = core.headOrder(level); o !== -1; o = core.nextOrder(o)) hasher.order(core.idOf(o), core.qtyOf(o));
-        }
-      }
-    }
-    return hasher.digest();
+    return bookHashOfCores([this.core], this.symbolTable);
   }
 
   l2(sym: string, depth: number): L2Snapshot {
     const index = this.symbolIndex.get(sym);
-    if (index === undefined) return { bids: [], asks: [] };
-    return { bids: this.depth(index, SIDE_BUY, depth), asks: this.depth(index, SIDE_SELL, depth) };
-  }
-
-  private depth(sym: number, side: number, depth: number): Array<readonly [number, number]> {
-    const core = this.core;
-    const out: Array<readonly [number, number]> = [];
-    for (let level = core.bestLevel(sym, side); level !== -1 && out.length < depth; level = core.worseLevel(level)) {
-      let total = 0;
-      for (let o = core.headOrder(level); o !== -1; o = core.nextOrder(o)) total += core.qtyOf(o);
-      out.push([core.priceOf(level), total]);
-    }
-    return out;
+    return index === undefined ? { bids: [], asks: [] } : l2OfCores([this.core], index, depth);
   }
 
   private intern(sym: string): number {
