@@ -2,12 +2,12 @@
  * The gate's measurements and its committed baseline (results/baseline.json), and the comparison of the two.
  *
  * A gate run is R interleaved rounds; each round measures the frozen calibration kernel and every design of the
- * fixed set once. A metric is one design's throughput divided by its reference's in the same round: `inline`
- * against the calibration kernel (catches a slower fast core), every other design against `inline` (catches a
- * slower mechanism). The baseline stores every round's ratio, so the gate compares two samples, not two numbers.
+ * fixed set once. A metric is one design's throughput against its reference's over those rounds: `inline` against
+ * the calibration kernel (catches a slower fast core), every other design against `inline` (catches a slower
+ * mechanism). The baseline stores every round's figures, so the gate compares two samples, not two numbers.
  */
 import type { Environment } from './results-schema.ts';
-import { judge, median, pairedRatios, type GateRule, type Judgement } from './gate-stats.ts';
+import { checkRoundSamples, judge, throughputRatio, type GateRule, type Judgement } from './gate-stats.ts';
 
 export const GATE_BASELINE_SCHEMA = 'matchbench-gate-baseline';
 export const GATE_BASELINE_VERSION = 1;
@@ -20,8 +20,9 @@ export interface GateMetricSamples {
   readonly engine: string;
   /** Design name or CALIBRATION (denominator). */
   readonly reference: string;
-  /** Per-round ratio engine / reference. */
-  readonly ratios: readonly number[];
+  /** Per round: the design's throughput (commands/s) and its reference's (commands/s, or calibration ops/s). */
+  readonly design: readonly number[];
+  readonly referenceThroughput: readonly number[];
 }
 
 /** What one gate run measured. */
@@ -35,6 +36,8 @@ export interface GateMeasurement {
   readonly metrics: readonly GateMetricSamples[];
   /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
   readonly equivalenceFailures: readonly string[];
+  /** Rounds measured again because other processes used too much of the machine (harness/gate-contention.ts). */
+  readonly discardedRounds: number;
 }
 
 export interface GateBaseline {
@@ -48,16 +51,22 @@ export interface GateBaseline {
   readonly metrics: readonly GateMetricSamples[];
 }
 
-/** Per-round ratios of every design to its reference. */
+/** Every design's per-round figures next to its reference's. */
 export function metricsFromRounds(throughput: readonly Readonly<Record<string, number>>[], references: Readonly<Record<string, string>>): GateMetricSamples[] {
-  return Object.entries(references).map(([engine, reference]) => ({
-    engine,
-    reference,
-    ratios: pairedRatios(
-      throughput.map((round, i) => must(round[engine], `round ${i} has no throughput for ${engine}`)),
-      throughput.map((round, i) => must(round[reference], `round ${i} has no throughput for ${reference}`)),
-    ),
-  }));
+  return Object.entries(references).map(([engine, reference]) => {
+    const metric = {
+      engine,
+      reference,
+      design: throughput.map((round, i) => must(round[engine], `round ${i} has no throughput for ${engine}`)),
+      referenceThroughput: throughput.map((round, i) => must(round[reference], `round ${i} has no throughput for ${reference}`)),
+    };
+    checkRoundSamples(samplesOf(metric), `${engine}/${reference}`);
+    return metric;
+  });
+}
+
+function samplesOf(metric: GateMetricSamples): { design: readonly number[]; reference: readonly number[] } {
+  return { design: metric.design, reference: metric.referenceThroughput };
 }
 
 function must(value: number | undefined, message: string): number {
@@ -88,9 +97,10 @@ export function checkBaseline(value: unknown, where: string): GateBaseline {
   if (!Array.isArray(v.metrics)) throw new Error(`${where}: field "metrics" is not an array`);
   for (const [i, m] of (v.metrics as unknown[]).entries()) {
     const metric = m as Partial<GateMetricSamples>;
-    if (typeof metric.engine !== 'string' || typeof metric.reference !== 'string' || !Array.isArray(metric.ratios) || !metric.ratios.every((r) => typeof r === 'number' && r > 0)) {
-      throw new Error(`${where}: metrics[${i}] needs engine, reference and positive ratios`);
+    if (typeof metric.engine !== 'string' || typeof metric.reference !== 'string' || !Array.isArray(metric.design) || !Array.isArray(metric.referenceThroughput)) {
+      throw new Error(`${where}: metrics[${i}] needs engine, reference, design and referenceThroughput`);
     }
+    checkRoundSamples(samplesOf(metric as GateMetricSamples), `${where}: metrics[${i}] (${metric.engine})`);
   }
   return value as GateBaseline;
 }
@@ -98,8 +108,9 @@ export function checkBaseline(value: unknown, where: string): GateBaseline {
 export interface MetricVerdict extends Judgement {
   readonly engine: string;
   readonly reference: string;
-  readonly baselineMedian: number;
-  readonly currentMedian: number;
+  /** throughputRatio (interquartile means, design / reference) in the baseline and now. */
+  readonly baselineRatio: number;
+  readonly currentRatio: number;
 }
 
 export interface GateOutcome {
@@ -123,8 +134,10 @@ export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, r
       failures.push(`${metric.engine}/${metric.reference} has no baseline: rerun with --update-baseline`);
       continue;
     }
-    const j = judge(metric.ratios, base.ratios, rule);
-    const verdict: MetricVerdict = { ...j, engine: metric.engine, reference: metric.reference, baselineMedian: median(base.ratios), currentMedian: median(metric.ratios) };
+    const j = judge(samplesOf(metric), samplesOf(base), rule);
+    const verdict: MetricVerdict = {
+      ...j, engine: metric.engine, reference: metric.reference, baselineRatio: throughputRatio(samplesOf(base)), currentRatio: throughputRatio(samplesOf(metric)),
+    };
     verdicts.push(verdict);
     if (j.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, rule)}`);
   }
@@ -139,6 +152,6 @@ function percent(x: number): string {
 export function describeVerdict(v: MetricVerdict, rule: GateRule): string {
   return (
     `${v.engine}: throughput relative to ${v.reference} ${percent(v.change)} ` +
-    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; ratio ${v.baselineMedian.toFixed(3)} in the baseline, ${v.currentMedian.toFixed(3)} now)`
+    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; ratio ${v.baselineRatio.toFixed(3)} in the baseline, ${v.currentRatio.toFixed(3)} now)`
   );
 }

@@ -2,11 +2,15 @@
  * Statistics of the performance gate: is a design's throughput ratio now worse than the baseline's, beyond noise?
  *
  * The gate never compares raw commands/s across runs, because a shared machine can be 20 % slower this minute than
- * the last. Each repetition measures a design and a reference back to back, so the per-repetition ratio
- * design/reference cancels most of that drift; the gate then compares the median of those ratios with the baseline's
- * median. Whether a difference is noise is decided by a percentile bootstrap of the relative change of medians
- * (resampling repetitions, current and baseline independently), with a seeded PRNG so that the verdict is a pure
- * function of the samples: rerunning the statistics on the same numbers always gives the same answer.
+ * the last. Each gate run measures a design and its reference in the same interleaved rounds, and its figure is the
+ * ratio of their interquartile means over the rounds (the mean of the middle half of the sorted figures, which
+ * ignores the outlying rounds as a median does but averages half of them instead of taking one, so it varies less
+ * from run to run): a machine uniformly slower during the run cancels out. (A per-round ratio would cancel drift within a run
+ * too, but it adds the reference's round-to-round noise to every ratio; drift is kept out instead by discarding
+ * rounds measured while other processes were busy, harness/gate-contention.ts.)
+ * Whether the change from the baseline's ratio is noise is decided by a percentile bootstrap: whole rounds are
+ * resampled (keeping each round's design and reference together), current and baseline independently, with a
+ * seeded PRNG so that the verdict is a pure function of the samples.
  *
  * The decision needs both: the change is worse than the noise threshold (a difference too small to matter, or one
  * that a rebuilt machine shifts between runs, never fails), and the confidence interval excludes zero (a big change
@@ -42,23 +46,44 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-/**
- * Per-repetition ratios design/reference. Repetition i of both lists must come from the same round of the
- * interleaved schedule, which is what makes the ratio robust to the machine's drift.
- */
-export function pairedRatios(design: readonly number[], reference: readonly number[]): number[] {
-  if (design.length !== reference.length) {
-    throw new Error(`paired ratios: ${design.length} design repetitions but ${reference.length} reference repetitions`);
+/** Throughputs of a design and of its reference, index i of both measured in the same round. */
+export interface RoundSamples {
+  readonly design: readonly number[];
+  readonly reference: readonly number[];
+}
+
+/** Throws unless both lists have one positive figure per round. */
+export function checkRoundSamples(samples: RoundSamples, what: string): void {
+  if (samples.design.length !== samples.reference.length) {
+    throw new Error(`${what}: ${samples.design.length} design rounds but ${samples.reference.length} reference rounds`);
   }
-  return design.map((value, i) => {
-    const ref = reference[i]!;
-    if (!(value > 0) || !(ref > 0)) throw new Error(`paired ratios: repetition ${i} has throughput ${value} against reference ${ref}; both must be > 0`);
-    return value / ref;
+  samples.design.forEach((value, i) => {
+    const ref = samples.reference[i]!;
+    if (!(value > 0) || !(ref > 0)) throw new Error(`${what}: round ${i} has throughput ${value} against reference ${ref}; both must be > 0`);
   });
 }
 
+/** Mean of the middle half of a sorted list: the values left after dropping floor(n/4) from each end. */
+function sortedInterquartileMean(sorted: ArrayLike<number>): number {
+  const cut = Math.floor(sorted.length / 4);
+  let sum = 0;
+  for (let i = cut; i < sorted.length - cut; i++) sum += sorted[i]!;
+  return sum / (sorted.length - 2 * cut);
+}
+
+/** Interquartile mean of a non-empty list. */
+export function interquartileMean(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('interquartile mean of an empty sample');
+  return sortedInterquartileMean([...values].sort((a, b) => a - b));
+}
+
+/** interquartileMean(design) / interquartileMean(reference): the figure the gate compares. */
+export function throughputRatio(samples: RoundSamples): number {
+  return interquartileMean(samples.design) / interquartileMean(samples.reference);
+}
+
 export interface ChangeInterval {
-  /** median(current) / median(baseline) - 1; -0.10 means 10 % slower relative to the reference. */
+  /** ratio(current) / ratio(baseline) - 1; -0.10 means 10 % slower relative to the reference. */
   readonly change: number;
   /** Bootstrap percentile interval of `change` at the requested confidence. */
   readonly low: number;
@@ -72,35 +97,43 @@ export interface BootstrapOptions {
   readonly seed: number;
 }
 
-/** Percentile-bootstrap interval of the relative change of medians between two independent samples. */
-export function bootstrapChange(current: readonly number[], baseline: readonly number[], options: BootstrapOptions): ChangeInterval {
-  if (current.length < 2 || baseline.length < 2) {
-    throw new Error(`bootstrap needs at least 2 samples a side, got ${current.length} current and ${baseline.length} baseline`);
+/** Percentile-bootstrap interval of the relative change of throughputRatio between two independent runs. */
+export function bootstrapChange(current: RoundSamples, baseline: RoundSamples, options: BootstrapOptions): ChangeInterval {
+  checkRoundSamples(current, 'current');
+  checkRoundSamples(baseline, 'baseline');
+  if (current.design.length < 2 || baseline.design.length < 2) {
+    throw new Error(`bootstrap needs at least 2 rounds a side, got ${current.design.length} current and ${baseline.design.length} baseline`);
   }
   if (!(options.confidence > 0 && options.confidence < 1)) throw new Error(`bootstrap confidence ${options.confidence} is not in (0, 1)`);
   if (!Number.isInteger(options.resamples) || options.resamples < 100) throw new Error(`bootstrap resamples ${options.resamples}: use an integer >= 100`);
   const random = seededRandom(options.seed);
   const changes = new Float64Array(options.resamples);
-  const a = new Float64Array(current.length);
-  const b = new Float64Array(baseline.length);
-  for (let r = 0; r < options.resamples; r++) {
-    for (let i = 0; i < a.length; i++) a[i] = current[Math.floor(random() * current.length)]!;
-    for (let i = 0; i < b.length; i++) b[i] = baseline[Math.floor(random() * baseline.length)]!;
-    changes[r] = sortedMedian(a.sort()) / sortedMedian(b.sort()) - 1;
-  }
+  const resample = makeResampler(random);
+  for (let r = 0; r < options.resamples; r++) changes[r] = resample(current) / resample(baseline) - 1;
   changes.sort();
   const tail = (1 - options.confidence) / 2;
   const sorted = Array.from(changes);
   return {
-    change: median(current) / median(baseline) - 1,
+    change: throughputRatio(current) / throughputRatio(baseline) - 1,
     low: quantileSorted(sorted, tail),
     high: quantileSorted(sorted, 1 - tail),
   };
 }
 
-function sortedMedian(sorted: Float64Array): number {
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+/** throughputRatio of one bootstrap resample of whole rounds (scratch arrays reused across calls of a size). */
+function makeResampler(random: () => number): (samples: RoundSamples) => number {
+  const scratch = new Map<number, { design: Float64Array; reference: Float64Array }>();
+  return (samples) => {
+    const n = samples.design.length;
+    let s = scratch.get(n);
+    if (s === undefined) scratch.set(n, (s = { design: new Float64Array(n), reference: new Float64Array(n) }));
+    for (let i = 0; i < n; i++) {
+      const round = Math.floor(random() * n);
+      s.design[i] = samples.design[round]!;
+      s.reference[i] = samples.reference[round]!;
+    }
+    return sortedInterquartileMean(s.design.sort()) / sortedInterquartileMean(s.reference.sort());
+  };
 }
 
 export interface GateRule extends BootstrapOptions {
@@ -118,7 +151,7 @@ export interface Judgement extends ChangeInterval {
  * Regression: the change is below -threshold AND the whole interval is below zero. Improvement: the mirror image
  * (reported so the baseline can be refreshed; it never fails the gate). Anything else is unchanged.
  */
-export function judge(current: readonly number[], baseline: readonly number[], rule: GateRule): Judgement {
+export function judge(current: RoundSamples, baseline: RoundSamples, rule: GateRule): Judgement {
   const interval = bootstrapChange(current, baseline, rule);
   const verdict: Verdict =
     interval.change < -rule.threshold && interval.high < 0 ? 'regression'

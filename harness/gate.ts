@@ -4,10 +4,13 @@
  * A short fixed benchmark set (GATE_SET: every design once, default parameters, one producer, closed loop, on a
  * fixed generated workload) is measured in ROUNDS interleaved rounds (BASELINE_ROUNDS when recording the
  * baseline); each round also runs the frozen calibration kernel (harness/gate-calibration.ts) and starts from a
- * different design, so no design always runs first or last. Each round gives one ratio per design: `inline` / calibration, every other design / `inline`. Those
- * per-round ratios are compared with the committed baseline (results/baseline.json) by harness/gate-stats.ts:
+ * different design, so no design always runs first or last. Each design is judged by the ratio of its throughput
+ * over the rounds (interquartile mean) to its reference's: `inline` against the calibration kernel, every other design against
+ * `inline`. That ratio is compared with the committed baseline's (results/baseline.json) by harness/gate-stats.ts:
  * a design fails when its ratio dropped by more than the threshold and the 99 % bootstrap interval of the drop
- * excludes zero. Any equivalence failure fails the gate too. Exit code 0 = pass, 1 = fail, 2 = usage.
+ * excludes zero. Any equivalence failure fails the gate too. A round during which other processes used more than
+ * FOREIGN_LIMIT of the machine is thrown away and measured again (harness/gate-contention.ts); if the machine never
+ * quiets down the gate says so instead of judging. Exit code 0 = pass, 1 = fail, 2 = usage, 3 = machine too busy.
  *
  * `--update-baseline` measures and rewrites the baseline instead of comparing (refused while the test-only
  * slowdown knob is set, so a slowed run can never become the baseline).
@@ -22,6 +25,7 @@ import { captureEnvironment } from './environment.ts';
 import { checkEquivalence } from './equivalence.ts';
 import { baselineOf, CALIBRATION, checkBaseline, describeVerdict, evaluateGate, metricsFromRounds, type GateMeasurement } from './gate-baseline.ts';
 import { runCalibration } from './gate-calibration.ts';
+import { ContentionProbe } from './gate-contention.ts';
 import type { GateRule } from './gate-stats.ts';
 import { prepareWorkload } from './prepared-workload.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
@@ -31,13 +35,14 @@ import { splitWorkload } from './split.ts';
 
 /** The fixed benchmark set. Changing it invalidates the baseline (its key changes): update the baseline with it. */
 export const GATE_SET = {
-  workload: { preset: 'balanced', seed: 1, count: 200_000 },
-  warmup: 20_000,
+  workload: { preset: 'balanced', seed: 1, count: 250_000 },
+  // Long enough that every design's hot code is optimized before the measured part (20 000 left run-to-run noise twice as large).
+  warmup: 100_000,
   designs: ['inline', 'mutex', 'channel', 'disruptor', 'sharded'],
 } as const;
 
 /** Interleaved rounds per gate run (at least 9). */
-export const ROUNDS = 15;
+export const ROUNDS = 25;
 /**
  * Rounds when measuring the baseline: it is measured once and compared many times, so a larger sample there narrows
  * every later confidence interval (the change's variance is the sum of both sides') without lengthening the CI job.
@@ -45,6 +50,15 @@ export const ROUNDS = 15;
 export const BASELINE_ROUNDS = 3 * ROUNDS;
 /** The calibration kernel runs this many times per round and counts its fastest: a cold or GC-hit run says nothing. */
 const CALIBRATION_RUNS = 3;
+/** A round in which other processes used more than this share of the machine's CPU is measured again. */
+export const FOREIGN_LIMIT = 0.1;
+/** Attempts per needed round before the gate gives up on a machine that never goes quiet. */
+const ATTEMPTS_PER_ROUND = 3;
+
+/** The machine stayed too busy to measure: neither a pass nor a regression. */
+export class BusyMachineError extends Error {
+  override readonly name = 'BusyMachineError';
+}
 
 export const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 4000, seed: 0x5eed };
 
@@ -74,8 +88,18 @@ export async function measureGate(rounds: number, log: (line: string) => void): 
   });
   const throughput: Record<string, number>[] = [];
   const equivalenceFailures: string[] = [];
+  const probe = new ContentionProbe();
+  let discardedRounds = 0;
   runCalibration(); // once untimed, so that round 1 does not measure the kernel's compilation
-  for (let round = 0; round < rounds; round++) {
+  for (let attempt = 0; throughput.length < rounds; attempt++) {
+    if (attempt === rounds * ATTEMPTS_PER_ROUND) {
+      throw new BusyMachineError(
+        `other processes used more than ${FOREIGN_LIMIT * 100} % of the machine's CPU in ${discardedRounds} of ${attempt} rounds; ` +
+          `only ${throughput.length} of the ${rounds} rounds needed were clean. Rerun on a quiet machine.`,
+      );
+    }
+    const round = throughput.length;
+    probe.start();
     const calibration = Math.max(...Array.from({ length: CALIBRATION_RUNS }, () => runCalibration().opsPerSecond));
     const figures: Record<string, number> = { [CALIBRATION]: calibration };
     for (let k = 0; k < designs.length; k++) {
@@ -85,10 +109,19 @@ export async function measureGate(rounds: number, log: (line: string) => void): 
       if (!verdict.ok) equivalenceFailures.push(`${design.name} round ${round + 1}: ${verdict.failure}`);
       figures[design.name] = outcome.throughput;
     }
+    const figuresText = Object.entries(figures).map(([k, v]) => `${k} ${(v / 1e6).toFixed(2)}M/s`).join(', ');
+    const foreign = probe.foreignShare();
+    if (foreign !== undefined && foreign > FOREIGN_LIMIT) {
+      discardedRounds++;
+      log(`round ${round + 1}/${rounds} discarded: other processes used ${(foreign * 100).toFixed(0)} % of the CPU (${figuresText})`);
+      continue;
+    }
     throughput.push(figures);
-    log(`round ${round + 1}/${rounds}: ${Object.entries(figures).map(([k, v]) => `${k} ${(v / 1e6).toFixed(2)}M/s`).join(', ')}`);
+    log(`round ${round + 1}/${rounds}: ${figuresText}${foreign === undefined ? '' : `; others used ${(foreign * 100).toFixed(0)} % of the CPU`}`);
   }
-  return { setKey, environment: captureEnvironment(), rounds, throughput, metrics: metricsFromRounds(throughput, references()), equivalenceFailures };
+  return {
+    setKey, environment: captureEnvironment(), rounds, throughput, metrics: metricsFromRounds(throughput, references()), equivalenceFailures, discardedRounds,
+  };
 }
 
 const SPEC: CommandSpec = {
@@ -118,7 +151,16 @@ async function main(): Promise<void> {
   const started = Date.now();
   // A busy machine widens every interval (the gate then calls fewer changes); say so next to the verdict.
   console.log(`load average before: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`);
-  const measurement = await measureGate(update ? BASELINE_ROUNDS : ROUNDS, (line) => console.log(line));
+  let measurement: GateMeasurement;
+  try {
+    measurement = await measureGate(update ? BASELINE_ROUNDS : ROUNDS, (line) => console.log(line));
+  } catch (error) {
+    if (!(error instanceof BusyMachineError)) throw error;
+    console.log(`gate: INCONCLUSIVE: ${error.message}`);
+    process.exitCode = 3;
+    return;
+  }
+  if (measurement.discardedRounds > 0) console.log(`${measurement.discardedRounds} rounds discarded and measured again (other processes were busy)`);
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   console.log(`load average after: ${loadavg()[0]!.toFixed(2)}`);
   if (update) {

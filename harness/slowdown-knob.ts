@@ -11,14 +11,14 @@
  * so the added cost is proportional to the design's own speed whatever machine it runs on; a wait that overruns
  * (the thread was preempted across its end) is deducted from the next, so the total stays exact. (Wall time, because
  * that is what throughput is measured in; the thread's CPU time would be purer, but Linux updates it per
- * scheduler tick, about 1 ms, too coarse for windows of a few hundred microseconds.) A window more than
- * IDLE_FACTOR times the typical one (a moving average) is taken for a pause, such as producers waiting at the start
- * line, not work, and adds nothing.
+ * scheduler tick, about 1 ms, too coarse for windows of a few hundred microseconds.) A window longer than
+ * IDLE_WINDOW_MS is taken for a pause between runs, not work, and adds nothing; shorter stretches (a preemption,
+ * producers meeting at the start line) count like work, as they count in the throughput the slowdown must move.
  */
 
 const ENV = 'MATCHBENCH_INJECT_SLOWDOWN';
 const WINDOW = 1024;
-const IDLE_FACTOR = 10;
+const IDLE_WINDOW_MS = 50;
 
 export interface SlowdownSetting {
   readonly design: string;
@@ -43,8 +43,6 @@ function noSlowdown(): void {}
 function proportionalSlowdown(fraction: number): () => void {
   let count = 0;
   let windowStart = -1;
-  /** Moving average of a window's duration, ms; 0 until the first window. */
-  let typical = 0;
   /** Busy waiting due, ms; negative after a wait overran (the thread was preempted past its end). */
   let owed = 0;
   return () => {
@@ -52,11 +50,10 @@ function proportionalSlowdown(fraction: number): () => void {
     count = 0;
     const now = performance.now();
     const elapsed = now - windowStart;
-    if (windowStart < 0 || (typical > 0 && elapsed > IDLE_FACTOR * typical)) {
+    if (windowStart < 0 || elapsed > IDLE_WINDOW_MS) {
       windowStart = now;
       return;
     }
-    typical = typical === 0 ? elapsed : typical + (elapsed - typical) / 8;
     owed += elapsed * fraction;
     const until = now + owed;
     let t = now;

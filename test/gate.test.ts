@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { bootstrapChange, judge, median, pairedRatios, quantileSorted, seededRandom, type GateRule } from '../harness/gate-stats.ts';
+import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
 import { baselineOf, CALIBRATION, checkBaseline, evaluateGate, metricsFromRounds, type GateMeasurement } from '../harness/gate-baseline.ts';
 import { parseSlowdown } from '../harness/slowdown-knob.ts';
 import type { Environment } from '../harness/results-schema.ts';
@@ -21,6 +21,11 @@ function noisy(random: () => number, n: number, center: number, sd: number): num
     out.push(center * (1 + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)));
   }
   return out;
+}
+
+/** n rounds of a design running at `ratio` x its reference, each figure with relative noise `sd`. */
+function rounds(random: () => number, n: number, ratio: number, sd: number): RoundSamples {
+  return { design: noisy(random, n, ratio * 1e6, sd), reference: noisy(random, n, 1e6, sd) };
 }
 
 describe('gate statistics', () => {
@@ -45,30 +50,33 @@ describe('gate statistics', () => {
     expect(quantileSorted([10, 20, 30, 40, 50], 0.25)).toBe(20);
     expect(quantileSorted([10, 20], 0.5)).toBe(15);
     expect(() => median([])).toThrow(/empty/);
+    // The middle half: floor(n/4) values dropped from each end.
+    expect(interquartileMean([100, 1, 2, 3, 4, 5, 6, -50])).toBe(3.5);
+    expect(interquartileMean([7, 1, 4])).toBe(4);
+    expect(() => interquartileMean([])).toThrow(/empty/);
   });
 
-  it('paired ratios divide repetition by repetition and refuse unpaired or non-positive data', () => {
-    expect(pairedRatios([2, 9], [4, 3])).toEqual([0.5, 3]);
-    expect(() => pairedRatios([1, 2], [1])).toThrow(/2 design repetitions but 1 reference/);
-    expect(() => pairedRatios([1, 0], [1, 1])).toThrow(/repetition 1/);
-    expect(() => pairedRatios([1, NaN], [1, 1])).toThrow(/repetition 1/);
+  it('round samples must pair one positive figure per round', () => {
+    expect(throughputRatio({ design: [2, 9, 4, 6], reference: [4, 3, 8, 20] })).toBe(5 / 6);
+    expect(() => checkRoundSamples({ design: [1, 2], reference: [1] }, 'x')).toThrow(/x: 2 design rounds but 1 reference rounds/);
+    expect(() => checkRoundSamples({ design: [1, 0], reference: [1, 1] }, 'x')).toThrow(/round 1/);
+    expect(() => checkRoundSamples({ design: [1, NaN], reference: [1, 1] }, 'x')).toThrow(/round 1/);
   });
 
-  it('pairing cancels a drift shared by design and reference', () => {
+  it('a machine uniformly slower during one run cancels out of the ratio', () => {
     const random = seededRandom(99);
-    // The machine slows down by up to 40 % over the run; the design is always 0.8 x the reference.
-    const drift = Array.from({ length: 11 }, (_, i) => 1 - 0.04 * i);
-    const reference = drift.map((d) => 1e6 * d * (1 + 0.005 * (random() - 0.5)));
-    const design = drift.map((d) => 0.8e6 * d * (1 + 0.005 * (random() - 0.5)));
-    const ratios = pairedRatios(design, reference);
-    expect(Math.max(...ratios) - Math.min(...ratios)).toBeLessThan(0.01);
-    expect(median(ratios)).toBeCloseTo(0.8, 2);
+    const baseline = rounds(random, 15, 0.8, 0.01);
+    const slowMachine = rounds(random, 15, 0.8, 0.01);
+    const current = { design: slowMachine.design.map((x) => x * 0.6), reference: slowMachine.reference.map((x) => x * 0.6) };
+    const j = judge(current, baseline, RULE);
+    expect(Math.abs(j.change)).toBeLessThan(0.02);
+    expect(j.verdict).toBe('unchanged');
   });
 
   it('a 10 % slowdown under 3 % noise is a regression whose interval covers -10 %', () => {
     const random = seededRandom(1);
-    const baseline = noisy(random, 11, 0.8, 0.03);
-    const current = noisy(random, 11, 0.72, 0.03);
+    const baseline = rounds(random, 15, 0.8, 0.03);
+    const current = rounds(random, 15, 0.72, 0.03);
     const j = judge(current, baseline, RULE);
     expect(j.verdict).toBe('regression');
     expect(j.change).toBeLessThan(-0.05);
@@ -79,8 +87,8 @@ describe('gate statistics', () => {
 
   it('a 10 % speed-up is an improvement, not a regression', () => {
     const random = seededRandom(2);
-    const baseline = noisy(random, 11, 0.8, 0.03);
-    const current = noisy(random, 11, 0.88, 0.03);
+    const baseline = rounds(random, 15, 0.8, 0.03);
+    const current = rounds(random, 15, 0.88, 0.03);
     expect(judge(current, baseline, RULE).verdict).toBe('improvement');
   });
 
@@ -88,19 +96,19 @@ describe('gate statistics', () => {
     const random = seededRandom(3);
     let alarms = 0;
     for (let trial = 0; trial < 300; trial++) {
-      const baseline = noisy(random, 9, 0.8, 0.05);
-      const current = noisy(random, 9, 0.8, 0.05);
+      const baseline = rounds(random, 9, 0.8, 0.05);
+      const current = rounds(random, 9, 0.8, 0.05);
       if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') alarms++;
     }
     expect(alarms).toBeLessThanOrEqual(3);
   });
 
-  it('a 10 % slowdown under 3 % noise is caught nearly every time (power over 100 trials)', () => {
+  it('a 10 % slowdown under 3 % noise per figure is caught nearly every time (power over 100 trials of 15 rounds)', () => {
     const random = seededRandom(4);
     let caught = 0;
     for (let trial = 0; trial < 100; trial++) {
-      const baseline = noisy(random, 9, 0.8, 0.03);
-      const current = noisy(random, 9, 0.72, 0.03);
+      const baseline = rounds(random, 15, 0.8, 0.03);
+      const current = rounds(random, 15, 0.72, 0.03);
       if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') caught++;
     }
     expect(caught).toBeGreaterThanOrEqual(95);
@@ -108,16 +116,17 @@ describe('gate statistics', () => {
 
   it('a consistent 2 % change stays under the 5 % noise threshold even when significant', () => {
     const random = seededRandom(5);
-    const baseline = noisy(random, 11, 0.8, 0.002);
-    const current = noisy(random, 11, 0.784, 0.002);
+    const baseline = rounds(random, 15, 0.8, 0.002);
+    const current = rounds(random, 15, 0.784, 0.002);
     const j = judge(current, baseline, RULE);
     expect(j.high).toBeLessThan(0);
     expect(j.verdict).toBe('unchanged');
   });
 
   it('a large change seen through heavy noise is not called without significance', () => {
-    const baseline = [0.5, 1.1, 0.6, 1.2, 0.55, 1.15];
-    const current = [0.45, 1.0, 0.5, 1.1, 0.5, 1.05];
+    const reference = [1, 1, 1, 1, 1, 1];
+    const baseline = { design: [0.5, 1.1, 0.6, 1.2, 0.55, 1.15], reference };
+    const current = { design: [0.45, 1.0, 0.5, 1.1, 0.5, 1.05], reference };
     const j = judge(current, baseline, RULE);
     expect(j.change).toBeLessThan(-0.05);
     expect(j.high).toBeGreaterThan(0);
@@ -126,16 +135,17 @@ describe('gate statistics', () => {
 
   it('the verdict is a pure function of samples and seed', () => {
     const random = seededRandom(6);
-    const baseline = noisy(random, 9, 1, 0.04);
-    const current = noisy(random, 9, 0.95, 0.04);
+    const baseline = rounds(random, 9, 1, 0.04);
+    const current = rounds(random, 9, 0.95, 0.04);
     expect(bootstrapChange(current, baseline, RULE)).toEqual(bootstrapChange(current, baseline, RULE));
     expect(bootstrapChange(current, baseline, RULE)).not.toEqual(bootstrapChange(current, baseline, { ...RULE, seed: 54321 }));
   });
 
   it('refuses too few samples and bad options', () => {
-    expect(() => bootstrapChange([1], [1, 2], RULE)).toThrow(/at least 2 samples/);
-    expect(() => bootstrapChange([1, 2], [1, 2], { ...RULE, confidence: 1 })).toThrow(/confidence/);
-    expect(() => bootstrapChange([1, 2], [1, 2], { ...RULE, resamples: 10 })).toThrow(/resamples/);
+    const two = { design: [1, 2], reference: [1, 1] };
+    expect(() => bootstrapChange({ design: [1], reference: [1] }, two, RULE)).toThrow(/at least 2 rounds/);
+    expect(() => bootstrapChange(two, two, { ...RULE, confidence: 1 })).toThrow(/confidence/);
+    expect(() => bootstrapChange(two, two, { ...RULE, resamples: 10 })).toThrow(/resamples/);
   });
 });
 
@@ -152,7 +162,7 @@ function measurement(seed: number, disruptorShare: number, failures: readonly st
     const inline = 2e6 * machine * (1 + 0.02 * (random() - 0.5));
     return { [CALIBRATION]: 5e6 * machine * (1 + 0.02 * (random() - 0.5)), inline, disruptor: inline * disruptorShare * (1 + 0.04 * (random() - 0.5)) };
   });
-  return { setKey: 'set-a', environment: ENVIRONMENT, rounds: 11, throughput, metrics: metricsFromRounds(throughput, REFERENCES), equivalenceFailures: failures };
+  return { setKey: 'set-a', environment: ENVIRONMENT, rounds: 11, throughput, metrics: metricsFromRounds(throughput, REFERENCES), equivalenceFailures: failures, discardedRounds: 0 };
 }
 
 describe('gate decision', () => {
@@ -183,7 +193,8 @@ describe('gate decision', () => {
   it('round-trips the baseline through JSON and rejects a malformed one', () => {
     expect(checkBaseline(JSON.parse(JSON.stringify(baseline)), 'b.json')).toEqual(baseline);
     expect(() => checkBaseline({ ...baseline, version: 99 }, 'b.json')).toThrow(/b.json: field "version" is 99/);
-    expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', ratios: [0] }] }, 'b.json')).toThrow(/metrics\[0\]/);
+    expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', design: [1, 0], referenceThroughput: [1, 1] }] }, 'b.json')).toThrow(/b.json: metrics\[0\] \(x\): round 1/);
+    expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', ratios: [1] }] }, 'b.json')).toThrow(/metrics\[0\] needs/);
   });
 });
 
@@ -214,18 +225,20 @@ describe('slowdown knob', () => {
         }
         return { inHook, rest: performance.now() - start - inHook, x };
       };
-      parentPort.postMessage({ slowed: measure(slowdownHook('disruptor')), other: measure(slowdownHook('mutex')) });`;
+      parentPort.postMessage({ slowed: measure(slowdownHook('disruptor')), otherIsNoop: slowdownHook('mutex') === slowdownHook('sharded') });`;
     const worker = new Worker(source, { eval: true, env: { ...process.env, MATCHBENCH_INJECT_SLOWDOWN: 'disruptor:0.5' } });
     type Split = { inHook: number; rest: number };
-    const times = await new Promise<{ slowed: Split; other: Split }>((resolve, reject) => {
+    const times = await new Promise<{ slowed: Split; otherIsNoop: boolean }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
     await worker.terminate();
     // Each iteration's work (about a microsecond) dwarfs the cost of calling and timing the hook. 0.5 on a quiet
     // machine; a little lower when preemption stretches a window to look like a pause (that window adds nothing).
-    expect(times.slowed.inHook / times.slowed.rest).toBeGreaterThan(0.3);
-    expect(times.slowed.inHook / times.slowed.rest).toBeLessThan(0.7);
-    expect(times.other.inHook / times.other.rest).toBeLessThan(0.05);
+    expect(times.slowed.inHook / times.slowed.rest).toBeGreaterThan(0.2);
+    expect(times.slowed.inHook / times.slowed.rest).toBeLessThan(1);
+    // Other designs get the one shared no-op (checked by identity: timing a no-op measures only the clock).
+    expect(times.otherIsNoop).toBe(true);
   });
 });
+
