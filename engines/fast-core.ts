@@ -242,7 +242,10 @@ export class FastCore {
 
   private initialize(): void {
     const h = this.header;
-    h.fill(0);
+    // Re-initialising a region in place (a design's books emptied between runs) may overlap another thread's
+    // `attach` of it, so the identity and capacity words (0..HDR_HASH_SLOTS) are rewritten, never cleared: an
+    // attach sees either the old core's header or the new one's, which describe the same layout.
+    h.fill(0, HDR_HASH_SLOTS + 1);
     h[HDR_MAX_ORDERS] = this.maxOrders;
     h[HDR_MAX_SYMBOLS] = this.maxSymbols;
     h[HDR_LADDER_TICKS] = this.ticks;
