@@ -120,8 +120,11 @@ export interface GateOutcome {
   readonly failures: readonly string[];
 }
 
-/** Compares a measurement with the baseline under `rule`. */
-export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, rule: GateRule): GateOutcome {
+/**
+ * Compares a measurement with the baseline under `rule`; `thresholds` overrides the rule's noise threshold for the
+ * designs named (those whose ratio moves more than that from one run to the next on unchanged code).
+ */
+export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, rule: GateRule, thresholds: Readonly<Record<string, number>> = {}): GateOutcome {
   const failures: string[] = [...current.equivalenceFailures.map((f) => `equivalence failure: ${f}`)];
   if (current.setKey !== baseline.setKey) {
     failures.push(`the baseline was measured on another benchmark set (${baseline.setKey}; now ${current.setKey}): rerun with --update-baseline`);
@@ -134,12 +137,13 @@ export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, r
       failures.push(`${metric.engine}/${metric.reference} has no baseline: rerun with --update-baseline`);
       continue;
     }
-    const j = judge(samplesOf(metric), samplesOf(base), rule);
+    const designRule = { ...rule, threshold: thresholds[metric.engine] ?? rule.threshold };
+    const j = judge(samplesOf(metric), samplesOf(base), designRule);
     const verdict: MetricVerdict = {
       ...j, engine: metric.engine, reference: metric.reference, baselineRatio: throughputRatio(samplesOf(base)), currentRatio: throughputRatio(samplesOf(metric)),
     };
     verdicts.push(verdict);
-    if (j.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, rule)}`);
+    if (j.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, designRule)}`);
   }
   return { pass: failures.length === 0, verdicts, failures };
 }

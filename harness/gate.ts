@@ -61,6 +61,13 @@ export class BusyMachineError extends Error {
 }
 
 export const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 4000, seed: 0x5eed };
+/**
+ * Designs whose ratio moves more than GATE_RULE.threshold between runs of unchanged code get their own threshold.
+ * `disruptor` busy-spins its producer and consumer on a 2-core machine, so any other runnable thread costs it a
+ * whole time slice: its ratio to inline was seen −7 % and −12 % off the baseline on unchanged code (the 99 %
+ * interval, computed within one run, cannot see that), so only a drop beyond 15 % is called for it.
+ */
+export const DESIGN_THRESHOLDS: Readonly<Record<string, number>> = { disruptor: 0.15 };
 
 export const BASELINE_PATH = resolve(import.meta.dirname, '..', 'results', 'baseline.json');
 
@@ -169,7 +176,7 @@ async function main(): Promise<void> {
     console.log(`baseline written: ${BASELINE_PATH} (${seconds} s)`);
     return;
   }
-  const outcome = evaluateGate(measurement, baseline!, GATE_RULE);
+  const outcome = evaluateGate(measurement, baseline!, GATE_RULE, DESIGN_THRESHOLDS);
   for (const v of outcome.verdicts) console.log(`${v.verdict.padEnd(11)} ${describeVerdict(v, GATE_RULE)}`);
   if (outcome.pass) {
     console.log(`gate: PASS (${outcome.verdicts.length} designs within noise of the baseline, ${seconds} s)`);

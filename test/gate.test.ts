@@ -183,6 +183,11 @@ describe('gate decision', () => {
     expect(outcome.verdicts.find((v) => v.engine === 'inline')?.verdict).toBe('unchanged');
   });
 
+  it('a design with its own noise threshold is judged by it', () => {
+    expect(evaluateGate(measurement(12, 0.63), baseline, RULE, { disruptor: 0.15 }).pass).toBe(true);
+    expect(evaluateGate(measurement(12, 0.5), baseline, RULE, { disruptor: 0.15 }).failures[0]).toMatch(/^REGRESSION disruptor/);
+  });
+
   it('fails on any equivalence failure, and on a baseline of another set', () => {
     expect(evaluateGate(measurement(13, 0.7, ['disruptor/balanced: event 17 differs']), baseline, RULE).failures).toEqual(['equivalence failure: disruptor/balanced: event 17 differs']);
     const other = evaluateGate({ ...measurement(14, 0.7), setKey: 'set-b' }, baseline, RULE);
