@@ -6,7 +6,8 @@
  */
 import { workerData } from 'node:worker_threads';
 import { writeCompletionRecord } from '../completion-record.ts';
-import { EVENT_BYTES, EVENT_F64S } from '../event-record.ts';
+import { EVENT_BYTES } from '../event-record.ts';
+import { deliverEvents } from './deliver-events.ts';
 import { FastCore } from '../fast-core.ts';
 import { SequenceLog } from '../sequence-log.ts';
 import { MpscRing } from '../shared/mpsc-ring.ts';
@@ -36,27 +37,6 @@ const scratchF64 = new Float64Array(scratch);
 core.setEventOutput(scratch, 0, maxEventsPerCommand + 1);
 const slowdown = slowdownHook('disruptor');
 
-/** Copies `count` records (events, then the completion) from the scratch output into `ring`, waiting for space. */
-function deliver(ring: SpscRing, count: number): void {
-  const words = ring.words;
-  const f64 = ring.f64;
-  for (let e = 0; e < count; e++) {
-    const offset = ring.claim();
-    if (offset < 0) throw new Error('disruptor: an output ring was closed while the engine still had events for it');
-    const tw = offset >> 2;
-    const tf = offset >> 3;
-    const sw = e * (EVENT_BYTES / 4);
-    const sf = e * EVENT_F64S;
-    words[tw] = scratchWords[sw]!;
-    words[tw + 1] = scratchWords[sw + 1]!;
-    f64[tf + 1] = scratchF64[sf + 1]!;
-    f64[tf + 2] = scratchF64[sf + 2]!;
-    f64[tf + 3] = scratchF64[sf + 3]!;
-    f64[tf + 4] = scratchF64[sf + 4]!;
-    f64[tf + 5] = scratchF64[sf + 5]!;
-  }
-}
-
 for (;;) {
   const n = input.waitBatch(batch);
   if (n === 0) break;
@@ -69,7 +49,7 @@ for (;;) {
     log.append(index);
     slowdown();
     writeCompletionRecord(scratchWords, scratchF64, events, index);
-    deliver(outputs[producer]!, events + 1);
+    deliverEvents(outputs[producer]!, scratchWords, scratchF64, events + 1, 'disruptor');
   }
   for (let p = 0; p < outputs.length; p++) outputs[p]!.publish();
   input.release(n);
