@@ -1,7 +1,7 @@
 /**
  * The gate's measurements and its committed baseline (results/baseline.json), and the comparison of the two.
  *
- * A gate run is R interleaved rounds; each round measures the frozen calibration kernel and every design of the
+ * A gate run is R interleaved rounds (pooled from several processes); each round measures the frozen calibration kernel and every design of the
  * fixed set once. A metric is one design's throughput against its reference's over those rounds: `inline` against
  * the calibration kernel (catches a slower fast core), every other design against `inline` (catches a slower
  * mechanism). The baseline stores every round's figures, so the gate compares two samples, not two numbers.
@@ -72,6 +72,28 @@ function samplesOf(metric: GateMetricSamples): { design: readonly number[]; refe
 function must(value: number | undefined, message: string): number {
   if (value === undefined) throw new Error(message);
   return value;
+}
+
+/**
+ * The rounds of several processes' measurements of the same set as one measurement, with `environment` (the
+ * pooling process's). Equivalence failures keep the number of the process that saw them.
+ */
+export function poolMeasurements(parts: readonly GateMeasurement[], environment: Environment): GateMeasurement {
+  const first = parts[0];
+  if (first === undefined) throw new Error('no measurements to pool');
+  for (const [i, part] of parts.entries()) {
+    if (part.setKey !== first.setKey) throw new Error(`measuring process ${i + 1} measured another set (${part.setKey}; process 1: ${first.setKey})`);
+  }
+  const throughput = parts.flatMap((part) => part.throughput);
+  return {
+    setKey: first.setKey,
+    environment,
+    rounds: throughput.length,
+    throughput,
+    metrics: metricsFromRounds(throughput, Object.fromEntries(first.metrics.map((m) => [m.engine, m.reference]))),
+    equivalenceFailures: parts.flatMap((part, i) => part.equivalenceFailures.map((failure) => `process ${i + 1}: ${failure}`)),
+    discardedRounds: parts.reduce((sum, part) => sum + part.discardedRounds, 0),
+  };
 }
 
 export function baselineOf(measurement: GateMeasurement, createdAt: string): GateBaseline {
@@ -146,6 +168,21 @@ export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, r
     if (j.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, designRule)}`);
   }
   return { pass: failures.length === 0, verdicts, failures };
+}
+
+/**
+ * How this machine differs from the one the baseline was measured on, in what moves the ratios between designs
+ * (CPU, usable cores, Node/V8), one phrase each; empty when it is the same kind of machine. Ratios cancel a machine
+ * that is uniformly faster or slower, but another CPU or runtime can favour one design over another.
+ */
+export function machineDifferences(baseline: Environment, current: Environment): string[] {
+  const fields: [string, string | number, string | number][] = [
+    ['CPU', baseline.cpuModel, current.cpuModel],
+    ['cores', baseline.cores, current.cores],
+    ['Node', baseline.node, current.node],
+    ['V8', baseline.v8, current.v8],
+  ];
+  return fields.filter(([, then, now]) => then !== now).map(([name, then, now]) => `${name} ${JSON.stringify(then)} in the baseline, ${JSON.stringify(now)} here`);
 }
 
 function percent(x: number): string {

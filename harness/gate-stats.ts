@@ -2,12 +2,10 @@
  * Statistics of the performance gate: is a design's throughput ratio now worse than the baseline's, beyond noise?
  *
  * The gate never compares raw commands/s across runs, because a shared machine can be 20 % slower this minute than
- * the last. Each gate run measures a design and its reference in the same interleaved rounds, and its figure is the
- * ratio of their interquartile means over the rounds (the mean of the middle half of the sorted figures, which
- * ignores the outlying rounds as a median does but averages half of them instead of taking one, so it varies less
- * from run to run): a machine uniformly slower during the run cancels out. (A per-round ratio would cancel drift within a run
- * too, but it adds the reference's round-to-round noise to every ratio; drift is kept out instead by discarding
- * rounds measured while other processes were busy, harness/gate-contention.ts.)
+ * the last. Each round measures a design and its reference one after the other, so their ratio in that round cancels
+ * the machine's speed at that moment; a run's figure is the interquartile mean of its per-round ratios (the mean of
+ * the middle half of the sorted ratios, which ignores outlying rounds as a median does but averages half of them
+ * instead of taking one, so it varies less from run to run).
  * Whether the change from the baseline's ratio is noise is decided by a percentile bootstrap: whole rounds are
  * resampled (keeping each round's design and reference together), current and baseline independently, with a
  * seeded PRNG so that the verdict is a pure function of the samples.
@@ -77,9 +75,9 @@ export function interquartileMean(values: readonly number[]): number {
   return sortedInterquartileMean([...values].sort((a, b) => a - b));
 }
 
-/** interquartileMean(design) / interquartileMean(reference): the figure the gate compares. */
+/** Interquartile mean of the per-round ratios design / reference: the figure the gate compares. */
 export function throughputRatio(samples: RoundSamples): number {
-  return interquartileMean(samples.design) / interquartileMean(samples.reference);
+  return interquartileMean(samples.design.map((value, i) => value / samples.reference[i]!));
 }
 
 export interface ChangeInterval {
@@ -120,19 +118,18 @@ export function bootstrapChange(current: RoundSamples, baseline: RoundSamples, o
   };
 }
 
-/** throughputRatio of one bootstrap resample of whole rounds (scratch arrays reused across calls of a size). */
+/** throughputRatio of one bootstrap resample of whole rounds (a scratch array reused across calls of a size). */
 function makeResampler(random: () => number): (samples: RoundSamples) => number {
-  const scratch = new Map<number, { design: Float64Array; reference: Float64Array }>();
+  const scratch = new Map<number, Float64Array>();
   return (samples) => {
     const n = samples.design.length;
-    let s = scratch.get(n);
-    if (s === undefined) scratch.set(n, (s = { design: new Float64Array(n), reference: new Float64Array(n) }));
+    let ratios = scratch.get(n);
+    if (ratios === undefined) scratch.set(n, (ratios = new Float64Array(n)));
     for (let i = 0; i < n; i++) {
       const round = Math.floor(random() * n);
-      s.design[i] = samples.design[round]!;
-      s.reference[i] = samples.reference[round]!;
+      ratios[i] = samples.design[round]! / samples.reference[round]!;
     }
-    return sortedInterquartileMean(s.design.sort()) / sortedInterquartileMean(s.reference.sort());
+    return sortedInterquartileMean(ratios.sort());
   };
 }
 

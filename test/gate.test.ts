@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
-import { baselineOf, CALIBRATION, checkBaseline, evaluateGate, metricsFromRounds, type GateMeasurement } from '../harness/gate-baseline.ts';
+import { baselineOf, CALIBRATION, checkBaseline, evaluateGate, machineDifferences, metricsFromRounds, poolMeasurements, type GateMeasurement } from '../harness/gate-baseline.ts';
 import { parseSlowdown } from '../harness/slowdown-knob.ts';
 import type { Environment } from '../harness/results-schema.ts';
 
@@ -57,7 +57,8 @@ describe('gate statistics', () => {
   });
 
   it('round samples must pair one positive figure per round', () => {
-    expect(throughputRatio({ design: [2, 9, 4, 6], reference: [4, 3, 8, 20] })).toBe(5 / 6);
+    // Per-round ratios 0.5, 3, 0.5, 0.3: their interquartile mean is the mean of the middle two, 0.5.
+    expect(throughputRatio({ design: [2, 9, 4, 6], reference: [4, 3, 8, 20] })).toBe(0.5);
     expect(() => checkRoundSamples({ design: [1, 2], reference: [1] }, 'x')).toThrow(/x: 2 design rounds but 1 reference rounds/);
     expect(() => checkRoundSamples({ design: [1, 0], reference: [1, 1] }, 'x')).toThrow(/round 1/);
     expect(() => checkRoundSamples({ design: [1, NaN], reference: [1, 1] }, 'x')).toThrow(/round 1/);
@@ -70,6 +71,18 @@ describe('gate statistics', () => {
     const current = { design: slowMachine.design.map((x) => x * 0.6), reference: slowMachine.reference.map((x) => x * 0.6) };
     const j = judge(current, baseline, RULE);
     expect(Math.abs(j.change)).toBeLessThan(0.02);
+    expect(j.verdict).toBe('unchanged');
+  });
+
+  it('a machine whose speed swings from round to round cancels out too: each round is its own ratio', () => {
+    const random = seededRandom(98);
+    const baseline = rounds(random, 15, 0.8, 0.01);
+    const swinging = rounds(random, 15, 0.8, 0.01);
+    const speed = swinging.design.map((_, i) => (i % 3 === 0 ? 0.5 : i % 3 === 1 ? 1 : 1.4));
+    const current = { design: swinging.design.map((x, i) => x * speed[i]!), reference: swinging.reference.map((x, i) => x * speed[i]!) };
+    const j = judge(current, baseline, RULE);
+    expect(Math.abs(j.change)).toBeLessThan(0.02);
+    expect(j.high - j.low).toBeLessThan(0.05);
     expect(j.verdict).toBe('unchanged');
   });
 
@@ -195,11 +208,30 @@ describe('gate decision', () => {
     expect(other.failures[0]).toMatch(/another benchmark set.*--update-baseline/);
   });
 
+  it('pools the rounds of several processes, keeping which process saw an equivalence failure', () => {
+    const parts = [measurement(20, 0.7), measurement(21, 0.7, ['disruptor round 2: event 5 differs']), measurement(22, 0.7)];
+    const pooled = poolMeasurements(parts, ENVIRONMENT);
+    expect(pooled.rounds).toBe(33);
+    expect(pooled.throughput).toEqual(parts.flatMap((p) => p.throughput));
+    expect(pooled.metrics).toEqual(metricsFromRounds(pooled.throughput, REFERENCES));
+    expect(pooled.equivalenceFailures).toEqual(['process 2: disruptor round 2: event 5 differs']);
+    expect(() => poolMeasurements([parts[0]!, { ...parts[1]!, setKey: 'set-b' }], ENVIRONMENT)).toThrow(/process 2 measured another set/);
+    expect(() => poolMeasurements([], ENVIRONMENT)).toThrow(/no measurements/);
+  });
+
   it('round-trips the baseline through JSON and rejects a malformed one', () => {
     expect(checkBaseline(JSON.parse(JSON.stringify(baseline)), 'b.json')).toEqual(baseline);
     expect(() => checkBaseline({ ...baseline, version: 99 }, 'b.json')).toThrow(/b.json: field "version" is 99/);
     expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', design: [1, 0], referenceThroughput: [1, 1] }] }, 'b.json')).toThrow(/b.json: metrics\[0\] \(x\): round 1/);
     expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', ratios: [1] }] }, 'b.json')).toThrow(/metrics\[0\] needs/);
+  });
+});
+
+describe('baseline machine', () => {
+  it('names only what moves ratios between designs: CPU, cores, Node, V8', () => {
+    const here = ENVIRONMENT;
+    expect(machineDifferences(here, { ...here, gitSha: 'b', gitDirty: true, totalMemoryBytes: 2, os: { ...here.os, release: '7' } })).toEqual([]);
+    expect(machineDifferences(here, { ...here, cpuModel: 'EPYC', cores: 4 })).toEqual(['CPU "test" in the baseline, "EPYC" here', 'cores 2 in the baseline, 4 here']);
   });
 });
 

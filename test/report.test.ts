@@ -2,7 +2,8 @@
  * The HTML report, end to end: a tiny real comparison (harness/comparison.ts on a small generated workload, closed
  * and open loop, 1 and 2 producers, two shard counts) plus real LOBSTER fidelity figures, rendered by
  * renderReport and opened in headless Chromium. Every chart must have drawn its marks from the data, the page must
- * load nothing from anywhere and log no error, and the screenshot the README shows is saved.
+ * load nothing from anywhere and log no error. The page's screenshot is saved as reports/report-test.png (not
+ * committed; copy it over reports/screenshot.png to refresh the one the README shows).
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +32,7 @@ const LOBSTER_BOOK = join(LOBSTER, 'GOOG_2012-06-21_34200000_57600000_orderbook_
 /** The real LOBSTER sample lives outside the repository; without it the report is rendered with no fidelity section. */
 const LOBSTER_PRESENT = existsSync(LOBSTER_MESSAGES) && existsSync(LOBSTER_BOOK);
 if (!LOBSTER_PRESENT) console.warn(`report test: ${LOBSTER} has no GOOG_1 sample; rendering without LOBSTER fidelity figures`);
-const SCREENSHOT = resolve(import.meta.dirname, '..', 'reports', 'screenshot.png');
+const SCREENSHOT = resolve(import.meta.dirname, '..', 'reports', 'report-test.png');
 
 /** Progress lines go nowhere: the test's output stays readable. */
 const quiet = new Writable({ write: (_chunk, _encoding, done) => done() }) as unknown as NodeJS.WriteStream;
@@ -105,7 +106,7 @@ describe('HTML report', () => {
     }
   });
 
-  it('renders every chart in Chromium, offline, without console errors, and saves the screenshot', async () => {
+  it('renders every chart in Chromium, offline, without console errors, and saves a screenshot', async () => {
     const out = join(dir, 'full.html');
     const rendered = await renderReport([results], out);
     expect(rendered.warnings).toEqual([]);
