@@ -49,6 +49,10 @@ const sink = new LoggingSink(log, task.stream.length);
 const progress = progressWord(task.producer);
 const loop = new ProducerLoop(producer, task.stream, task.workload.count, sink, (completed) => Atomics.store(control.i32, progress, completed));
 
+// Built before the start line: a thread's first histogram compiles hdr-histogram-js's WebAssembly (~18 ms here),
+// which inside the timed part would stall the first commands and lengthen every run by that much.
+const histogram = latencyHistogram();
+
 // Warm up the loop the measured part runs, so its code is optimised before the clock starts.
 if (task.mode === 'closed') loop.closed(0, task.warmup, null);
 else loop.open(0, task.warmup, nowNs(), 0, 0, null);
@@ -60,7 +64,6 @@ const t0 = control.f64[CONTROL_START_F64]!;
 while (nowNs() < t0);
 
 const eventsBefore = sink.events;
-const histogram = latencyHistogram();
 const stats = task.mode === 'closed'
   ? loop.closed(task.warmup, task.stream.length, histogram)
   : loop.open(task.warmup, task.stream.length, t0, (1e9 * task.producers) / task.rate, task.producer / task.producers, histogram);
