@@ -25,6 +25,17 @@ export interface GateMetricSamples {
   readonly referenceThroughput: readonly number[];
 }
 
+/** What one measuring process returns: its clean rounds, nothing derived from them. */
+export interface ProcessRounds {
+  readonly setKey: string;
+  /** Per round: commands/s of each design, and calibration ops/s under CALIBRATION. */
+  readonly throughput: readonly Readonly<Record<string, number>>[];
+  /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
+  readonly equivalenceFailures: readonly string[];
+  /** Rounds measured again because other processes used too much of the machine (harness/gate-contention.ts). */
+  readonly discardedRounds: number;
+}
+
 /** What one gate run measured. */
 export interface GateMeasurement {
   /** Identity of the benchmark set (workload hash and sizes, parameters): a baseline of another set is refused. */
@@ -75,10 +86,11 @@ function must(value: number | undefined, message: string): number {
 }
 
 /**
- * The rounds of several processes' measurements of the same set as one measurement, with `environment` (the
- * pooling process's). Equivalence failures keep the number of the process that saw them.
+ * The rounds of several measuring processes of the same set as one measurement, each design divided by its
+ * reference in `references`, with `environment` (the pooling process's). Equivalence failures keep the number of
+ * the process that saw them.
  */
-export function poolMeasurements(parts: readonly GateMeasurement[], environment: Environment): GateMeasurement {
+export function poolMeasurements(parts: readonly ProcessRounds[], references: Readonly<Record<string, string>>, environment: Environment): GateMeasurement {
   const first = parts[0];
   if (first === undefined) throw new Error('no measurements to pool');
   for (const [i, part] of parts.entries()) {
@@ -90,7 +102,7 @@ export function poolMeasurements(parts: readonly GateMeasurement[], environment:
     environment,
     rounds: throughput.length,
     throughput,
-    metrics: metricsFromRounds(throughput, Object.fromEntries(first.metrics.map((m) => [m.engine, m.reference]))),
+    metrics: metricsFromRounds(throughput, references),
     equivalenceFailures: parts.flatMap((part, i) => part.equivalenceFailures.map((failure) => `process ${i + 1}: ${failure}`)),
     discardedRounds: parts.reduce((sum, part) => sum + part.discardedRounds, 0),
   };

@@ -28,7 +28,7 @@ import { generateWorkload } from '../workloads/generator.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from './cli-args.ts';
 import { captureEnvironment } from './environment.ts';
 import { checkEquivalence } from './equivalence.ts';
-import { baselineOf, CALIBRATION, checkBaseline, describeVerdict, evaluateGate, machineDifferences, metricsFromRounds, poolMeasurements, type GateMeasurement } from './gate-baseline.ts';
+import { baselineOf, CALIBRATION, checkBaseline, describeVerdict, evaluateGate, machineDifferences, poolMeasurements, type GateMeasurement, type ProcessRounds } from './gate-baseline.ts';
 import { runCalibration } from './gate-calibration.ts';
 import { ContentionProbe } from './gate-contention.ts';
 import type { GateRule } from './gate-stats.ts';
@@ -80,8 +80,10 @@ export const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resample
  */
 export const DESIGN_THRESHOLDS: Readonly<Record<string, number>> = { disruptor: 0.15, sharded: 0.12 };
 
+/** Other processes kept the machine too busy to measure: neither a pass nor a regression. */
+const BUSY_EXIT_CODE = 3;
 /** The machine is not the kind the baseline was measured on: its ratios say nothing about the code. */
-export const OTHER_MACHINE_EXIT_CODE = 4;
+const OTHER_MACHINE_EXIT_CODE = 4;
 
 export const BASELINE_PATH = resolve(import.meta.dirname, '..', 'results', 'baseline.json');
 
@@ -90,8 +92,8 @@ function references(): Record<string, string> {
   return Object.fromEntries(GATE_SET.designs.map((d) => [d, d === 'inline' ? CALIBRATION : 'inline']));
 }
 
-/** Runs the fixed set: `rounds` rounds of calibration + every design, with every run's equivalence checked. */
-export async function measureGate(rounds: number, log: (line: string) => void): Promise<GateMeasurement> {
+/** Runs the fixed set in this process: `rounds` rounds of calibration + every design, every run's equivalence checked. */
+export async function measureGate(rounds: number, log: (line: string) => void): Promise<ProcessRounds> {
   const { preset, seed, count } = GATE_SET.workload;
   const prepared = prepareWorkload(generateWorkload({ preset, seed, count }), 'gate', preset, { kind: 'preset', preset, seed, count });
   const split = splitWorkload(prepared.shared.records, prepared.shared.count, 1, 'round-robin');
@@ -140,9 +142,7 @@ export async function measureGate(rounds: number, log: (line: string) => void): 
     throughput.push(figures);
     log(`round ${round + 1}/${rounds}: ${figuresText}${foreign === undefined ? '' : `; others used ${(foreign * 100).toFixed(0)} % of the CPU`}`);
   }
-  return {
-    setKey, environment: captureEnvironment(), rounds, throughput, metrics: metricsFromRounds(throughput, references()), equivalenceFailures, discardedRounds,
-  };
+  return { setKey, throughput, equivalenceFailures, discardedRounds };
 }
 
 /**
@@ -153,22 +153,20 @@ export async function measureGate(rounds: number, log: (line: string) => void): 
 export function measureInProcesses(processes: number, log: (line: string) => void): GateMeasurement {
   const dir = mkdtempSync(join(tmpdir(), 'matchbench-gate-'));
   try {
-    const parts: GateMeasurement[] = [];
+    const parts: ProcessRounds[] = [];
     for (let p = 1; p <= processes; p++) {
       log(`process ${p}/${processes}:`);
       const out = join(dir, `process-${p}.json`);
       const child = spawnSync(process.execPath, [import.meta.filename, '--measure-rounds', String(ROUNDS_PER_PROCESS), '--out', out], { stdio: 'inherit' });
       if (child.status === BUSY_EXIT_CODE) throw new BusyMachineError(`measuring process ${p} of ${processes} found the machine too busy (see above)`);
       if (child.status !== 0) throw new Error(`measuring process ${p} of ${processes} failed (${child.error?.message ?? `exit ${child.status ?? child.signal}`})`);
-      parts.push(JSON.parse(readFileSync(out, 'utf8')) as GateMeasurement);
+      parts.push(JSON.parse(readFileSync(out, 'utf8')) as ProcessRounds);
     }
-    return poolMeasurements(parts, captureEnvironment());
+    return poolMeasurements(parts, references(), captureEnvironment());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const BUSY_EXIT_CODE = 3;
 
 const SPEC: CommandSpec = {
   command: 'npm run gate --',

@@ -210,13 +210,13 @@ describe('gate decision', () => {
 
   it('pools the rounds of several processes, keeping which process saw an equivalence failure', () => {
     const parts = [measurement(20, 0.7), measurement(21, 0.7, ['disruptor round 2: event 5 differs']), measurement(22, 0.7)];
-    const pooled = poolMeasurements(parts, ENVIRONMENT);
+    const pooled = poolMeasurements(parts, REFERENCES, ENVIRONMENT);
     expect(pooled.rounds).toBe(33);
     expect(pooled.throughput).toEqual(parts.flatMap((p) => p.throughput));
     expect(pooled.metrics).toEqual(metricsFromRounds(pooled.throughput, REFERENCES));
     expect(pooled.equivalenceFailures).toEqual(['process 2: disruptor round 2: event 5 differs']);
-    expect(() => poolMeasurements([parts[0]!, { ...parts[1]!, setKey: 'set-b' }], ENVIRONMENT)).toThrow(/process 2 measured another set/);
-    expect(() => poolMeasurements([], ENVIRONMENT)).toThrow(/no measurements/);
+    expect(() => poolMeasurements([parts[0]!, { ...parts[1]!, setKey: 'set-b' }], REFERENCES, ENVIRONMENT)).toThrow(/process 2 measured another set/);
+    expect(() => poolMeasurements([], REFERENCES, ENVIRONMENT)).toThrow(/no measurements/);
   });
 
   it('round-trips the baseline through JSON and rejects a malformed one', () => {
