@@ -39,6 +39,7 @@ import type { FastCore } from '../engines/fast-core.ts';
 import { ReferenceEngine } from '../engines/reference.ts';
 import type { Command, MatchEvent } from '../engines/types.ts';
 import { generateWorkload } from '../workloads/generator.ts';
+import { median } from '../harness/gate-stats.ts';
 import type { Workload } from '../workloads/workload.ts';
 import { peerBooks, peerScript, runPeer } from './peer-nodejs-order-book.ts';
 import type { PeerScript } from './peer-nodejs-order-book.ts';
@@ -203,12 +204,6 @@ function allocationPerCommand(engine: EngineName, p: Prepared): { bytesPerCmd: n
     run.run(half, p.workload.count);
   });
   return { bytesPerCmd: Math.max(0, measured.bytes - overhead.bytes) / (p.workload.count - half), gcs: measured.gcs };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 interface Row {

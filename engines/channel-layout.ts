@@ -14,7 +14,7 @@
  */
 import { RECORD_BYTES } from '../workloads/workload.ts';
 
-export const BATCH_ENTRY_BYTES = RECORD_BYTES + 4;
+const BATCH_ENTRY_BYTES = RECORD_BYTES + 4;
 
 export function commandBatchBytes(n: number): number {
   return n * BATCH_ENTRY_BYTES;

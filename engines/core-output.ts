@@ -14,7 +14,7 @@ import type { FastCore } from './fast-core.ts';
 import type { EventSink } from './engine.ts';
 
 /** Records to reserve for one producer's output: room for two worst-case commands, and never less than 4096. */
-export function coreOutputRecords(maxEventsPerCommand: number): number {
+function coreOutputRecords(maxEventsPerCommand: number): number {
   return Math.max(4096, 2 * (maxEventsPerCommand + 1));
 }
 

@@ -64,11 +64,11 @@ export const HEADER_BYTES = 128;
 
 /** Limits that keep every index an int32 and every region addressable. */
 export const MAX_ORDERS_LIMIT = 1 << 26;
-export const MAX_SYMBOLS_LIMIT = 1 << 20;
+const MAX_SYMBOLS_LIMIT = 1 << 20;
 export const MIN_LADDER_TICKS = 32;
 export const MAX_LADDER_TICKS = 1 << 16;
 /** Largest region one core may span (bytes). */
-export const MAX_CORE_BYTES = 2 ** 32;
+const MAX_CORE_BYTES = 2 ** 32;
 
 const REGION_ALIGN = 64;
 
@@ -105,7 +105,7 @@ export interface FastCoreLayout {
 }
 
 /** Throws, naming the capacity and its allowed range, when one is unusable. */
-export function checkCapacities(c: FastCoreCapacities): void {
+function checkCapacities(c: FastCoreCapacities): void {
   if (!Number.isInteger(c.maxOrders) || c.maxOrders < 1 || c.maxOrders > MAX_ORDERS_LIMIT) {
     throw new RangeError(`fast core capacity maxOrders = ${c.maxOrders}: must be an integer in 1 … ${MAX_ORDERS_LIMIT}`);
   }
@@ -119,7 +119,7 @@ export function checkCapacities(c: FastCoreCapacities): void {
 }
 
 /** Smallest power of two ≥ 2 × maxOrders (load factor ≤ ½ keeps linear-probing chains short). */
-export function hashSlotsFor(maxOrders: number): number {
+function hashSlotsFor(maxOrders: number): number {
   let h = 16;
   while (h < 2 * maxOrders) h *= 2;
   return h;

@@ -39,6 +39,11 @@ const DEFAULT_MAX_SYMBOLS = 256;
  */
 const LADDER_SLOT_BUDGET = 1 << 21;
 const DEFAULT_EVENTS_PER_COMMAND = 1 << 16;
+
+/** Event records one command can need on a book of `maxOrders`: a fill against every resting order and two more, capped. */
+function defaultEventsPerCommand(maxOrders: number): number {
+  return Math.min(maxOrders + 2, DEFAULT_EVENTS_PER_COMMAND);
+}
 const MIN_FITTED_ORDERS = 1024;
 
 /** Widest power-of-two ladder that keeps all books' ladders within the slot budget. */
@@ -74,14 +79,14 @@ export function capacitiesForWorkload(workload: Workload, overrides: Partial<Fas
     maxOrders,
     maxSymbols,
     ladderTicks,
-    maxEventsPerCommand: overrides.maxEventsPerCommand ?? Math.min(maxOrders + 2, DEFAULT_EVENTS_PER_COMMAND),
+    maxEventsPerCommand: overrides.maxEventsPerCommand ?? defaultEventsPerCommand(maxOrders),
   };
 }
 
 /** Most orders resting at once when `workload` runs in order through a core with these capacities. */
-export function peakRestingOrders(workload: Workload, capacities: FastCoreCapacities): number {
+function peakRestingOrders(workload: Workload, capacities: FastCoreCapacities): number {
   const core = FastCore.create(capacities);
-  const outputRecords = Math.min(capacities.maxOrders + 2, DEFAULT_EVENTS_PER_COMMAND);
+  const outputRecords = defaultEventsPerCommand(capacities.maxOrders);
   core.setEventOutput(new ArrayBuffer(outputRecords * EVENT_BYTES), 0, outputRecords);
   let peak = 0;
   for (let i = 0; i < workload.count; i++) {
@@ -114,7 +119,7 @@ export class FastEngine implements BookEngine {
       maxOrders,
       maxSymbols,
       ladderTicks: given.ladderTicks ?? defaultLadderTicks(maxSymbols),
-      maxEventsPerCommand: given.maxEventsPerCommand ?? Math.min(maxOrders + 2, DEFAULT_EVENTS_PER_COMMAND),
+      maxEventsPerCommand: given.maxEventsPerCommand ?? defaultEventsPerCommand(maxOrders),
     };
     const eventsPerCommand = this.capacities.maxEventsPerCommand;
     if (!Number.isInteger(eventsPerCommand) || eventsPerCommand < 2) {

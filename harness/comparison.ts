@@ -10,6 +10,7 @@ import type { EngineDesign, ParamValues } from '../engines/engine.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
 import { checkEquivalence } from './equivalence.ts';
+import { median } from './gate-stats.ts';
 import { mergeEncoded } from './histogram.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { Progress } from './progress.ts';
@@ -45,12 +46,6 @@ export function configurationId(c: Configuration): string {
 export function warmupFor(settings: ComparisonSettings, streamLength: number): number {
   if (settings.warmup !== null) return Math.min(settings.warmup, streamLength);
   return Math.min(settings.warmupMax, Math.floor(streamLength * settings.warmupFraction));
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Runs every configuration `settings.repeat` times, interleaved; returns one RunResult per configuration. */

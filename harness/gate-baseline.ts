@@ -201,7 +201,7 @@ function percent(x: number): string {
   return `${x >= 0 ? '+' : '\u2212'}${Math.abs(100 * x).toFixed(1)} %`;
 }
 
-/** One line: the metric, the change with its interval, and the two medians. */
+/** One line: the metric, the change with its interval, and the two ratios (baseline, now). */
 export function describeVerdict(v: MetricVerdict, rule: GateRule): string {
   return (
     `${v.engine}: throughput relative to ${v.reference} ${percent(v.change)} ` +

@@ -32,6 +32,7 @@ import { baselineOf, CALIBRATION, checkBaseline, describeVerdict, evaluateGate, 
 import { runCalibration } from './gate-calibration.ts';
 import { ContentionProbe } from './gate-contention.ts';
 import type { GateRule } from './gate-stats.ts';
+import type { Environment } from './results-schema.ts';
 import { prepareWorkload } from './prepared-workload.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
 import { runOnce } from './run.ts';
@@ -39,7 +40,7 @@ import { activeSlowdown } from './slowdown-knob.ts';
 import { splitWorkload } from './split.ts';
 
 /** The fixed benchmark set. Changing it invalidates the baseline (its key changes): update the baseline with it. */
-export const GATE_SET = {
+const GATE_SET = {
   // 900 000 measured commands per design per round: at 150 000 a round's ratios scattered twice as widely.
   workload: { preset: 'balanced', seed: 1, count: 1_000_000 },
   // Long enough that every design's hot code is optimized before the measured part (20 000 left run-to-run noise twice as large).
@@ -48,28 +49,28 @@ export const GATE_SET = {
 } as const;
 
 /** Rounds in each measuring process: one per design, so every design starts a round once in each process. */
-export const ROUNDS_PER_PROCESS = GATE_SET.designs.length;
+const ROUNDS_PER_PROCESS = GATE_SET.designs.length;
 /** Measuring processes per gate run (PROCESSES x ROUNDS_PER_PROCESS rounds, at least 9). */
-export const PROCESSES = 3;
+const PROCESSES = 3;
 /**
  * Processes when measuring the baseline: it is measured once and compared many times, so a larger sample there
  * narrows every later confidence interval (the change's variance is the sum of both sides') without lengthening the
  * CI job, and averages more processes' offsets.
  */
-export const BASELINE_PROCESSES = 3 * PROCESSES;
+const BASELINE_PROCESSES = 3 * PROCESSES;
 /** The calibration kernel runs this many times per round and counts its fastest: a cold or GC-hit run says nothing. */
 const CALIBRATION_RUNS = 3;
 /** A round in which other processes used more than this share of the machine's CPU is measured again. */
-export const FOREIGN_LIMIT = 0.1;
+const FOREIGN_LIMIT = 0.1;
 /** Attempts per needed round before the gate gives up on a machine that never goes quiet. */
 const ATTEMPTS_PER_ROUND = 3;
 
 /** The machine stayed too busy to measure: neither a pass nor a regression. */
-export class BusyMachineError extends Error {
+class BusyMachineError extends Error {
   override readonly name = 'BusyMachineError';
 }
 
-export const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 4000, seed: 0x5eed };
+const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 4000, seed: 0x5eed };
 /**
  * Designs whose ratio moves more than GATE_RULE.threshold between runs of unchanged code get their own threshold
  * (the 99 % interval, computed within one run, cannot see a shift that lasts a whole run). Both run more threads
@@ -78,14 +79,14 @@ export const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resample
  * unchanged code), and `sharded` runs a producer and two shard workers (seen −2 % to −8 % off the baseline in 8
  * runs of unchanged code, mean −4.6 %).
  */
-export const DESIGN_THRESHOLDS: Readonly<Record<string, number>> = { disruptor: 0.15, sharded: 0.12 };
+const DESIGN_THRESHOLDS: Readonly<Record<string, number>> = { disruptor: 0.15, sharded: 0.12 };
 
 /** Other processes kept the machine too busy to measure: neither a pass nor a regression. */
 const BUSY_EXIT_CODE = 3;
 /** The machine is not the kind the baseline was measured on: its ratios say nothing about the code. */
 const OTHER_MACHINE_EXIT_CODE = 4;
 
-export const BASELINE_PATH = resolve(import.meta.dirname, '..', 'results', 'baseline.json');
+const BASELINE_PATH = resolve(import.meta.dirname, '..', 'results', 'baseline.json');
 
 /** Each design's reference: inline against the calibration kernel, the rest against inline. */
 function references(): Record<string, string> {
@@ -93,7 +94,7 @@ function references(): Record<string, string> {
 }
 
 /** Runs the fixed set in this process: `rounds` rounds of calibration + every design, every run's equivalence checked. */
-export async function measureGate(rounds: number, log: (line: string) => void): Promise<ProcessRounds> {
+async function measureGate(rounds: number, log: (line: string) => void): Promise<ProcessRounds> {
   const { preset, seed, count } = GATE_SET.workload;
   const prepared = prepareWorkload(generateWorkload({ preset, seed, count }), 'gate', preset, { kind: 'preset', preset, seed, count });
   const split = splitWorkload(prepared.shared.records, prepared.shared.count, 1, 'round-robin');
@@ -148,9 +149,10 @@ export async function measureGate(rounds: number, log: (line: string) => void): 
 /**
  * Measures `processes` x ROUNDS_PER_PROCESS rounds, each process a fresh `node harness/gate.ts --measure-rounds`
  * run one after another (never two at once: they would compete for the cores), and pools their rounds. Their
- * progress lines pass through. Throws BusyMachineError when one of them found the machine too busy.
+ * progress lines pass through; `environment` is this machine's. Throws BusyMachineError when one of them found the
+ * machine too busy.
  */
-export function measureInProcesses(processes: number, log: (line: string) => void): GateMeasurement {
+function measureInProcesses(processes: number, environment: Environment, log: (line: string) => void): GateMeasurement {
   const dir = mkdtempSync(join(tmpdir(), 'matchbench-gate-'));
   try {
     const parts: ProcessRounds[] = [];
@@ -162,7 +164,7 @@ export function measureInProcesses(processes: number, log: (line: string) => voi
       if (child.status !== 0) throw new Error(`measuring process ${p} of ${processes} failed (${child.error?.message ?? `exit ${child.status ?? child.signal}`})`);
       parts.push(JSON.parse(readFileSync(out, 'utf8')) as ProcessRounds);
     }
-    return poolMeasurements(parts, references(), captureEnvironment());
+    return poolMeasurements(parts, references(), environment);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -202,12 +204,13 @@ async function main(): Promise<void> {
   if (update && slowdown !== undefined) throw new Error(`refusing to write a baseline while MATCHBENCH_INJECT_SLOWDOWN slows ${slowdown.design} by ${slowdown.fraction * 100} %`);
   if (slowdown !== undefined) console.log(`test knob: ${slowdown.design} slowed by ${slowdown.fraction * 100} % (MATCHBENCH_INJECT_SLOWDOWN)`);
   const baseline = update ? undefined : readBaseline();
+  const environment = captureEnvironment();
   if (baseline !== undefined) {
     const then = baseline.environment;
     console.log(`baseline: ${baseline.rounds} rounds measured ${baseline.createdAt} at commit ${then.gitSha?.slice(0, 10) ?? 'unknown'} (${then.cpuModel}, ${then.cores} cores, Node ${then.node})`);
     // Ratios cancel a machine that is uniformly faster or slower, not another CPU or runtime, which can favour one
     // design over another: judging against such a baseline would blame the code for the machine.
-    const differences = machineDifferences(then, captureEnvironment());
+    const differences = machineDifferences(then, environment);
     if (differences.length > 0) {
       console.log(`gate: CANNOT JUDGE: this is not the kind of machine the baseline was measured on (${differences.join('; ')}). Record a baseline here with \`npm run gate -- --update-baseline\` and commit it.`);
       process.exitCode = OTHER_MACHINE_EXIT_CODE;
@@ -219,7 +222,7 @@ async function main(): Promise<void> {
   console.log(`load average before: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`);
   let measurement: GateMeasurement;
   try {
-    measurement = measureInProcesses(update ? BASELINE_PROCESSES : PROCESSES, (line) => console.log(line));
+    measurement = measureInProcesses(update ? BASELINE_PROCESSES : PROCESSES, environment, (line) => console.log(line));
   } catch (error) {
     if (!(error instanceof BusyMachineError)) throw error;
     console.log(`gate: INCONCLUSIVE: ${error.message}`);

@@ -255,7 +255,7 @@ function newestResultsFile(dir: string): string {
 
 async function main(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: npm run report [-- RESULTS.json ...]   (default: the newest file in results/)\nWrites reports/<name of the first file>.html.');
+    console.log('usage: npm run report [-- RESULTS.json ...]   (default: the newest file in results/)\nWrites reports/<name of the first file>.html (<name>-and-N-more.html with N more files).');
     return;
   }
   const option = argv.find((a) => a.startsWith('-'));

@@ -132,7 +132,8 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     return {
       commands, events, elapsedNs, throughput: elapsedNs === 0 ? 0 : (commands * 1e9) / elapsedNs,
       histogram: merged.histogram, latency: merged.latency, logs: done.map((r) => r.log), sequenced,
-      bookHash: bookHashOfCores(cores, symbols),
+      // One core: the whole book is that core's book, already hashed for the sequence check.
+      bookHash: cores.length === 1 ? sequenced.bookHashes[0]! : bookHashOfCores(cores, symbols),
     };
   } finally {
     clearInterval(watch);

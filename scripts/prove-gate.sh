@@ -21,6 +21,10 @@ gate() {
   shift
   local code=0
   env "$@" npm run --silent gate >"$log" 2>&1 || code=$?
+  if [ "$code" -eq 4 ]; then
+    echo "the committed baseline is from another kind of machine (see $log): record one here first" >&2
+    exit 2
+  fi
   if [ "$code" -ne 0 ] && [ "$code" -ne 1 ] && [ "$code" -ne 3 ]; then
     echo "gate crashed (exit $code), see $log" >&2
     tail -20 "$log" >&2

@@ -4,7 +4,7 @@
  * binary file, an NDJSON file or a preset; bad usage and bad input exit non-zero with a clear message.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   expect(gen.status, gen.stderr).toBe(0);
   const ndjson = spawnSync(process.execPath, [WORKLOAD_CLI, 'to-ndjson', 'w.mbwl'], { cwd: dir, encoding: 'utf8' });
   expect(ndjson.status, ndjson.stderr).toBe(0);
-  await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, 'w.ndjson'), ndjson.stdout));
+  await writeFile(join(dir, 'w.ndjson'), ndjson.stdout);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -175,7 +175,7 @@ function measurement(seed: number, disruptorShare: number, failures: readonly st
     const inline = 2e6 * machine * (1 + 0.02 * (random() - 0.5));
     return { [CALIBRATION]: 5e6 * machine * (1 + 0.02 * (random() - 0.5)), inline, disruptor: inline * disruptorShare * (1 + 0.04 * (random() - 0.5)) };
   });
-  return { setKey: 'set-a', environment: ENVIRONMENT, rounds: 11, throughput, metrics: metricsFromRounds(throughput, REFERENCES), equivalenceFailures: failures, discardedRounds: 0 };
+  return { setKey: 'set-a', environment: ENVIRONMENT, rounds: throughput.length, throughput, metrics: metricsFromRounds(throughput, REFERENCES), equivalenceFailures: failures, discardedRounds: 0 };
 }
 
 describe('gate decision', () => {

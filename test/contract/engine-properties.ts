@@ -61,7 +61,7 @@ const marketArb: fc.Arbitrary<Command> = fc
   .map(({ sym, id, side, qty, owner }) => ({ op: 'new' as const, sym, id, side, type: 'market' as const, qty, ...(owner === undefined ? {} : { owner }) }));
 
 /** One generated command: every op, with occasional malformed ids, prices, quantities and owners. */
-export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
+const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 12, arbitrary: limitArb },
   { weight: 2, arbitrary: marketArb },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('cancel' as const), sym: symArb, id: idArb }) },
@@ -71,7 +71,7 @@ export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
 );
 
 /** A generated command stream, commands numbered by their index. */
-export const commandStreamArbitrary: fc.Arbitrary<Command[]> = fc.array(commandArbitrary, { minLength: 1, maxLength: 200, size: 'max' });
+const commandStreamArbitrary: fc.Arbitrary<Command[]> = fc.array(commandArbitrary, { minLength: 1, maxLength: 200, size: 'max' });
 
 /** Runs `commands` through `engine` (seq = index) and returns the events of each command, as canonical plain objects. */
 function runEach(engine: BookEngine, commands: readonly Command[], after?: (seq: number, events: MatchEvent[]) => void): MatchEvent[][] {
