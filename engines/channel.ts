@@ -48,7 +48,6 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
   };
   const workers = new EngineWorkers('channel');
   const engine = workers.spawn('engine worker', new URL('./workers/channel-engine.ts', import.meta.url), data, data.ports);
-  let closed = false;
   return {
     producerInit: (p) => {
       const port = channels[p]!.port2;
@@ -58,12 +57,7 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
     sequences: () => [log.snapshot()],
     cores: () => [core],
     onError: (listener) => workers.onError(listener),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      engine.postMessage('stop');
-      await workers.stop();
-    },
+    close: () => workers.stop(() => engine.postMessage('stop')),
   };
 }
 

@@ -41,18 +41,12 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
   const data: DisruptorConsumerData = { layout, wait, batch: params['batch'] as number, maxEventsPerCommand: capacities.maxEventsPerCommand };
   const workers = new EngineWorkers('disruptor');
   workers.spawn('consumer', new URL('./workers/disruptor-consumer.ts', import.meta.url), data);
-  let closed = false;
   return {
     producerInit: (p) => ({ init: { layout, producer: p, wait } satisfies DisruptorInit, transfer: [] }),
     sequences: () => [log.snapshot()],
     cores: () => [core],
     onError: (listener) => workers.onError(listener),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      input.close();
-      await workers.stop();
-    },
+    close: () => workers.stop(() => input.close()),
   };
 }
 

@@ -43,23 +43,20 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
     const data: ShardWorkerData = { layout, shard: k, wait, batch: params['batch'] as number, maxEventsPerCommand: capacities.maxEventsPerCommand };
     workers.spawn(`shard ${k}`, new URL('./workers/shard-worker.ts', import.meta.url), data);
   }
-  let closed = false;
   return {
     producerInit: (p) => ({ init: { layout, producer: p, wait } satisfies ShardedInit, transfer: [] }),
     sequences: () => logs.map((log) => log.snapshot()),
     cores: () => cores,
     onError: (listener) => workers.onError(listener),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const shard of layout.shards) {
-        const control = new Int32Array(layout.buffer, shard.controlAt, SHARD_CONTROL_BYTES / 4);
-        Atomics.store(control, SHARD_STOP, 1);
-        Atomics.add(control, SHARD_DOORBELL, 1);
-        Atomics.notify(control, SHARD_DOORBELL);
-      }
-      await workers.stop();
-    },
+    close: () =>
+      workers.stop(() => {
+        for (const shard of layout.shards) {
+          const control = new Int32Array(layout.buffer, shard.controlAt, SHARD_CONTROL_BYTES / 4);
+          Atomics.store(control, SHARD_STOP, 1);
+          Atomics.add(control, SHARD_DOORBELL, 1);
+          Atomics.notify(control, SHARD_DOORBELL);
+        }
+      }),
   };
 }
 

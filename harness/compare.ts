@@ -20,7 +20,7 @@ import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type Parse
 import { CLOCK_DESCRIPTION } from './clock.ts';
 import { formatNs, formatRate, runComparison, type ComparisonSettings, type Configuration } from './comparison.ts';
 import { captureEnvironment } from './environment.ts';
-import { prepareWorkload, type PreparedWorkload } from './prepared-workload.ts';
+import { type PreparedWorkload, preparePreset, prepareWorkload } from './prepared-workload.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
 import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type FidelityFigures, type LoopMode, type ResultsFile, type RunResult } from './results-schema.ts';
@@ -149,16 +149,14 @@ async function loadInputs(args: ParsedArgs, progress: Progress): Promise<LoadedI
     }
     const n = count ?? preset.defaultCount;
     progress.line(`workload: generating preset ${preset.name} (seed ${seed}, ${n} commands)`);
-    const workload = generateWorkload({ preset: preset.name, seed, count: n });
-    add({ prepared: prepareWorkload(workload, preset.name, preset.name, { kind: 'preset', preset: preset.name, seed, count: n }), fidelity: null });
+    add({ prepared: preparePreset({ preset: preset.name, seed, count: n }), fidelity: null });
   }
   for (const file of files) {
     const spec = parsePresetSpec(file);
     if (spec !== null) {
       const n = spec.count ?? findPreset(spec.preset).defaultCount;
       progress.line(`workload: generating ${file}`);
-      const workload = generateWorkload({ ...spec, count: n });
-      add({ prepared: prepareWorkload(workload, `${spec.preset}-s${spec.seed}-n${n}`, spec.preset, { kind: 'preset', preset: spec.preset, seed: spec.seed, count: n }), fidelity: null });
+      add({ prepared: preparePreset({ preset: spec.preset, seed: spec.seed, count: n }, `${spec.preset}-s${spec.seed}-n${n}`), fidelity: null });
     } else if (LOBSTER_MESSAGE_FILE.test(file)) {
       progress.line(`workload: importing LOBSTER ${file}`);
       add(await lobsterInput(file));

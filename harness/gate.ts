@@ -24,7 +24,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { designByName, resolveParams } from '../engines/designs.ts';
-import { generateWorkload } from '../workloads/generator.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from './cli-args.ts';
 import { captureEnvironment } from './environment.ts';
 import { checkEquivalence } from './equivalence.ts';
@@ -33,7 +32,7 @@ import { runCalibration } from './gate-calibration.ts';
 import { ContentionProbe } from './gate-contention.ts';
 import type { GateRule } from './gate-stats.ts';
 import type { Environment } from './results-schema.ts';
-import { prepareWorkload } from './prepared-workload.ts';
+import { preparePreset } from './prepared-workload.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
 import { runOnce } from './run.ts';
 import { activeSlowdown } from './slowdown-knob.ts';
@@ -95,8 +94,7 @@ function references(): Record<string, string> {
 
 /** Runs the fixed set in this process: `rounds` rounds of calibration + every design, every run's equivalence checked. */
 async function measureGate(rounds: number, log: (line: string) => void): Promise<ProcessRounds> {
-  const { preset, seed, count } = GATE_SET.workload;
-  const prepared = prepareWorkload(generateWorkload({ preset, seed, count }), 'gate', preset, { kind: 'preset', preset, seed, count });
+  const prepared = preparePreset(GATE_SET.workload, 'gate');
   const split = splitWorkload(prepared.shared.records, prepared.shared.count, 1, 'round-robin');
   const traces = new ReferenceTraceCache();
   const designs = GATE_SET.designs.map((name) => {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { SharedWorkload } from '../engines/engine.ts';
 import { capacitiesForWorkload, type FastEngineCapacities } from '../engines/fast.ts';
+import { generateWorkload } from '../workloads/generator.ts';
 import { Workload } from '../workloads/workload.ts';
 import type { WorkloadIdentity, WorkloadSource } from './results-schema.ts';
 
@@ -40,4 +41,10 @@ export function prepareWorkload(workload: Workload, id: string, name: string, so
     identity,
     capacities: capacitiesForWorkload(workload),
   };
+}
+
+/** A generated preset (seeded, `count` commands), prepared under `id` and recorded as its source. */
+export function preparePreset(spec: { readonly preset: string; readonly seed: number; readonly count: number }, id: string = spec.preset): PreparedWorkload {
+  const { preset, seed, count } = spec;
+  return prepareWorkload(generateWorkload({ preset, seed, count }), id, preset, { kind: 'preset', preset, seed, count });
 }

@@ -7,10 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { SequencedRun } from '../engines/engine.ts';
 import { designByName, resolveParams } from '../engines/designs.ts';
 import { EV_F64_QTY, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
-import { generateWorkload } from '../workloads/generator.ts';
 import { checkEquivalence } from '../harness/equivalence.ts';
 import { eventLogViews, isCompletion, type EventLogData } from '../harness/event-log.ts';
-import { prepareWorkload, type PreparedWorkload } from '../harness/prepared-workload.ts';
+import { type PreparedWorkload, preparePreset } from '../harness/prepared-workload.ts';
 import { ReferenceTraceCache } from '../harness/reference-trace.ts';
 import { runOnce, type RunOutcome } from '../harness/run.ts';
 import { splitWorkload, type WorkloadSplit } from '../harness/split.ts';
@@ -22,9 +21,8 @@ interface Recorded {
 }
 
 async function record(design: string, producers: number): Promise<Recorded> {
-  const workload = generateWorkload({ preset: 'balanced', seed: 7, count: 3000 });
-  const prepared = prepareWorkload(workload, 'balanced', 'balanced', { kind: 'preset', preset: 'balanced', seed: 7, count: 3000 });
-  const split = splitWorkload(prepared.shared.records, workload.count, producers, 'round-robin');
+  const prepared = preparePreset({ preset: 'balanced', seed: 7, count: 3000 });
+  const split = splitWorkload(prepared.shared.records, prepared.workload.count, producers, 'round-robin');
   const d = designByName(design);
   const outcome = await runOnce({ design: d, params: resolveParams(d, {}), workload: prepared, split, mode: 'closed', rate: null, warmup: 100 });
   return { prepared, split, outcome };

@@ -11,15 +11,14 @@ import { capacitiesForWorkload } from '../engines/fast.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { capacitiesForSplits } from '../harness/capacity.ts';
 import { checkEquivalence } from '../harness/equivalence.ts';
-import { prepareWorkload } from '../harness/prepared-workload.ts';
+import { preparePreset } from '../harness/prepared-workload.ts';
 import { ReferenceTraceCache } from '../harness/reference-trace.ts';
 import type { LoopMode } from '../harness/results-schema.ts';
 import { runOnce } from '../harness/run.ts';
 import { splitWorkload } from '../harness/split.ts';
 
 const COUNT = 2000;
-const workload = generateWorkload({ preset: 'many-symbols', seed: 3, count: COUNT });
-const prepared = prepareWorkload(workload, 'many-symbols', 'many-symbols', { kind: 'preset', preset: 'many-symbols', seed: 3, count: COUNT });
+const prepared = preparePreset({ preset: 'many-symbols', seed: 3, count: COUNT });
 const traces = new ReferenceTraceCache();
 
 function params(design: EngineDesign): Record<string, ParamValue> {
@@ -82,7 +81,7 @@ describe('workload splits and core sizing', () => {
     const byOrder = splitWorkload(prepared.shared.records, COUNT, 3, 'order');
     const owner = new Map<string, number>();
     for (let i = 0; i < COUNT; i++) {
-      const command = workload.command(i);
+      const command = prepared.workload.command(i);
       const key = `${command.sym}/${command.id}`;
       expect(owner.get(key) ?? byOrder.producerOf[i]).toBe(byOrder.producerOf[i]);
       owner.set(key, byOrder.producerOf[i]!);

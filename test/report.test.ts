@@ -12,13 +12,12 @@ import { Writable } from 'node:stream';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { designByName, resolveParams } from '../engines/designs.ts';
-import { generateWorkload } from '../workloads/generator.ts';
 import { importLobster } from '../workloads/lobster.ts';
 import { scoreReplay } from '../workloads/fidelity.ts';
 import { CLOCK_DESCRIPTION } from '../harness/clock.ts';
 import { runComparison, type Configuration } from '../harness/comparison.ts';
 import { captureEnvironment } from '../harness/environment.ts';
-import { prepareWorkload } from '../harness/prepared-workload.ts';
+import { preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
 import { Progress } from '../harness/progress.ts';
 import { renderReport } from '../harness/report.ts';
 import { formatRate, runLabel } from '../harness/report-charts.ts';
@@ -39,7 +38,7 @@ const quiet = new Writable({ write: (_chunk, _encoding, done) => done() }) as un
 
 async function measuredResults(): Promise<ResultsFile> {
   const preset = { preset: 'balanced', seed: 7, count: 6000 };
-  const balanced = prepareWorkload(generateWorkload(preset), 'balanced', 'balanced', { kind: 'preset', ...preset });
+  const balanced = preparePreset(preset);
   const lobster = LOBSTER_PRESENT ? await importLobster(LOBSTER_MESSAGES, { orderbookPath: LOBSTER_BOOK }) : null;
   const goog = lobster === null ? null : prepareWorkload(lobster.workload, 'GOOG_1', 'GOOG_1', { kind: 'lobster', messageFile: LOBSTER_MESSAGES, orderbookFile: LOBSTER_BOOK });
   const fidelity = lobster === null ? null : scoreReplay(lobster);

@@ -1,8 +1,8 @@
 /**
  * The engine worker threads a design starts, watched as a group: a worker that throws, or exits before the design
- * asked it to, is reported to every `onError` listener with the design and worker named; `stop` waits for the
- * workers to leave on their own (after the design told them to) and terminates any that do not within a grace
- * period, so a wedged worker can never hang the harness.
+ * asked it to, is reported to every `onError` listener with the design and worker named; `stop` tells the workers to
+ * leave (the design's own signal), waits for them and terminates any that do not within a grace period, so a wedged
+ * worker can never hang the harness. Stopping twice signals once: a design's `close` is simply `workers.stop(...)`.
  */
 import { Worker, type Transferable } from 'node:worker_threads';
 
@@ -14,6 +14,7 @@ export class EngineWorkers {
   readonly #listeners: Array<(error: Error) => void> = [];
   readonly #errors: Error[] = [];
   #stopping = false;
+  #stopped: Promise<void> | undefined;
 
   constructor(design: string) {
     this.#design = design;
@@ -38,9 +39,20 @@ export class EngineWorkers {
     for (const error of this.#errors) listener(error);
   }
 
-  /** Marks exits from now on as expected, waits up to a grace period for every worker, then terminates the rest. */
-  async stop(): Promise<void> {
-    this.#stopping = true;
+  /**
+   * Marks exits from now on as expected, runs `tellWorkersToLeave`, waits up to a grace period for every worker, then
+   * terminates the rest. Later calls return the first call's promise without signalling again.
+   */
+  stop(tellWorkersToLeave: () => void): Promise<void> {
+    if (this.#stopped === undefined) {
+      this.#stopping = true;
+      tellWorkersToLeave();
+      this.#stopped = this.#awaitExits();
+    }
+    return this.#stopped;
+  }
+
+  async #awaitExits(): Promise<void> {
     const all = Promise.all(this.#workers.map((w) => w.exited));
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS); });
