@@ -105,26 +105,24 @@ describe('gate statistics', () => {
     expect(judge(current, baseline, RULE).verdict).toBe('improvement');
   });
 
-  it('samples of one distribution almost never fail (false alarm rate over 300 trials)', () => {
-    const random = seededRandom(3);
-    let alarms = 0;
-    for (let trial = 0; trial < 300; trial++) {
-      const baseline = rounds(random, 9, 0.8, 0.05);
-      const current = rounds(random, 9, 0.8, 0.05);
-      if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') alarms++;
+  /** Regressions called in `trials` pairs of n-round runs: baseline at ratio `before`, current at `after`. */
+  function regressions(seed: number, trials: number, n: number, before: number, after: number, sd: number): number {
+    const random = seededRandom(seed);
+    let count = 0;
+    for (let trial = 0; trial < trials; trial++) {
+      const baseline = rounds(random, n, before, sd);
+      const current = rounds(random, n, after, sd);
+      if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') count++;
     }
-    expect(alarms).toBeLessThanOrEqual(3);
+    return count;
+  }
+
+  it('samples of one distribution almost never fail (false alarm rate over 300 trials)', () => {
+    expect(regressions(3, 300, 9, 0.8, 0.8, 0.05)).toBeLessThanOrEqual(3);
   });
 
   it('a 10 % slowdown under 3 % noise per figure is caught nearly every time (power over 100 trials of 15 rounds)', () => {
-    const random = seededRandom(4);
-    let caught = 0;
-    for (let trial = 0; trial < 100; trial++) {
-      const baseline = rounds(random, 15, 0.8, 0.03);
-      const current = rounds(random, 15, 0.72, 0.03);
-      if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') caught++;
-    }
-    expect(caught).toBeGreaterThanOrEqual(95);
+    expect(regressions(4, 100, 15, 0.8, 0.72, 0.03)).toBeGreaterThanOrEqual(95);
   });
 
   it('a consistent 2 % change stays under the 5 % noise threshold even when significant', () => {
