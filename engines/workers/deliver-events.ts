@@ -4,7 +4,18 @@
  * Field by field rather than a byte copy, because the ring's views and the scratch views are separate typed arrays.
  */
 import { EVENT_BYTES, EVENT_F64S } from '../event-record.ts';
+import type { FastCore } from '../fast-core.ts';
 import type { SpscRing } from '../shared/spsc-ring.ts';
+
+/**
+ * Points `core`'s event output at a thread-local scratch buffer with room for one command's events plus its
+ * completion record, and returns the views deliverEvents copies from (start-up, once per engine thread).
+ */
+export function attachScratch(core: FastCore, maxEventsPerCommand: number): { readonly words: Uint32Array; readonly f64: Float64Array } {
+  const scratch = new ArrayBuffer((maxEventsPerCommand + 1) * EVENT_BYTES);
+  core.setEventOutput(scratch, 0, maxEventsPerCommand + 1);
+  return { words: new Uint32Array(scratch), f64: new Float64Array(scratch) };
+}
 
 export function deliverEvents(ring: SpscRing, scratchWords: Uint32Array, scratchF64: Float64Array, count: number, engineName: string): void {
   const words = ring.words;

@@ -7,7 +7,7 @@
 import { workerData } from 'node:worker_threads';
 import { writeCompletionRecord } from '../completion-record.ts';
 import { EVENT_BYTES } from '../event-record.ts';
-import { deliverEvents } from './deliver-events.ts';
+import { attachScratch, deliverEvents } from './deliver-events.ts';
 import { FastCore } from '../fast-core.ts';
 import { SequenceLog } from '../sequence-log.ts';
 import { MpscRing } from '../shared/mpsc-ring.ts';
@@ -31,10 +31,7 @@ const tags = new Int32Array(layout.buffer, layout.tagsAt, TAG_WORDS * layout.inp
 const outputs = layout.outputAt.map((at) => new SpscRing(layout.buffer, at, layout.outputSlots, EVENT_BYTES, strategy));
 const core = FastCore.attach(layout.buffer, layout.coreAt);
 const log = new SequenceLog(layout.buffer, layout.sequenceAt, layout.sequenceCapacity);
-const scratch = new ArrayBuffer((maxEventsPerCommand + 1) * EVENT_BYTES);
-const scratchWords = new Uint32Array(scratch);
-const scratchF64 = new Float64Array(scratch);
-core.setEventOutput(scratch, 0, maxEventsPerCommand + 1);
+const { words: scratchWords, f64: scratchF64 } = attachScratch(core, maxEventsPerCommand);
 const slowdown = slowdownHook('disruptor');
 
 for (;;) {

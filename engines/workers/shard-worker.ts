@@ -7,7 +7,7 @@
 import { workerData } from 'node:worker_threads';
 import { writeCompletionRecord } from '../completion-record.ts';
 import { EVENT_BYTES } from '../event-record.ts';
-import { deliverEvents } from './deliver-events.ts';
+import { attachScratch, deliverEvents } from './deliver-events.ts';
 import { FastCore } from '../fast-core.ts';
 import { SequenceLog } from '../sequence-log.ts';
 import { SpscRing } from '../shared/spsc-ring.ts';
@@ -33,10 +33,7 @@ const tags = own.tagsAt.map((at) => new Int32Array(layout.buffer, at, layout.inp
 const outputs = own.outputAt.map((at) => new SpscRing(layout.buffer, at, layout.outputSlots, EVENT_BYTES, strategy));
 const core = FastCore.attach(layout.buffer, own.coreAt);
 const log = new SequenceLog(layout.buffer, own.sequenceAt, own.sequenceCapacity);
-const scratch = new ArrayBuffer((maxEventsPerCommand + 1) * EVENT_BYTES);
-const scratchWords = new Uint32Array(scratch);
-const scratchF64 = new Float64Array(scratch);
-core.setEventOutput(scratch, 0, maxEventsPerCommand + 1);
+const { words: scratchWords, f64: scratchF64 } = attachScratch(core, maxEventsPerCommand);
 const slowdown = slowdownHook('sharded');
 const producers = inputs.length;
 const engineName = `sharded shard ${shard}`;
