@@ -51,7 +51,10 @@ export class CoreOutput {
 
   /** Delivers everything written since the last drain and empties the region; returns completions delivered. */
   drainTo(sink: EventSink): number {
-    const end = this.#core.outCursor;
+    // One read of #core: a second one after the loop kept deoptimising this function, its feedback never filled in
+    // (measured: ~250 deopts inside the timed part of one 1 M/s `inline` run).
+    const core = this.#core;
+    const end = core.outCursor;
     const words = this.#words;
     const f64 = this.#f64;
     let completions = 0;
@@ -63,7 +66,7 @@ export class CoreOutput {
         sink.event(words, f64, r);
       }
     }
-    this.#core.outCursor = 0;
+    core.outCursor = 0;
     return completions;
   }
 }

@@ -14,15 +14,54 @@
  *   between) and the send time of what this turn submits.
  *
  * Nothing here allocates per command: send times live in a Float64Array indexed by workload index, completions
- * of one poll in an Int32Array, events in the EventLog (which doubles rarely).
+ * of one poll in an Int32Array, events in the EventLog, latencies in a LatencyRecorder's slots — each written
+ * through once before the start line, so no page of them is first touched (a page fault) inside the timed part.
+ * The one allocation left is the clock's own (harness/clock.ts): one read per turn, fewer while waiting (spinFor).
  */
-import type { Histogram } from 'hdr-histogram-js';
 import type { EventSink, Producer } from '../engines/engine.ts';
 import { nowNs } from './clock.ts';
 import { EventLog } from './event-log.ts';
+import type { LatencyRecorder } from './histogram.ts';
 
 /** Commands submitted between two polls in closed loop. */
 export const BURST = 32;
+
+/**
+ * Waiting for a due time without reading the clock. Every read allocates (performance.now() boxes its result), and
+ * an open-loop producer waiting for its next command used to read it back to back: at 100 K commands/s ~100 MB/s
+ * of garbage, a young-generation collection every ~40 ms inside the timed part, each a stall of 0.1–8 ms. So while
+ * nothing is in flight the loop spins a calibrated count for half the time left, then reads the clock again, and
+ * spins out a wait under WHOLE_SPIN_NS in one go (reading every ~50 ns would be no more punctual): a wait of W
+ * costs ~log2(W / WHOLE_SPIN_NS) + 1 reads. A command is still sent only once a read shows it due; the count
+ * comes from the fastest of several samples, so a spin makes a send late only when the thread runs slower than
+ * calibrated, by that fraction of the last spin (measured: spins run up to ~25 % long, so a send is late by at most
+ * ~60 ns, about what one more read would have cost).
+ */
+const WHOLE_SPIN_NS = 250;
+const SPIN_SAMPLE = 20_000;
+let spinState = 1;
+
+function spin(iterations: number): void {
+  let x = spinState;
+  for (let i = 0; i < iterations; i++) x = Math.imul(x, 1664525) + 1013904223 | 0;
+  spinState = x;
+}
+
+function spinIterationsPerNs(): number {
+  let best = 0;
+  for (let sample = 0; sample < 16; sample++) {
+    const start = nowNs();
+    spin(SPIN_SAMPLE);
+    best = Math.max(best, SPIN_SAMPLE / (nowNs() - start));
+  }
+  return best;
+}
+
+const SPIN_PER_NS = spinIterationsPerNs();
+
+function spinFor(ns: number): void {
+  spin(Math.floor(ns * SPIN_PER_NS));
+}
 
 export class LoggingSink implements EventSink {
   readonly log: EventLog;
@@ -69,12 +108,13 @@ export class ProducerLoop {
     this.#producer = producer;
     this.#stream = stream;
     this.#sink = sink;
-    this.#sendTime = new Float64Array(workloadCount);
+    // Written now so its pages are mapped before the start line, not on a command's first send (see EventLog).
+    this.#sendTime = new Float64Array(workloadCount).fill(0);
     this.#onProgress = onProgress;
   }
 
-  /** Stream positions [from, to) in closed loop; records latencies into `histogram` when given. */
-  closed(from: number, to: number, histogram: Histogram | null): LoopStats {
+  /** Stream positions [from, to) in closed loop, latencies into `latencies`. */
+  closed(from: number, to: number, latencies: LatencyRecorder): LoopStats {
     const producer = this.#producer;
     const stream = this.#stream;
     const sendTime = this.#sendTime;
@@ -88,7 +128,7 @@ export class ProducerLoop {
       const now = nowNs();
       if (sink.completedCount > 0) {
         lastCompletionNs = now;
-        completed += this.#settle(now, histogram);
+        completed += this.#settle(now, latencies);
       }
       if (next < to) {
         let burst = 0;
@@ -108,12 +148,10 @@ export class ProducerLoop {
 
   /**
    * Stream positions [from, to) in open loop: position from + k is due at t0 + (k + phase) × intervalNs (with an
-   * interval of 0 everything is due at once: how the open-loop code is warmed up).
+   * interval of 0 everything is due at once: how most of the open-loop warm-up goes).
    */
-  open(from: number, to: number, t0: number, intervalNs: number, phase: number, histogram: Histogram | null): LoopStats {
+  open(from: number, to: number, t0: number, intervalNs: number, phase: number, latencies: LatencyRecorder): LoopStats {
     const producer = this.#producer;
-    const stream = this.#stream;
-    const sendTime = this.#sendTime;
     const sink = this.#sink;
     const total = to - from;
     let next = from;
@@ -123,37 +161,51 @@ export class ProducerLoop {
       const now = nowNs();
       if (sink.completedCount > 0) {
         lastCompletionNs = now;
-        completed += this.#settle(now, histogram);
+        completed += this.#settle(now, latencies);
       }
-      if (next < to) {
-        let submitted = false;
-        while (next < to) {
-          const due = t0 + (next - from + phase) * intervalNs;
-          if (due > now) break;
-          const index = stream[next]!;
-          if (!producer.trySubmit(index)) break;
-          sendTime[index] = due;
-          next++;
-          submitted = true;
-        }
-        if (submitted) producer.flush();
+      const submittedTo = this.#submitDue(next, to, from, t0, intervalNs, phase, now);
+      if (submittedTo > next) {
+        next = submittedTo;
+        producer.flush();
       }
       producer.poll(sink);
+      // Nothing in flight and nothing delivered awaiting its timestamp: wait for the next due time without the clock.
+      const idleNs = next < to ? t0 + (next - from + phase) * intervalNs - now : 0;
+      if (idleNs > 0 && sink.completedCount === 0 && next - from === completed) spinFor(idleNs > WHOLE_SPIN_NS ? idleNs / 2 : idleNs);
     }
     return { lastCompletionNs };
   }
 
+  /**
+   * Submits stream positions from `next` on that are due by `now`, until one is not or the design refuses one;
+   * returns the position after the last submitted. A method of its own so that `open` has a single loop: code for
+   * one long call comes from on-stack replacement, and OSR code entered in an inner loop deopts each time that loop
+   * exits (measured: ~100 deopts inside the timed part of a 500 K/s run).
+   */
+  #submitDue(next: number, to: number, from: number, t0: number, intervalNs: number, phase: number, now: number): number {
+    const producer = this.#producer;
+    const stream = this.#stream;
+    const sendTime = this.#sendTime;
+    while (next < to) {
+      const due = t0 + (next - from + phase) * intervalNs;
+      if (due > now) break;
+      const index = stream[next]!;
+      if (!producer.trySubmit(index)) break;
+      sendTime[index] = due;
+      next++;
+    }
+    return next;
+  }
+
   /** Records the latency of every completion of the last poll; returns how many there were. */
-  #settle(now: number, histogram: Histogram | null): number {
+  #settle(now: number, latencies: LatencyRecorder): number {
     const sink = this.#sink;
     const n = sink.completedCount;
-    if (histogram !== null) {
-      const sendTime = this.#sendTime;
-      const completed = sink.completed;
-      for (let k = 0; k < n; k++) {
-        const latency = now - sendTime[completed[k]!]!;
-        histogram.recordValue(latency > 0 ? Math.round(latency) : 0);
-      }
+    const sendTime = this.#sendTime;
+    const completed = sink.completed;
+    for (let k = 0; k < n; k++) {
+      const latency = now - sendTime[completed[k]!]!;
+      latencies.record(latency > 0 ? Math.round(latency) : 0);
     }
     sink.completedCount = 0;
     this.#completedTotal += n;
