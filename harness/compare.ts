@@ -4,13 +4,14 @@
  * HTML report of it.
  *
  * Without flags: every design, with 1 and 2 producers where it supports them, in closed loop and open loop at
- * 500 K commands/s, on the `balanced` preset and on the GOOG_10 LOBSTER day when its files are present (they are
- * not part of the repository) — sized to take a few minutes on a 2-core machine. Exit code 1 if any run fails its
- * equivalence check (the first differing event is printed), 2 on bad usage.
+ * DEFAULT_RATES, on the `balanced` preset and on the GOOG_10 LOBSTER day when its files are present (they are
+ * not part of the repository) — sized to take about two minutes on a 2-core machine. Every comparison also measures
+ * the floor (harness/comparison.ts): `noop` and the jitter probe at each workload and load. Exit code 1 if any run
+ * fails its equivalence check (the first differing event is printed), 2 on bad usage.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { DESIGN_NAMES, DESIGNS, designByName, designsHelp, resolveParams } from '../engines/designs.ts';
+import { DESIGN_NAMES, DESIGNS, designByName, designsHelp, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
 import type { EngineDesign, ParamValue } from '../engines/engine.ts';
 import { scoreReplay } from '../workloads/fidelity.ts';
 import { findPreset, generateWorkload, PRESETS } from '../workloads/generator.ts';
@@ -20,10 +21,12 @@ import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type Parse
 import { CLOCK_DESCRIPTION } from './clock.ts';
 import { formatNs, formatRate, runComparison, type ComparisonSettings, type Configuration } from './comparison.ts';
 import { captureEnvironment } from './environment.ts';
+import { floorOf, tailSetBy } from './floor.ts';
+import { formatHarnessOverhead, measureHarnessOverhead } from './harness-overhead.ts';
 import { type PreparedWorkload, preparePreset, prepareWorkload } from './prepared-workload.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
-import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type FidelityFigures, type LoopMode, type ResultsFile, type RunResult } from './results-schema.ts';
+import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type FidelityFigures, type FloorResults, type LoopMode, type ResultsFile, type RunResult } from './results-schema.ts';
 import { activeSlowdown } from './slowdown-knob.ts';
 import { parseSplitRule } from './split.ts';
 
@@ -31,16 +34,22 @@ const ROOT = resolve(import.meta.dirname, '..');
 const LOBSTER_DIR = resolve(ROOT, '..', 'shared', 'data', 'lobster');
 const DEFAULT_LOBSTER = 'GOOG_2012-06-21_34200000_57600000_message_10.csv.gz';
 const DEFAULT_PRODUCERS = [1, 2];
-const DEFAULT_RATES = ['closed', '500k'];
-const DEFAULT_REPEAT = 3;
+/**
+ * One load most designs keep up with on 2 cores and one most cannot, so the latency-vs-load chart shows who
+ * saturates; with the floor's runs and 2 repetitions that is the ~2–2.5 minute budget (README: more loads, lower
+ * loads or a third repetition cost minutes more).
+ */
+const DEFAULT_RATES = ['closed', '500k', '2M'];
+const DEFAULT_REPEAT = 2;
 const LOBSTER_MESSAGE_FILE = /_message_\d+\.csv(\.gz)?$/i;
 
 const SPEC: CommandSpec = {
   command: 'npm run compare --',
   summary: 'Compare the engine designs: throughput and latency over recorded workloads, every run checked event for event against the reference engine.',
   details:
-    'Without flags: every design, 1 and 2 producers (where supported), closed loop and open loop at 500K commands/s, on the\n' +
-    `balanced preset and the GOOG_10 LOBSTER day (if ${LOBSTER_DIR} has it), ${DEFAULT_REPEAT} interleaved repetitions.\n\n` +
+    `Without flags: every design, 1 and 2 producers (where supported), closed loop and open loop at ${DEFAULT_RATES.slice(1).join(', ')} commands/s, on the\n` +
+    `balanced preset and the GOOG_10 LOBSTER day (if ${LOBSTER_DIR} has it), ${DEFAULT_REPEAT} interleaved repetitions.\n` +
+    'Every comparison also measures the floor at each workload and load: the noop harness floor and the jitter probe.\n\n' +
     `Designs and their parameters (--param NAME=VALUE or --param DESIGN.NAME=VALUE; a comma list sweeps):\n${designsHelp()}\n\n` +
     `Presets: ${PRESETS.map((p) => p.name).join(', ')}. Rates take k/M suffixes (100k, 1M); "closed" is the closed loop.\n` +
     'Writes results/<timestamp>-<name>.json and reports/<timestamp>-<name>.html.',
@@ -173,25 +182,60 @@ function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
-/** The final table: one row per configuration. */
-export function formatTable(runs: readonly RunResult[]): string {
-  const header = ['design', 'params', 'workload', 'P', 'mode', 'cmd/s median', 'min–max', 'p50', 'p99', 'p99.9', 'max', '× inline', 'equivalence'];
+function modeText(r: { readonly mode: LoopMode; readonly offeredRate: number | null }): string {
+  return r.mode === 'closed' ? 'closed' : `open ${formatRate(r.offeredRate!)}/s`;
+}
+
+function alignedTable(header: readonly string[], rows: readonly (readonly string[])[], numeric: ReadonlySet<number>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i]!, numeric.has(i))).join('  ');
+  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/**
+ * The final table: one row per configuration, with commands per CPU-second and cores busy, the floor's p99 and
+ * p99.9 at the same load (jitter probe / noop), and which floor sets the design's tail when one does.
+ */
+export function formatTable(runs: readonly RunResult[], floor: FloorResults): string {
+  const header = ['design', 'params', 'workload', 'P', 'mode', 'cmd/s median', 'min–max', 'cmd/CPU-s', 'cores', 'p50', 'p99', 'p99.9', 'max',
+    'floor p99 probe/noop', 'floor p99.9', 'tail set by', '× inline', 'equivalence'];
+  const pair = (a: number | undefined, b: number | undefined): string => `${a === undefined ? '-' : formatNs(a)} / ${b === undefined ? '-' : formatNs(b)}`;
   const rows = runs.map((r) => {
     const defaults = designByName(r.engine).params;
     const params = Object.entries(r.params).filter(([k, v]) => defaults.find((p) => p.name === k)?.default !== v).map(([k, v]) => `${k}=${v}`).join(',');
     const t = r.summary.throughput;
     const l = r.summary.latency;
+    const f = floorOf(floor, r);
     return [
-      r.engine, params === '' ? '-' : params, r.workload, String(r.producers), r.mode === 'closed' ? 'closed' : `open ${formatRate(r.offeredRate!)}/s`,
-      formatRate(t.median), `${formatRate(t.min)}–${formatRate(t.max)}`, formatNs(l.p50Ns), formatNs(l.p99Ns), formatNs(l.p99_9Ns), formatNs(l.maxNs),
+      r.engine, params === '' ? '-' : params, r.workload, String(r.producers), modeText(r),
+      formatRate(t.median), `${formatRate(t.min)}–${formatRate(t.max)}`, formatRate(r.summary.cpu.commandsPerCpuSecond), r.summary.cpu.coresBusy.toFixed(2),
+      formatNs(l.p50Ns), formatNs(l.p99Ns), formatNs(l.p99_9Ns), formatNs(l.maxNs),
+      pair(f.machine?.p99Ns, f.harness?.p99Ns), pair(f.machine?.p99_9Ns, f.harness?.p99_9Ns), tailSetBy(r, f) ?? '-',
       r.summary.ratioToInline === null ? '-' : r.summary.ratioToInline.toFixed(2),
       r.summary.equivalent ? `ok (${r.repetitions.length}/${r.repetitions.length})` : `FAILED (${r.repetitions.filter((x) => !x.equivalence.ok).length}/${r.repetitions.length})`,
     ];
   });
-  const numeric = new Set([3, 5, 6, 7, 8, 9, 10, 11]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i]!, numeric.has(i))).join('  ');
-  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  return alignedTable(header, rows, new Set([3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16]));
+}
+
+/** The floor's own table: the jitter probe and noop at every workload and load, with the probe's large gaps per second. */
+export function formatFloorTable(floor: FloorResults): string {
+  const header = ['floor', 'workload', 'P', 'mode', 'p50', 'p99', 'p99.9', 'max', 'cmd/CPU-s', 'gaps/s 10µs–1ms', 'gaps/s ≥1ms', 'check'];
+  const perSecond = (n: number, ns: number): string => (ns === 0 ? '-' : (n / (ns / 1e9)).toFixed(1));
+  const rows = [
+    ...floor.machine.map((m) => {
+      const l = m.summary.latency;
+      const d = m.summary.gapsByDecade;
+      return ['machine (jitter probe)', m.workload, '-', modeText(m), formatNs(l.p50Ns), formatNs(l.p99Ns), formatNs(l.p99_9Ns), formatNs(l.maxNs), '-',
+        perSecond(d.from10to100us + d.from100usTo1ms, m.summary.durationNs), perSecond(d.from1to10ms + d.atLeast10ms, m.summary.durationNs), '-'];
+    }),
+    ...floor.harness.map((h) => {
+      const l = h.summary.latency;
+      return ['harness (noop)', h.workload, String(h.producers), modeText(h), formatNs(l.p50Ns), formatNs(l.p99Ns), formatNs(l.p99_9Ns), formatNs(l.maxNs),
+        formatRate(h.summary.cpu.commandsPerCpuSecond), '-', '-', h.summary.equivalent ? 'completions ok' : 'completions FAILED'];
+    }),
+  ];
+  return alignedTable(header, rows, new Set([2, 4, 5, 6, 7, 8, 9, 10]));
 }
 
 function timestamp(date: Date): string {
@@ -214,6 +258,7 @@ async function main(): Promise<void> {
   } catch (error) {
     throw new UsageError(SPEC.command, `--engines: ${(error as Error).message}`);
   }
+  if (designs.includes(HARNESS_FLOOR)) throw new UsageError(SPEC.command, `--engines: ${HARNESS_FLOOR.name} is the harness floor, measured in every comparison; it is not a design to select`);
   const producerCounts = commaList(args.list('producers')).map((p) => {
     const n = Number(p);
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(SPEC.command, `--producers: '${p}' is not an integer in 1 … 64`);
@@ -251,7 +296,8 @@ async function main(): Promise<void> {
   }
   if (configurations.length === 0) throw new UsageError(SPEC.command, 'nothing to run: no selected design supports the requested producer counts');
 
-  const runs = await runComparison(configurations, settings, progress);
+  const { runs, floor } = await runComparison(configurations, settings, progress);
+  const harnessOverhead = await measureHarnessOverhead(runs, inputs.map((i) => i.prepared));
   const name = args.string('name') ?? (argv.length === 0 ? 'default' : 'compare');
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new UsageError(SPEC.command, `--name: '${name}' may only use letters, digits, '.', '_' and '-'`);
   const slowdown = activeSlowdown();
@@ -268,6 +314,8 @@ async function main(): Promise<void> {
     },
     workloads: inputs.map((i) => i.prepared.identity),
     runs,
+    floor,
+    harnessOverhead,
     fidelity: inputs.flatMap((i) => (i.fidelity === null ? [] : [i.fidelity])),
     allEquivalent: runs.every((r) => r.summary.equivalent),
   };
@@ -285,17 +333,19 @@ async function main(): Promise<void> {
   }
 
   if (args.boolean('json')) process.stdout.write(`${JSON.stringify(results)}\n`);
-  else process.stdout.write(`\n${formatTable(runs)}\n\n`);
+  else process.stdout.write(`\n${formatTable(runs, floor)}\n\n${formatFloorTable(floor)}\n\n`);
+  for (const o of harnessOverhead) process.stderr.write(`${formatHarnessOverhead(o)}\n`);
   process.stderr.write(`results: ${resultsPath}\n${reportLine}\n`);
   for (const f of results.fidelity) {
     const book = f.book === null ? '' : `, book ${(100 * f.book.matched / f.book.total).toFixed(1)}% of messages`;
     process.stderr.write(`LOBSTER fidelity ${f.workload}: executions ${(100 * f.executions.matched / f.executions.total).toFixed(1)}%${book}\n`);
   }
-  const failed = runs.filter((r) => !r.summary.equivalent);
+  const failed = [...runs, ...floor.harness].filter((r) => !r.summary.equivalent);
   if (failed.length > 0) {
     for (const r of failed) {
       const first = r.repetitions.find((x) => !x.equivalence.ok)!;
-      process.stderr.write(`EQUIVALENCE FAILED: ${r.id} (repetition ${first.order}): ${first.equivalence.failure}\n`);
+      const check = r.engine === HARNESS_FLOOR.name ? 'COMPLETION CHECK' : 'EQUIVALENCE';
+      process.stderr.write(`${check} FAILED: ${r.id} (repetition ${first.order}): ${first.equivalence.failure}\n`);
     }
     process.exitCode = 1;
   }

@@ -4,18 +4,27 @@
  * further along each round — so slow drift of a noisy machine (thermal, neighbours) spreads over every design
  * instead of landing on whichever ran last. Every repetition's equivalence is checked right after it, outside the
  * timed part; the figures are summarised per configuration (median and range of throughput, merged latency
- * histogram, ratio to `inline`).
+ * histogram, CPU per command, ratio to `inline`).
+ *
+ * The floor is measured in the same interleaving, in slots of its own after the configurations: the `noop` harness
+ * floor (engines/noop.ts) at every workload, producer count and load the designs run, checked by the completion
+ * check instead of equivalence; and the jitter probe (harness/jitter-probe.ts) at every workload and load, alone
+ * (a spinning probe beside a design would take its core on 2 cores), for as long as that load's runs: the schedule's
+ * length in open loop, the median length of that workload's closed-loop design runs so far in closed loop.
  */
+import { HARNESS_FLOOR } from '../engines/designs.ts';
 import type { EngineDesign, ParamValues } from '../engines/engine.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
+import { checkCompletions } from './completion-check.ts';
 import { checkEquivalence } from './equivalence.ts';
 import { median } from './gate-stats.ts';
 import { mergeEncoded } from './histogram.ts';
+import { runJitterProbe, type ProbeTask } from './jitter-probe.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { Progress } from './progress.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
-import type { LoopMode, Repetition, RunResult, SplitRule } from './results-schema.ts';
+import type { FloorResults, GapDecades, LoopMode, MachineFloorRun, ProbeRepetition, Repetition, RunResult, SplitRule } from './results-schema.ts';
 import { runOnce } from './run.ts';
 import { splitWorkload, type WorkloadSplit } from './split.ts';
 
@@ -48,8 +57,54 @@ export function warmupFor(settings: ComparisonSettings, streamLength: number): n
   return Math.min(settings.warmupMax, Math.floor(streamLength * settings.warmupFraction));
 }
 
-/** Runs every configuration `settings.repeat` times, interleaved; returns one RunResult per configuration. */
-export async function runComparison(configurations: readonly Configuration[], settings: ComparisonSettings, progress: Progress): Promise<RunResult[]> {
+/** One jitter-probe slot: a workload and load the designs run at. */
+interface ProbeSlot {
+  readonly workload: PreparedWorkload;
+  readonly mode: LoopMode;
+  readonly rate: number | null;
+}
+
+export function probeId(p: { readonly workload: string; readonly mode: LoopMode; readonly rate: number | null }): string {
+  return `jitter-probe/${p.workload}/${p.mode === 'closed' ? 'closed' : `open@${p.rate}`}`;
+}
+
+function loadKey(workload: string, mode: LoopMode, rate: number | null): string {
+  return `${workload}|${mode}|${rate ?? ''}`;
+}
+
+/** The noop floor's configurations: one per workload, producer count and load among `configurations`. */
+function harnessFloorConfigurations(configurations: readonly Configuration[]): Configuration[] {
+  const floors = new Map<string, Configuration>();
+  for (const c of configurations) {
+    const key = `${loadKey(c.workload.identity.id, c.mode, c.rate)}|${c.producers}`;
+    if (!floors.has(key)) floors.set(key, { design: HARNESS_FLOOR, params: {}, workload: c.workload, producers: c.producers, mode: c.mode, rate: c.rate });
+  }
+  return [...floors.values()];
+}
+
+function probeSlots(configurations: readonly Configuration[]): ProbeSlot[] {
+  const slots = new Map<string, ProbeSlot>();
+  for (const c of configurations) {
+    const key = loadKey(c.workload.identity.id, c.mode, c.rate);
+    if (!slots.has(key)) slots.set(key, { workload: c.workload, mode: c.mode, rate: c.rate });
+  }
+  return [...slots.values()];
+}
+
+export interface ComparisonResults {
+  /** One per configuration, in the order given. */
+  readonly runs: RunResult[];
+  readonly floor: FloorResults;
+}
+
+/**
+ * Runs every configuration `settings.repeat` times, interleaved, together with the floor's slots; returns one
+ * RunResult per configuration and the floor.
+ */
+export async function runComparison(designConfigurations: readonly Configuration[], settings: ComparisonSettings, progress: Progress): Promise<ComparisonResults> {
+  if (designConfigurations.some((c) => c.design === HARNESS_FLOOR)) throw new Error(`${HARNESS_FLOOR.name} is the harness floor, measured beside every comparison; it is not a design to configure`);
+  const configurations = [...designConfigurations, ...harnessFloorConfigurations(designConfigurations)];
+  const probes = probeSlots(designConfigurations);
   const splits = new Map<string, WorkloadSplit>();
   const splitOf = (c: Configuration): WorkloadSplit => {
     const key = `${c.workload.identity.id}/${c.producers}`;
@@ -70,12 +125,46 @@ export async function runComparison(configurations: readonly Configuration[], se
   const traces = new ReferenceTraceCache();
   const warmups = configurations.map((c) => warmupFor(settings, Math.min(...splitOf(c).streams.map((s) => s.length))));
   const repetitions = configurations.map((): Repetition[] => []);
-  const total = configurations.length * settings.repeat;
+  const probeRepetitions = probes.map((): ProbeRepetition[] => []);
+  /** Measured commands of the longest run of each workload and load: how many commands the probe schedules. */
+  const measuredCommands = new Map<string, number>();
+  configurations.forEach((c, i) => {
+    const key = loadKey(c.workload.identity.id, c.mode, c.rate);
+    const measured = splitOf(c).streams.reduce((n, s) => n + s.length - Math.min(warmups[i]!, s.length), 0);
+    measuredCommands.set(key, Math.max(measuredCommands.get(key) ?? 0, measured));
+  });
+  const probeTask = (slot: ProbeSlot): ProbeTask => {
+    const key = loadKey(slot.workload.identity.id, slot.mode, slot.rate);
+    if (slot.mode === 'open') return { mode: 'open', ratePerSecond: slot.rate!, commands: measuredCommands.get(key)! };
+    const elapsed = designConfigurations.flatMap((c, i) => (loadKey(c.workload.identity.id, c.mode, c.rate) === key ? repetitions[i]!.map((r) => r.elapsedNs) : []));
+    if (elapsed.length === 0) throw new Error(`${probeId({ workload: slot.workload.identity.id, mode: slot.mode, rate: slot.rate })}: no design run of its workload and load measured before it`);
+    return { mode: 'closed', durationNs: median(elapsed) };
+  };
+  // Probe slots come last, so in the first round every closed-loop probe has runs to take its length from.
+  const slots = configurations.length + probes.length;
+  const total = slots * settings.repeat;
   progress.begin(total);
   let order = 0;
   for (let round = 0; round < settings.repeat; round++) {
-    for (let k = 0; k < configurations.length; k++) {
-      const at = (k + round) % configurations.length;
+    for (let k = 0; k < slots; k++) {
+      const at = (k + round) % slots;
+      if (at >= configurations.length) {
+        const slot = probes[at - configurations.length]!;
+        const id = probeId({ workload: slot.workload.identity.id, mode: slot.mode, rate: slot.rate });
+        progress.run(order, `${id} rep ${round + 1}/${settings.repeat}`);
+        const outcome = await runJitterProbe(probeTask(slot));
+        probeRepetitions[at - configurations.length]!.push({
+          order, durationNs: outcome.durationNs, readings: outcome.readings, gapsByDecade: outcome.gapsByDecade,
+          gapHistogram: outcome.gapHistogram, gaps: outcome.gaps,
+          histogram: outcome.floorHistogram ?? outcome.gapHistogram, latency: outcome.floor ?? outcome.gaps,
+        });
+        progress.line(
+          `${id} rep ${round + 1}: ${formatNs(outcome.durationNs)}, clock gaps p99 ${formatNs(outcome.gaps.p99Ns)} max ${formatNs(outcome.gaps.maxNs)}` +
+            (outcome.floor === null ? '' : `, zero-cost engine p99 ${formatNs(outcome.floor.p99Ns)}`),
+        );
+        order++;
+        continue;
+      }
       const c = configurations[at]!;
       const id = configurationId(c);
       progress.run(order, `${id} rep ${round + 1}/${settings.repeat}`);
@@ -85,23 +174,51 @@ export async function runComparison(configurations: readonly Configuration[], se
         capacities: capacities.get(c.workload.identity.id)!,
         onProgress: (done, all) => progress.update(done, all),
       });
-      const equivalence = checkEquivalence({
-        workload: c.workload.workload, workloadKey: c.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces,
-      });
+      const equivalence = c.design === HARNESS_FLOOR
+        ? checkCompletions(split, outcome.logs)
+        : checkEquivalence({ workload: c.workload.workload, workloadKey: c.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
       repetitions[at]!.push({
         order, commands: outcome.commands, events: outcome.events, elapsedNs: outcome.elapsedNs, throughput: outcome.throughput,
-        latency: outcome.latency, histogram: outcome.histogram, equivalence,
+        cpuNs: outcome.cpuNs, cpuWindowNs: outcome.cpuWindowNs, latency: outcome.latency, histogram: outcome.histogram, equivalence,
       });
       progress.line(
         `${id} rep ${round + 1}: ${formatRate(outcome.throughput)} cmd/s, p99 ${formatNs(outcome.latency.p99Ns)}, ` +
-          `equivalence ${equivalence.ok ? 'ok' : `FAILED: ${equivalence.failure}`}`,
+          `${c.design === HARNESS_FLOOR ? 'completions' : 'equivalence'} ${equivalence.ok ? 'ok' : `FAILED: ${equivalence.failure}`}`,
       );
       order++;
     }
   }
   progress.end();
-  const results = configurations.map((c, i) => summarise(c, warmups[i]!, capacities.get(c.workload.identity.id)!, repetitions[i]!));
-  return results.map((r) => ({ ...r, summary: { ...r.summary, ratioToInline: ratioToInline(r, results) } }));
+  const summarised = configurations.map((c, i) => summarise(c, warmups[i]!, capacities.get(c.workload.identity.id)!, repetitions[i]!));
+  const results = summarised.map((r) => ({ ...r, summary: { ...r.summary, ratioToInline: ratioToInline(r, summarised) } }));
+  return {
+    runs: results.slice(0, designConfigurations.length),
+    floor: { harness: results.slice(designConfigurations.length), machine: probes.map((slot, i) => summariseProbe(slot, probeRepetitions[i]!)) },
+  };
+}
+
+function summariseProbe(slot: ProbeSlot, reps: readonly ProbeRepetition[]): MachineFloorRun {
+  const gaps = mergeEncoded(reps.map((r) => r.gapHistogram));
+  const floor = mergeEncoded(reps.map((r) => r.histogram));
+  const decades = Object.fromEntries(
+    Object.keys(reps[0]!.gapsByDecade).map((key) => [key, reps.reduce((n, r) => n + r.gapsByDecade[key as keyof GapDecades], 0)]),
+  ) as unknown as GapDecades;
+  return {
+    id: probeId({ workload: slot.workload.identity.id, mode: slot.mode, rate: slot.rate }),
+    workload: slot.workload.identity.id,
+    mode: slot.mode,
+    offeredRate: slot.rate,
+    repetitions: reps,
+    summary: {
+      durationNs: reps.reduce((n, r) => n + r.durationNs, 0),
+      readings: reps.reduce((n, r) => n + r.readings, 0),
+      gapsByDecade: decades,
+      gapHistogram: gaps.histogram,
+      gaps: gaps.latency,
+      histogram: floor.histogram,
+      latency: floor.latency,
+    },
+  };
 }
 
 function summarise(c: Configuration, warmupPerProducer: number, capacities: FastEngineCapacities, reps: readonly Repetition[]): RunResult {
@@ -120,6 +237,12 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
     repetitions: reps,
     summary: {
       throughput: { median: median(throughputs), min: Math.min(...throughputs), max: Math.max(...throughputs) },
+      cpu: {
+        // Throughput over the cores busy: the CPU of the timed part alone, taking the window's few ms of start line
+        // and reports as busy as the rest (a raw commands / cpuNs would charge short closed-loop runs ~10 % extra).
+        commandsPerCpuSecond: median(reps.map((r) => (r.cpuNs === 0 ? 0 : (r.throughput * r.cpuWindowNs) / r.cpuNs))),
+        coresBusy: median(reps.map((r) => (r.cpuWindowNs === 0 ? 0 : r.cpuNs / r.cpuWindowNs))),
+      },
       latency: merged.latency,
       histogram: merged.histogram,
       ratioToInline: null,

@@ -7,7 +7,7 @@
  * picture and copy the figures.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { ResultsFile, RunResult } from './results-schema.ts';
+import type { LatencyPercentiles, LoopMode, ResultsFile, RunResult } from './results-schema.ts';
 import { percentileAxisValues, percentileCurve } from './report-latency.ts';
 
 export interface ChartTable {
@@ -38,7 +38,7 @@ export function runLabel(run: RunResult, file: ResultsFile): string {
   return parts.join(' ');
 }
 
-function workloadName(file: ResultsFile, id: string): string {
+export function workloadName(file: ResultsFile, id: string): string {
   return file.workloads.find((w) => w.id === id)?.name ?? id;
 }
 
@@ -61,6 +61,57 @@ function us(ns: number): number {
 }
 
 const LABEL_TITLE = 'Design';
+
+export const MACHINE_FLOOR_LABEL = 'machine floor (jitter probe)';
+export const HARNESS_FLOOR_LABEL = 'harness floor (noop)';
+/** vega-lite's default category colours, for the designs; the floors are grey. */
+const DESIGN_COLOURS = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
+const MACHINE_FLOOR_STYLE = { colour: '#808080', dash: [8, 4] } as const;
+/** noop at each producer count: short dashes, a darker grey for fewer producers. */
+const HARNESS_FLOOR_GREYS = ['#2b2b2b', '#a8a8a8', '#5a5a5a'];
+const HARNESS_FLOOR_DASH: readonly number[] = [2, 3];
+const SOLID: readonly number[] = [1, 0];
+const FLOOR_NOTE =
+  ' Grey dashed curves are the floor measured in the same run at the same load: what this machine and harness alone cost ' +
+  '(the jitter probe: a thread that only reads the clock, as an infinitely fast engine would see it; noop: the harness with no matching).';
+
+/** One curve of a latency chart: a design's run, or a floor measured at the same load. */
+interface LatencySeries {
+  readonly label: string;
+  readonly kind: 'design' | 'machine floor' | 'harness floor';
+  readonly histogram: string;
+  readonly latency: LatencyPercentiles;
+  readonly where: string;
+}
+
+function floorSeries(file: ResultsFile, workload: string, mode: LoopMode, rate: number | null): LatencySeries[] {
+  const sameLoad = <T extends { readonly workload: string; readonly mode: LoopMode; readonly offeredRate: number | null }>(r: T): boolean =>
+    r.workload === workload && r.mode === mode && r.offeredRate === rate;
+  const producerCounts = new Set(file.floor.harness.map((h) => h.producers));
+  return [
+    ...file.floor.machine.filter(sameLoad).filter((m) => m.summary.latency.count > 0).map((m): LatencySeries => ({
+      label: MACHINE_FLOOR_LABEL, kind: 'machine floor', histogram: m.summary.histogram, latency: m.summary.latency, where: m.id,
+    })),
+    ...file.floor.harness.filter(sameLoad).filter((h) => h.summary.latency.count > 0).map((h): LatencySeries => ({
+      label: producerCounts.size > 1 || h.producers > 1 ? `${HARNESS_FLOOR_LABEL} P=${h.producers}` : HARNESS_FLOOR_LABEL,
+      kind: 'harness floor', histogram: h.summary.histogram, latency: h.summary.latency, where: h.id,
+    })),
+  ];
+}
+
+/** Colour and dash scales over series labels: designs in colour and solid, floors grey and dashed. */
+function seriesScales(series: readonly { readonly label: string; readonly kind: LatencySeries['kind'] }[]): { colour: object; dash: object } {
+  const labels = [...new Map(series.map((s) => [s.label, s.kind])).entries()];
+  let designs = 0;
+  let harness = 0;
+  const style = labels.map(([, kind]) => {
+    if (kind === 'design') return { colour: DESIGN_COLOURS[designs++ % DESIGN_COLOURS.length]!, dash: SOLID };
+    if (kind === 'machine floor') return MACHINE_FLOOR_STYLE;
+    return { colour: HARNESS_FLOOR_GREYS[harness++ % HARNESS_FLOOR_GREYS.length]!, dash: HARNESS_FLOOR_DASH };
+  });
+  const domain = labels.map(([label]) => label);
+  return { colour: { domain, range: style.map((s) => s.colour) }, dash: { domain, range: style.map((s) => s.dash) } };
+}
 /** Appended to captions of charts whose series are run labels (see runLabel). */
 const LABEL_NOTE = ' A design\u2019s label lists the parameters that differ between its runs, and P = the number of producer threads.';
 
@@ -141,15 +192,23 @@ function percentileCharts(file: ResultsFile, prefix: string): Chart[] {
   let n = 0;
   for (const runs of groups.values()) {
     const first = runs[0]!;
-    const points = runs.flatMap((run) =>
-      percentileCurve(run.summary.histogram, `run ${run.id}`).map((p) => ({
-        design: runLabel(run, file),
+    const series: LatencySeries[] = [
+      ...runs.map((run): LatencySeries => ({ label: runLabel(run, file), kind: 'design', histogram: run.summary.histogram, latency: run.summary.latency, where: `run ${run.id}` })),
+      ...floorSeries(file, first.workload, first.mode, first.offeredRate),
+    ];
+    // The designs' sample sizes set the x range: the probe's millions of clock-read gaps would stretch it to
+    // percentiles no design resolves, so a floor curve stops where the designs' do (its maximum is in the table).
+    const designTail = Math.max(...runs.map((run) => run.summary.latency.count));
+    const points = series.flatMap((s) =>
+      percentileCurve(s.histogram, s.where).filter((p) => s.kind === 'design' || p.inverseTail <= designTail).map((p) => ({
+        design: s.label,
         ...p,
         // The y axis is logarithmic: a zero (a clock that did not tick) is drawn at 1 ns.
         latencyUs: Math.max(p.latencyUs, 0.001),
-        note: `${runLabel(run, file)}: ${Number(p.percentile.toFixed(4))}% of commands within ${Number(p.latencyUs.toPrecision(4))} \u00b5s`,
+        note: `${s.label}: ${Number(p.percentile.toFixed(4))}% of ${s.kind === 'machine floor' && first.mode === 'closed' ? 'clock-read gaps' : 'commands'} within ${Number(p.latencyUs.toPrecision(4))} \u00b5s`,
       })),
     );
+    const scales = seriesScales(series);
     if (points.length === 0) continue;
     const maxInverseTail = Math.max(...points.map((p) => p.inverseTail));
     const where = `${workloadName(file, first.workload)}, ${modeName(first)}`;
@@ -162,7 +221,8 @@ function percentileCharts(file: ResultsFile, prefix: string): Chart[] {
         (first.mode === 'closed'
           ? 'In closed loop each producer sends as fast as it can, so this includes queueing behind its own earlier commands.'
           : 'Open loop: measured from each command\u2019s scheduled send time, so stalls count in full (no coordinated omission).') +
-        LABEL_NOTE,
+        LABEL_NOTE + FLOOR_NOTE +
+        (first.mode === 'closed' ? ' In closed loop the jitter probe\u2019s curve is the gaps between its clock reads (a zero-cost command costs one loop turn).' : ''),
       spec: {
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
         width: WIDTH,
@@ -176,18 +236,21 @@ function percentileCharts(file: ResultsFile, prefix: string): Chart[] {
             axis: { title: 'Percentile (log scale of 1/(1 \u2212 p))', values: percentileAxisValues(maxInverseTail), labelExpr: "format(100 - 100 / datum.value, '') + '%'", grid: true },
           },
           y: { field: 'latencyUs', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Latency (microseconds, log scale)', grid: true } },
-          color: { field: 'design', type: 'nominal', title: LABEL_TITLE, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+          color: { field: 'design', type: 'nominal', title: LABEL_TITLE, scale: scales.colour, legend: { orient: 'bottom', columns: 2, labelLimit: 400, symbolType: 'stroke', symbolStrokeWidth: 2 } },
         },
         layer: [
-          { mark: { type: 'line', interpolate: 'step-after', aria: false } },
+          {
+            mark: { type: 'line', interpolate: 'step-after', aria: false },
+            encoding: { strokeDash: { field: 'design', type: 'nominal', title: LABEL_TITLE, scale: scales.dash } },
+          },
           { transform: [{ filter: 'datum.labelled' }], mark: { type: 'point', filled: true, size: 25 }, encoding: { description: { field: 'note', type: 'nominal' } } },
         ],
       } as unknown as TopLevelSpec,
       table: {
-        columns: ['Design', 'Commands', 'p50 (\u00b5s)', 'p90', 'p99', 'p99.9', 'p99.99', 'max'],
-        rows: runs.map((run) => {
-          const l = run.summary.latency;
-          return [runLabel(run, file), l.count, us(l.p50Ns), us(l.p90Ns), us(l.p99Ns), us(l.p99_9Ns), us(l.p99_99Ns), us(l.maxNs)];
+        columns: ['Design', 'Samples', 'p50 (\u00b5s)', 'p90', 'p99', 'p99.9', 'p99.99', 'max'],
+        rows: series.map((s) => {
+          const l = s.latency;
+          return [s.label, l.count, us(l.p50Ns), us(l.p90Ns), us(l.p99Ns), us(l.p99_9Ns), us(l.p99_99Ns), us(l.maxNs)];
         }),
       },
     });
@@ -203,23 +266,33 @@ function latencyVsLoadChart(file: ResultsFile, prefix: string): Chart | undefine
     ['p99', 'p99Ns'],
     ['p99.9', 'p99_9Ns'],
   ] as const;
-  const values = open.flatMap((run) =>
+  const loads = [...new Map(open.map((r) => [`${r.workload}|${r.offeredRate}`, r])).values()];
+  const series = [
+    ...open.map((run) => ({ label: runLabel(run, file), kind: 'design' as const, workload: run.workload, rate: run.offeredRate!, latency: run.summary.latency, achieved: run.summary.throughput.median })),
+    ...loads.flatMap((run) =>
+      floorSeries(file, run.workload, 'open', run.offeredRate).map((f) => ({ label: f.label, kind: f.kind, workload: run.workload, rate: run.offeredRate!, latency: f.latency, achieved: null })),
+    ),
+  ];
+  const values = series.flatMap((s) =>
     percentiles.map(([name, key]) => ({
-      design: runLabel(run, file),
-      workload: workloadName(file, run.workload),
-      offered: (run.offeredRate ?? 0) / 1e6,
-      achieved: run.summary.throughput.median / 1e6,
+      design: s.label,
+      workload: workloadName(file, s.workload),
+      offered: s.rate / 1e6,
       percentile: name,
-      latencyUs: Math.max(run.summary.latency[key] / 1000, 0.001),
-      note: `${runLabel(run, file)} at ${formatRate(run.offeredRate ?? 0)} offered: ${name} ${us(run.summary.latency[key])} \u00b5s`,
+      latencyUs: Math.max(s.latency[key] / 1000, 0.001),
+      note: `${s.label} at ${formatRate(s.rate)} offered: ${name} ${us(s.latency[key])} \u00b5s`,
     })),
   );
+  const colours = seriesScales(series).colour;
+  const offered = [...new Set(open.map((r) => r.offeredRate! / 1e6))].sort((x, y) => x - y);
+  const colour = { field: 'design', type: 'nominal', title: LABEL_TITLE, scale: colours, legend: { orient: 'bottom', columns: 2, labelLimit: 400, symbolType: 'stroke', symbolStrokeWidth: 3 } };
   return {
     id: `${prefix}latency-vs-load`,
     title: 'Latency vs offered load (open loop)',
     caption:
-      'Each line is one design; the solid line is the median (p50), dashed lines the 99th and 99.9th percentiles. ' +
-      'A design keeps up while its lines stay flat; where they shoot up it is saturated and commands queue.' + LABEL_NOTE,
+      'Each colour is one design; the solid line is the median (p50), dashed lines the 99th and 99.9th percentiles. ' +
+      'A design keeps up while its lines stay flat; where they shoot up it is saturated and commands queue. ' +
+      'The grey lines are the floor at each load: the jitter probe (what the machine alone costs) and noop (the harness with no matching).' + LABEL_NOTE,
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       data: { values },
@@ -227,27 +300,43 @@ function latencyVsLoadChart(file: ResultsFile, prefix: string): Chart | undefine
       spec: {
         width: WIDTH,
         height: 260,
-        mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Offered load (million commands per second, log scale)', grid: true } },
+          // The offered loads set the range (a "nice" log domain pads a 0.5–2 M sweep out to 0.1–10 M).
+          x: {
+            field: 'offered', type: 'quantitative', scale: { type: 'log', nice: false, domain: [Math.min(...offered) / 1.25, Math.max(...offered) * 1.25] },
+            axis: { title: 'Offered load (million commands per second, log scale)', grid: true, values: offered },
+          },
           y: { field: 'latencyUs', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Latency (microseconds, log scale)', grid: true } },
-          color: { field: 'design', type: 'nominal', title: LABEL_TITLE, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
-          strokeDash: { field: 'percentile', type: 'nominal', title: 'Percentile', sort: ['p50', 'p99', 'p99.9'], legend: { symbolType: 'stroke', symbolStrokeColor: '#444' } },
-          description: { field: 'note', type: 'nominal' },
+          color: colour,
         },
+        // Lines and dots in separate layers: a line mark with `point: true` gives its legend dots, hiding the dashes.
+        layer: [
+          {
+            mark: { type: 'line', strokeWidth: 1.5, aria: false },
+            encoding: {
+              detail: { field: 'percentile', type: 'nominal' },
+              strokeDash: {
+                field: 'percentile', type: 'nominal', title: 'Percentile',
+                scale: { domain: ['p50', 'p99', 'p99.9'], range: [SOLID, [6, 3], [2, 2]] },
+                legend: { symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, symbolSize: 600 },
+              },
+            },
+          },
+          { mark: { type: 'point', filled: true, size: 30 }, encoding: { description: { field: 'note', type: 'nominal' } } },
+        ],
       },
     } as unknown as TopLevelSpec,
     table: {
       columns: ['Workload', 'Design', 'Offered (M cmd/s)', 'Achieved (M cmd/s)', 'p50 (\u00b5s)', 'p99', 'p99.9', 'max'],
-      rows: open.map((run) => [
-        workloadName(file, run.workload),
-        runLabel(run, file),
-        round3((run.offeredRate ?? 0) / 1e6),
-        round3(run.summary.throughput.median / 1e6),
-        us(run.summary.latency.p50Ns),
-        us(run.summary.latency.p99Ns),
-        us(run.summary.latency.p99_9Ns),
-        us(run.summary.latency.maxNs),
+      rows: series.map((s) => [
+        workloadName(file, s.workload),
+        s.label,
+        round3(s.rate / 1e6),
+        s.achieved === null ? '\u2013' : round3(s.achieved / 1e6),
+        us(s.latency.p50Ns),
+        us(s.latency.p99Ns),
+        us(s.latency.p99_9Ns),
+        us(s.latency.maxNs),
       ]),
     },
   };

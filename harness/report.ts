@@ -15,8 +15,9 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
-import { checkResultsFile, type ResultsFile, type RunResult } from './results-schema.ts';
-import { chartsFor, formatRate, runLabel, type Chart, type ChartTable } from './report-charts.ts';
+import { floorOf, TAIL_SET_BY_FLOOR, tailSetBy } from './floor.ts';
+import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult } from './results-schema.ts';
+import { chartsFor, formatRate, HARNESS_FLOOR_LABEL, MACHINE_FLOOR_LABEL, runLabel, workloadName, type Chart, type ChartTable } from './report-charts.ts';
 
 export interface RenderedReport {
   readonly path: string;
@@ -108,6 +109,7 @@ ${
   }
 <h3>Summary</h3>
 ${table(summaryTable(file))}
+${floorSection(file)}
 ${figures.length > 0 ? figures.join('\n') : '<p class="missing">These results contain no measured repetitions to chart.</p>'}
 ${missingNotes(file)}
 <h3>Equivalence verdicts</h3>
@@ -139,21 +141,79 @@ function formatUs(ns: number): string {
   return us < 1000 ? String(Number(us.toPrecision(3))) : Math.round(us).toLocaleString('en-US');
 }
 
+function loadText(run: { readonly mode: RunResult['mode']; readonly offeredRate: number | null }): string {
+  return run.mode === 'closed' ? 'closed loop' : `open ${formatRate(run.offeredRate ?? 0)}`;
+}
+
+function floorPair(machine: LatencyPercentiles | null, harness: LatencyPercentiles | null, key: 'p99Ns' | 'p99_9Ns'): string {
+  return `${machine === null ? '\u2013' : formatUs(machine[key])} / ${harness === null ? '\u2013' : formatUs(harness[key])}`;
+}
+
+/**
+ * The floor: what the machine and the harness alone cost at each workload and load, and the runs whose tail is
+ * within TAIL_SET_BY_FLOOR of it, named so that the machine, not the design, gets that tail.
+ */
+function floorSection(file: ResultsFile): string {
+  const { machine, harness } = file.floor;
+  if (machine.length === 0 && harness.length === 0) return '<p class="missing">These results have no floor measurements (jitter probe, noop).</p>';
+  const perSecond = (n: number, ns: number): string => (ns === 0 ? '\u2013' : (n / (ns / 1e9)).toFixed(1));
+  const probes: ChartTable = {
+    columns: ['Floor', 'Workload', 'Load', 'p50 \u00b5s', 'p99 \u00b5s', 'p99.9 \u00b5s', 'max \u00b5s', 'Clock-read gaps p99 / max \u00b5s',
+      'Gaps per second: 1\u201310 \u00b5s', '10\u2013100 \u00b5s', '0.1\u20131 ms', '1\u201310 ms', '\u2265 10 ms', 'Commands per CPU-second', 'Check'],
+    rows: [
+      ...machine.map((m) => {
+        const l = m.summary.latency;
+        const d = m.summary.gapsByDecade;
+        const t = m.summary.durationNs;
+        return [MACHINE_FLOOR_LABEL, workloadName(file, m.workload), loadText(m), formatUs(l.p50Ns), formatUs(l.p99Ns), formatUs(l.p99_9Ns), formatUs(l.maxNs),
+          `${formatUs(m.summary.gaps.p99Ns)} / ${formatUs(m.summary.gaps.maxNs)}`,
+          perSecond(d.from1to10us, t), perSecond(d.from10to100us, t), perSecond(d.from100usTo1ms, t), perSecond(d.from1to10ms, t), perSecond(d.atLeast10ms, t), '\u2013', '\u2013'];
+      }),
+      ...harness.map((h) => {
+        const l = h.summary.latency;
+        return [`${HARNESS_FLOOR_LABEL}${h.producers > 1 ? ` P=${h.producers}` : ''}`, workloadName(file, h.workload), loadText(h), formatUs(l.p50Ns), formatUs(l.p99Ns),
+          formatUs(l.p99_9Ns), formatUs(l.maxNs), '\u2013', '\u2013', '\u2013', '\u2013', '\u2013', '\u2013', formatRate(h.summary.cpu.commandsPerCpuSecond),
+          h.summary.equivalent ? 'every command completed once, in order' : 'COMPLETION CHECK FAILED'];
+      }),
+    ],
+  };
+  const set = file.runs.flatMap((run) => {
+    const f = floorOf(file.floor, run);
+    const by = tailSetBy(run, f);
+    if (by === null) return [];
+    const floorP99 = by === 'machine' ? f.machine!.p99Ns : f.harness!.p99Ns;
+    return [`${runLabel(run, file)} on ${workloadName(file, run.workload)}, ${loadText(run)}: p99 ${formatUs(run.summary.latency.p99Ns)} \u00b5s, within ${TAIL_SET_BY_FLOOR}\u00d7 of the ${
+      by === 'machine' ? 'machine floor (jitter probe)' : 'harness floor (noop)'}\u2019s ${formatUs(floorP99)} \u00b5s: ${
+      by === 'machine' ? 'the machine' : 'the machine and the harness together'}, not the design, set this tail.`];
+  });
+  return `<h3>The floor: what this machine and harness alone cost</h3>
+<p>Measured in the same interleaving as the designs, at the same loads. The <b>jitter probe</b> is a thread that only reads the clock for as long as that load\u2019s runs last; its latency is what an infinitely fast engine would see (open loop: each scheduled command waits for the first clock reading after its due time, so every gap the machine takes delays the commands due in it; closed loop: the gaps themselves). <b>noop</b> acknowledges every command through the same producer and poll path with no matching: the harness\u2019s own cost. No design can beat either.</p>
+${table(probes)}
+${set.length === 0 ? `<p>No design\u2019s p99 is within ${TAIL_SET_BY_FLOOR}\u00d7 of a floor: the tails below are the designs\u2019 own.</p>` : `<p>Where the floor sets the tail:</p><ul class="floor-set">${set.map((line) => `<li>${escapeHtml(line)}</li>`).join('')}</ul>`}`;
+}
+
 function summaryTable(file: ResultsFile): ChartTable {
   return {
-    columns: ['Design', 'Workload', 'Load', 'Throughput median (min\u2013max)', 'p50 \u00b5s', 'p99 \u00b5s', 'p99.9 \u00b5s', 'max \u00b5s', 'vs inline', 'Equivalent'],
+    columns: ['Design', 'Workload', 'Load', 'Throughput median (min\u2013max)', 'Commands per CPU-second', 'Cores busy', 'p50 \u00b5s', 'p99 \u00b5s', 'p99.9 \u00b5s', 'max \u00b5s',
+      'Floor p99 \u00b5s (probe / noop)', 'Floor p99.9 \u00b5s (probe / noop)', 'Tail set by', 'vs inline', 'Equivalent'],
     rows: file.runs.map((run: RunResult) => {
       const t = run.summary.throughput;
       const l = run.summary.latency;
+      const f = floorOf(file.floor, run);
       return [
         runLabel(run, file),
         file.workloads.find((w) => w.id === run.workload)?.name ?? run.workload,
-        run.mode === 'closed' ? 'closed loop' : `open ${formatRate(run.offeredRate ?? 0)}`,
+        loadText(run),
         `${formatRate(t.median)} (${formatRate(t.min).replace(' cmd/s', '')} \u2013 ${formatRate(t.max).replace(' cmd/s', '')})`,
+        formatRate(run.summary.cpu.commandsPerCpuSecond).replace(' cmd/s', ''),
+        run.summary.cpu.coresBusy.toFixed(2),
         formatUs(l.p50Ns),
         formatUs(l.p99Ns),
         formatUs(l.p99_9Ns),
         formatUs(l.maxNs),
+        floorPair(f.machine, f.harness, 'p99Ns'),
+        floorPair(f.machine, f.harness, 'p99_9Ns'),
+        tailSetBy(run, f) ?? '\u2013',
         run.summary.ratioToInline === null ? '\u2013' : `${run.summary.ratioToInline.toFixed(2)}\u00d7`,
         run.summary.equivalent ? 'yes' : 'NO',
       ];

@@ -15,12 +15,15 @@
  *   ├─ workloads[]            identity of every workload used (content hash + provenance)
  *   ├─ runs[]                 one per configuration (design × params × workload × producers × mode/rate)
  *   │   ├─ repetitions[]      every repetition's own figures, histogram and equivalence verdict
- *   │   └─ summary            medians and spreads over the repetitions, merged latency histogram
+ *   │   └─ summary            medians and spreads over the repetitions, merged latency histogram, CPU per command
+ *   ├─ floor                  what the machine and the harness alone cost, measured in the same interleaving
+ *   │   ├─ harness[]          the `noop` floor (engines/noop.ts) at every producer count and load the designs ran
+ *   │   └─ machine[]          the jitter probe (harness/jitter-probe.ts) at every workload and load
  *   └─ fidelity[]             LOBSTER replay fidelity figures, when a LOBSTER workload took part
  */
 
 export const RESULTS_SCHEMA = 'matchbench-results';
-export const RESULTS_SCHEMA_VERSION = 1;
+export const RESULTS_SCHEMA_VERSION = 2;
 
 export interface ResultsFile {
   readonly schema: typeof RESULTS_SCHEMA;
@@ -34,7 +37,11 @@ export interface ResultsFile {
   readonly environment: Environment;
   readonly settings: RunSettings;
   readonly workloads: readonly WorkloadIdentity[];
+  /** The designs' runs (never the floor's). */
   readonly runs: readonly RunResult[];
+  readonly floor: FloorResults;
+  /** The harness's own cost per command, one entry per workload `inline` ran on in closed loop (harness/harness-overhead.ts). */
+  readonly harnessOverhead?: readonly HarnessOverhead[];
   /** LOBSTER replay fidelity of the LOBSTER workloads used, one entry per workload; empty when none. */
   readonly fidelity: readonly FidelityFigures[];
   /** True when every repetition of every run passed its equivalence check. */
@@ -116,6 +123,20 @@ export interface RunResult {
   readonly summary: RunSummary;
 }
 
+/** `inline` through the harness against the fast core alone, same workload, warm-up and repetitions (harness/harness-overhead.ts). */
+export interface HarnessOverhead {
+  readonly workload: string;
+  /** Repetitions of each. */
+  readonly repetitions: number;
+  /** Closed-loop commands/s of `inline`'s fastest repetition, and of the fast core alone's. */
+  readonly inlineThroughput: number;
+  readonly coreThroughput: number;
+  /** 1 − inline / core: the share of the core's rate the harness takes. */
+  readonly overhead: number;
+  /** 1e9 / inline − 1e9 / core: what the harness adds per command, ns. */
+  readonly perCommandNs: number;
+}
+
 export interface CoreCapacities {
   readonly maxOrders: number;
   readonly maxSymbols: number;
@@ -134,6 +155,12 @@ export interface Repetition {
   readonly elapsedNs: number;
   /** commands / elapsed, commands per second. */
   readonly throughput: number;
+  /**
+   * CPU time (user + system) of the whole process, every thread, over the timed window plus the few ms of its
+   * start line and of the producers' reports (harness/run.ts), ns; and the wall time of that window, ns.
+   */
+  readonly cpuNs: number;
+  readonly cpuWindowNs: number;
   readonly latency: LatencyPercentiles;
   /** The repetition's merged latency histogram, HdrHistogram compressed base64, values in ns. */
   readonly histogram: string;
@@ -153,6 +180,7 @@ export interface LatencyPercentiles {
 
 export interface RunSummary {
   readonly throughput: { readonly median: number; readonly min: number; readonly max: number };
+  readonly cpu: CpuFigures;
   /** Percentiles of all repetitions' histograms merged. */
   readonly latency: LatencyPercentiles;
   /** The merged histogram, HdrHistogram compressed base64, values in ns. */
@@ -164,6 +192,72 @@ export interface RunSummary {
   readonly ratioToInline: number | null;
   /** True when every repetition passed equivalence. */
   readonly equivalent: boolean;
+}
+
+/** Medians over the repetitions of what the CPU did (Repetition.cpuNs over its window). */
+export interface CpuFigures {
+  /**
+   * Measured commands per CPU-second of the whole process, as throughput / coresBusy (the window's CPU scaled to the
+   * timed part): a design that burns two cores for another's throughput on one shows half.
+   */
+  readonly commandsPerCpuSecond: number;
+  /** CPU time over wall time of the window: how many cores were busy on average (at most the machine's cores). */
+  readonly coresBusy: number;
+}
+
+/**
+ * The floor: references measured in the same interleaving as the designs, drawn on every latency chart. Where a
+ * design's tail is within ~2x of a floor, that floor, not the design, sets it.
+ */
+export interface FloorResults {
+  /**
+   * `noop` (engines/noop.ts) through the same harness: the harness's own cost per command. Its `equivalence` verdicts
+   * are the completion check (harness/completion-check.ts: every command completed once, in order, no events).
+   */
+  readonly harness: readonly RunResult[];
+  readonly machine: readonly MachineFloorRun[];
+}
+
+/** The jitter probe (harness/jitter-probe.ts) at one workload and load: as long as that load's design runs. */
+export interface MachineFloorRun {
+  /** e.g. "jitter-probe/balanced/open@500000". */
+  readonly id: string;
+  readonly workload: string;
+  readonly mode: LoopMode;
+  readonly offeredRate: number | null;
+  readonly repetitions: readonly ProbeRepetition[];
+  readonly summary: ProbeFigures;
+}
+
+export interface ProbeRepetition extends ProbeFigures {
+  readonly order: number;
+}
+
+export interface ProbeFigures {
+  /** Probe time (summed over repetitions in a summary), ns. */
+  readonly durationNs: number;
+  readonly readings: number;
+  readonly gapsByDecade: GapDecades;
+  /** Every gap between two consecutive clock readings, HdrHistogram compressed base64, ns. */
+  readonly gapHistogram: string;
+  readonly gaps: LatencyPercentiles;
+  /**
+   * What an infinitely fast engine's commands would show in this mode, HdrHistogram compressed base64, ns: in open
+   * loop the latency of each scheduled command (first clock reading at or after its due time, minus that time); in
+   * closed loop the gaps (one loop turn per command).
+   */
+  readonly histogram: string;
+  readonly latency: LatencyPercentiles;
+}
+
+/** Gaps between clock readings by size. */
+export interface GapDecades {
+  readonly below1us: number;
+  readonly from1to10us: number;
+  readonly from10to100us: number;
+  readonly from100usTo1ms: number;
+  readonly from1to10ms: number;
+  readonly atLeast10ms: number;
 }
 
 export interface EquivalenceVerdict {

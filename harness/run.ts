@@ -52,6 +52,13 @@ export interface RunOutcome {
   readonly events: number;
   readonly elapsedNs: number;
   readonly throughput: number;
+  /**
+   * CPU time of the whole process (every thread: producers, engine workers, main) from just before the start signal
+   * until every producer's report arrived, user + system, ns; and the wall time of that window. It covers the
+   * measured part plus the few ms of the start line (START_DELAY_NS, every thread spinning) and of the reports.
+   */
+  readonly cpuNs: number;
+  readonly cpuWindowNs: number;
   readonly histogram: string;
   readonly latency: LatencyPercentiles;
   /** Every producer's event log (warm-up included), by producer. */
@@ -112,11 +119,15 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     }, WATCH_INTERVAL_MS);
 
     await Promise.race([waitForReady(control.i32, producers), failure]);
-    const t0 = nowNs() + START_DELAY_NS;
+    const cpuBefore = process.cpuUsage();
+    const cpuFrom = nowNs();
+    const t0 = cpuFrom + START_DELAY_NS;
     control.f64[CONTROL_START_F64] = t0;
     Atomics.store(control.i32, CONTROL_GO, 1);
     Atomics.notify(control.i32, CONTROL_GO);
     const done = await Promise.race([all, failure]);
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuWindowNs = nowNs() - cpuFrom;
 
     const commands = done.reduce((n, r) => n + r.commands, 0);
     const events = done.reduce((n, r) => n + r.events, 0);
@@ -131,6 +142,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     };
     return {
       commands, events, elapsedNs, throughput: elapsedNs === 0 ? 0 : (commands * 1e9) / elapsedNs,
+      cpuNs: (cpu.user + cpu.system) * 1000, cpuWindowNs,
       histogram: merged.histogram, latency: merged.latency, logs: done.map((r) => r.log), sequenced,
       // One core: the whole book is that core's book, already hashed for the sequence check.
       bookHash: cores.length === 1 ? sequenced.bookHashes[0]! : bookHashOfCores(cores, symbols),

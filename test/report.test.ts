@@ -1,7 +1,8 @@
 /**
  * The HTML report, end to end: a tiny real comparison (harness/comparison.ts on a small generated workload, closed
  * and open loop, 1 and 2 producers, two shard counts) plus real LOBSTER fidelity figures, rendered by
- * renderReport and opened in headless Chromium. Every chart must have drawn its marks from the data, the page must
+ * renderReport and opened in headless Chromium, with the floor (noop and the jitter probe) the comparison measures
+ * beside the designs drawn on every latency chart. Every chart must have drawn its marks from the data, the page must
  * load nothing from anywhere and log no error. The page's screenshot is saved as reports/report-test.png (not
  * committed; copy it over reports/screenshot.png to refresh the one the README shows).
  */
@@ -20,9 +21,9 @@ import { captureEnvironment } from '../harness/environment.ts';
 import { preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
 import { Progress } from '../harness/progress.ts';
 import { renderReport } from '../harness/report.ts';
-import { formatRate, runLabel } from '../harness/report-charts.ts';
+import { formatRate, HARNESS_FLOOR_LABEL, MACHINE_FLOOR_LABEL, runLabel } from '../harness/report-charts.ts';
 import { percentileCurve } from '../harness/report-latency.ts';
-import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type ResultsFile } from '../harness/results-schema.ts';
+import { checkResultsFile, RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type ResultsFile } from '../harness/results-schema.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LOBSTER = resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'lobster');
@@ -56,7 +57,7 @@ async function measuredResults(): Promise<ResultsFile> {
     config('sharded', { shards: 2 }, 1, null),
   ];
   const settings = { repeat: 2, split: 'round-robin' as const, warmupFraction: 0.1, warmupMax: 1000, warmup: null };
-  const runs = await runComparison(configurations, settings, new Progress(quiet));
+  const { runs, floor } = await runComparison(configurations, settings, new Progress(quiet));
   return {
     schema: RESULTS_SCHEMA,
     version: RESULTS_SCHEMA_VERSION,
@@ -67,6 +68,7 @@ async function measuredResults(): Promise<ResultsFile> {
     settings: { repeat: 2, warmupCommands: 1000, order: 'interleaved', clock: CLOCK_DESCRIPTION, split: 'round-robin', injectedSlowdown: null },
     workloads: goog === null ? [balanced.identity] : [balanced.identity, goog.identity],
     runs,
+    floor,
     fidelity: fidelity === null ? [] : [{ workload: 'GOOG_1', executions: fidelity.executions, book: fidelity.book }],
     allEquivalent: runs.every((r) => r.summary.equivalent),
   };
@@ -92,6 +94,35 @@ describe('HTML report', () => {
   it('the measured comparison passed equivalence (else the report would be of a broken engine)', () => {
     expect(results.allEquivalent).toBe(true);
     expect(results.runs).toHaveLength(7);
+  });
+
+  it('carries the floor and the CPU figures: noop at every producer count and load, the probe at every load', () => {
+    const file = checkResultsFile(JSON.parse(JSON.stringify(results)), 'round trip');
+    expect(file.runs.some((r) => r.engine === 'noop')).toBe(false);
+    expect(file.floor.harness.map((h) => h.id).sort()).toEqual(['noop/balanced/p1/closed', 'noop/balanced/p1/open@200000', 'noop/balanced/p2/closed'].sort());
+    for (const h of file.floor.harness) {
+      expect(h.summary.equivalent, `${h.id} completion check`).toBe(true);
+      expect(h.repetitions.every((r) => r.equivalence.events === 0 && r.equivalence.commands === 6000)).toBe(true);
+    }
+    expect(file.floor.machine.map((m) => m.id).sort()).toEqual(['jitter-probe/balanced/closed', 'jitter-probe/balanced/open@200000']);
+    for (const m of file.floor.machine) {
+      expect(m.repetitions).toHaveLength(2);
+      expect(m.summary.gaps.count).toBe(m.summary.readings);
+      const d = m.summary.gapsByDecade;
+      expect(d.below1us + d.from1to10us + d.from10to100us + d.from100usTo1ms + d.from1to10ms + d.atLeast10ms).toBe(m.summary.readings);
+    }
+    // In open loop the probe schedules exactly as many commands as the designs' runs measured there.
+    const open = file.floor.machine.find((m) => m.mode === 'open')!;
+    const inlineOpen = file.runs.find((r) => r.engine === 'inline' && r.mode === 'open')!;
+    expect(open.repetitions.every((r) => r.latency.count === inlineOpen.repetitions[0]!.commands)).toBe(true);
+    for (const run of [...file.runs, ...file.floor.harness]) {
+      for (const rep of run.repetitions) {
+        expect(rep.cpuNs, run.id).toBeGreaterThan(0);
+        expect(rep.cpuWindowNs, run.id).toBeGreaterThanOrEqual(rep.elapsedNs);
+      }
+      expect(run.summary.cpu.commandsPerCpuSecond, run.id).toBeGreaterThan(0);
+      expect(run.summary.cpu.coresBusy, run.id).toBeGreaterThan(0);
+    }
   });
 
   it('percentile curves are the histograms\u2019 own percentiles', () => {
@@ -142,9 +173,19 @@ describe('HTML report', () => {
         })
         .sort(),
     );
-    // One percentile line per run of that workload and load.
+    // One percentile line per run of that workload and load, plus the floor's: the probe and noop at P = 1 and 2.
     const lines = await page.$$eval('figure#percentiles-0 svg g.mark-line path', (paths) => paths.length);
-    expect(lines).toBe(closed.length);
+    expect(lines).toBe(closed.length + 3);
+    for (const id of ['percentiles-0', 'percentiles-1', 'latency-vs-load']) {
+      const titles = await page.$$eval(`figure#${id} svg g.mark-symbol path title`, (t) => t.map((x) => x.textContent ?? ''));
+      expect(titles.some((t) => t.startsWith(MACHINE_FLOOR_LABEL)), `${id} has the machine floor`).toBe(true);
+      expect(titles.some((t) => t.startsWith(HARNESS_FLOOR_LABEL)), `${id} has the harness floor`).toBe(true);
+    }
+    // The floor's dashes reach the legend (a line legend, not dots).
+    const legendDashes = await page.$$eval('figure#percentiles-0 svg g.role-legend path[stroke-dasharray]', (paths) => paths.length);
+    expect(legendDashes).toBeGreaterThan(0);
+    const floorTable = await page.$$eval('table', (tables) => tables.filter((t) => t.textContent!.includes('harness floor (noop)')).length);
+    expect(floorTable).toBeGreaterThan(0);
 
     expect(problems).toEqual([]);
     await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1200, height: 1500 } });
