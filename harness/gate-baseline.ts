@@ -1,210 +1,235 @@
 /**
- * The gate's measurements and its committed baseline (results/baseline.json), and the comparison of the two.
+ * The gate's baseline (results/baseline.json), what its measuring processes hand back, and how the two trees'
+ * measurements are paired and judged.
  *
- * A gate run is R interleaved rounds (pooled from several processes); each round measures the frozen calibration kernel and every design of the
- * fixed set once. A metric is one design's throughput against its reference's over those rounds: `inline` against
- * the calibration kernel (catches a slower fast core), every other design against `inline` (catches a slower
- * mechanism). The baseline stores every round's figures, so the gate compares two samples, not two numbers.
+ * The baseline is a commit, not a set of figures: the gate measures that commit's code and the current code side
+ * by side on whatever machine it runs on (harness/gate.ts), so nothing measured elsewhere is ever compared.
+ *
+ *   results/baseline.json, version 2:
+ *   {
+ *     "schema": "matchbench-gate-baseline",
+ *     "version": 2,
+ *     "commit": "<40 hex digits>",        the code every run is compared with
+ *     "updatedAt": "<ISO 8601>",          when --update-baseline wrote it
+ *     "reason": "<text>"                  why the baseline moved (--reason)
+ *   }
+ *
+ * Version rule: a reader refuses any other version, naming the file and the field. Version 1 (stored per-round
+ * ratios measured on one machine) is no longer read: its figures could not be judged on any other kind of machine.
+ *
+ * The measuring process (`node harness/gate.ts --measure-rounds N --out FILE`, run in each tree) is a contract
+ * between versions of this code: the current tree runs the baseline commit's own copy of it, so its output,
+ * ProcessRounds as JSON, and its set key (a JSON object: workload, warmup, producers, mode, designs with their
+ * parameters) keep their shape from one version to the next. Fields may be added; none may change meaning.
  */
-import type { Environment } from './results-schema.ts';
-import { checkRoundSamples, judge, throughputRatio, type GateRule, type Judgement } from './gate-stats.ts';
+import { interquartileMean, judge, type GateRule, type Judgement, type RoundSamples } from './gate-stats.ts';
 
 export const GATE_BASELINE_SCHEMA = 'matchbench-gate-baseline';
-export const GATE_BASELINE_VERSION = 1;
-
-/** The reference a design is divided by. */
-export const CALIBRATION = 'calibration';
-
-export interface GateMetricSamples {
-  /** Design name (numerator). */
-  readonly engine: string;
-  /** Design name or CALIBRATION (denominator). */
-  readonly reference: string;
-  /** Per round: the design's throughput (commands/s) and its reference's (commands/s, or calibration ops/s). */
-  readonly design: readonly number[];
-  readonly referenceThroughput: readonly number[];
-}
-
-/** What one measuring process returns: its clean rounds, nothing derived from them. */
-export interface ProcessRounds {
-  readonly setKey: string;
-  /** Per round: commands/s of each design, and calibration ops/s under CALIBRATION. */
-  readonly throughput: readonly Readonly<Record<string, number>>[];
-  /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
-  readonly equivalenceFailures: readonly string[];
-  /** Rounds measured again because other processes used too much of the machine (harness/gate-contention.ts). */
-  readonly discardedRounds: number;
-}
-
-/** What one gate run measured. */
-export interface GateMeasurement {
-  /** Identity of the benchmark set (workload hash and sizes, parameters): a baseline of another set is refused. */
-  readonly setKey: string;
-  readonly environment: Environment;
-  readonly rounds: number;
-  /** Per round: commands/s of each design, and calibration ops/s under CALIBRATION. */
-  readonly throughput: readonly Readonly<Record<string, number>>[];
-  readonly metrics: readonly GateMetricSamples[];
-  /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
-  readonly equivalenceFailures: readonly string[];
-  /** Rounds measured again because other processes used too much of the machine (harness/gate-contention.ts). */
-  readonly discardedRounds: number;
-}
+export const GATE_BASELINE_VERSION = 2;
 
 export interface GateBaseline {
   readonly schema: typeof GATE_BASELINE_SCHEMA;
   readonly version: typeof GATE_BASELINE_VERSION;
-  readonly createdAt: string;
+  readonly commit: string;
+  readonly updatedAt: string;
+  readonly reason: string;
+}
+
+/** What one measuring process returns: its clean rounds, nothing derived from them. */
+export interface ProcessRounds {
+  /** Identity of the benchmark set, as JSON (SetKey): two trees are compared only on the same workload and mode. */
   readonly setKey: string;
-  readonly environment: Environment;
-  readonly rounds: number;
+  /** Per round: commands/s of each design (older versions also recorded other keys, such as a calibration kernel). */
   readonly throughput: readonly Readonly<Record<string, number>>[];
-  readonly metrics: readonly GateMetricSamples[];
+  /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
+  readonly equivalenceFailures: readonly string[];
+  /** Rounds measured again because other processes used too much of the machine (harness/gate-contention.ts). */
+  readonly discardedRounds: number;
 }
 
-/** Every design's per-round figures next to its reference's. */
-export function metricsFromRounds(throughput: readonly Readonly<Record<string, number>>[], references: Readonly<Record<string, string>>): GateMetricSamples[] {
-  return Object.entries(references).map(([engine, reference]) => {
-    const metric = {
-      engine,
-      reference,
-      design: throughput.map((round, i) => must(round[engine], `round ${i} has no throughput for ${engine}`)),
-      referenceThroughput: throughput.map((round, i) => must(round[reference], `round ${i} has no throughput for ${reference}`)),
-    };
-    checkRoundSamples(samplesOf(metric), `${engine}/${reference}`);
-    return metric;
-  });
+/** The parsed set key. */
+export interface SetKey {
+  readonly workload: string;
+  readonly warmup: number;
+  readonly producers: number;
+  readonly mode: string;
+  readonly designs: readonly { readonly engine: string; readonly params: unknown }[];
 }
 
-function samplesOf(metric: GateMetricSamples): { design: readonly number[]; reference: readonly number[] } {
-  return { design: metric.design, reference: metric.referenceThroughput };
-}
+const COMMIT = /^[0-9a-f]{40}$/;
 
-function must(value: number | undefined, message: string): number {
-  if (value === undefined) throw new Error(message);
-  return value;
-}
-
-/**
- * The rounds of several measuring processes of the same set as one measurement, each design divided by its
- * reference in `references`, with `environment` (the pooling process's). Equivalence failures keep the number of
- * the process that saw them.
- */
-export function poolMeasurements(parts: readonly ProcessRounds[], references: Readonly<Record<string, string>>, environment: Environment): GateMeasurement {
-  const first = parts[0];
-  if (first === undefined) throw new Error('no measurements to pool');
-  for (const [i, part] of parts.entries()) {
-    if (part.setKey !== first.setKey) throw new Error(`measuring process ${i + 1} measured another set (${part.setKey}; process 1: ${first.setKey})`);
-  }
-  const throughput = parts.flatMap((part) => part.throughput);
-  return {
-    setKey: first.setKey,
-    environment,
-    rounds: throughput.length,
-    throughput,
-    metrics: metricsFromRounds(throughput, references),
-    equivalenceFailures: parts.flatMap((part, i) => part.equivalenceFailures.map((failure) => `process ${i + 1}: ${failure}`)),
-    discardedRounds: parts.reduce((sum, part) => sum + part.discardedRounds, 0),
-  };
-}
-
-export function baselineOf(measurement: GateMeasurement, createdAt: string): GateBaseline {
-  return {
-    schema: GATE_BASELINE_SCHEMA,
-    version: GATE_BASELINE_VERSION,
-    createdAt,
-    setKey: measurement.setKey,
-    environment: measurement.environment,
-    rounds: measurement.rounds,
-    throughput: measurement.throughput,
-    metrics: measurement.metrics,
-  };
+export function baselineOf(commit: string, reason: string, updatedAt: string): GateBaseline {
+  if (!COMMIT.test(commit)) throw new Error(`baseline commit "${commit}" is not a full 40-digit commit id`);
+  if (reason.trim() === '') throw new Error('a baseline needs a reason (--reason TEXT)');
+  return { schema: GATE_BASELINE_SCHEMA, version: GATE_BASELINE_VERSION, commit, updatedAt, reason };
 }
 
 /** Throws, naming the file and the field, unless `value` is a gate baseline this code reads. */
 export function checkBaseline(value: unknown, where: string): GateBaseline {
-  if (typeof value !== 'object' || value === null) throw new Error(`${where}: not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: not a JSON object`);
   const v = value as Partial<Record<keyof GateBaseline, unknown>>;
   if (v.schema !== GATE_BASELINE_SCHEMA) throw new Error(`${where}: field "schema" is ${JSON.stringify(v.schema)}, expected "${GATE_BASELINE_SCHEMA}"`);
-  if (v.version !== GATE_BASELINE_VERSION) throw new Error(`${where}: field "version" is ${JSON.stringify(v.version)}, this code reads version ${GATE_BASELINE_VERSION}`);
-  if (typeof v.setKey !== 'string') throw new Error(`${where}: field "setKey" is not a string`);
-  if (!Array.isArray(v.metrics)) throw new Error(`${where}: field "metrics" is not an array`);
-  for (const [i, m] of (v.metrics as unknown[]).entries()) {
-    const metric = m as Partial<GateMetricSamples>;
-    if (typeof metric.engine !== 'string' || typeof metric.reference !== 'string' || !Array.isArray(metric.design) || !Array.isArray(metric.referenceThroughput)) {
-      throw new Error(`${where}: metrics[${i}] needs engine, reference, design and referenceThroughput`);
-    }
-    checkRoundSamples(samplesOf(metric as GateMetricSamples), `${where}: metrics[${i}] (${metric.engine})`);
+  if (v.version !== GATE_BASELINE_VERSION) {
+    throw new Error(`${where}: field "version" is ${JSON.stringify(v.version)}, this code reads version ${GATE_BASELINE_VERSION} (write one with \`npm run gate -- --update-baseline --reason TEXT\`)`);
   }
+  if (typeof v.commit !== 'string' || !COMMIT.test(v.commit)) throw new Error(`${where}: field "commit" is ${JSON.stringify(v.commit)}, expected a full 40-digit commit id`);
+  if (typeof v.updatedAt !== 'string') throw new Error(`${where}: field "updatedAt" is not a string`);
+  if (typeof v.reason !== 'string' || v.reason.trim() === '') throw new Error(`${where}: field "reason" is not a non-empty string`);
   return value as GateBaseline;
 }
 
-export interface MetricVerdict extends Judgement {
+/** Parses a measuring process's set key, naming `where` on error. */
+export function parseSetKey(setKey: string, where: string): SetKey {
+  let value: unknown;
+  try {
+    value = JSON.parse(setKey);
+  } catch {
+    throw new Error(`${where}: set key is not JSON: ${setKey.slice(0, 80)}`);
+  }
+  const v = value as Partial<Record<keyof SetKey, unknown>> | null;
+  if (v === null || typeof v !== 'object' || typeof v.workload !== 'string' || typeof v.warmup !== 'number' || typeof v.producers !== 'number' || typeof v.mode !== 'string' || !Array.isArray(v.designs)) {
+    throw new Error(`${where}: set key needs workload, warmup, producers, mode and designs: ${setKey.slice(0, 120)}`);
+  }
+  for (const [i, d] of (v.designs as unknown[]).entries()) {
+    if (typeof (d as { engine?: unknown } | null)?.engine !== 'string') throw new Error(`${where}: set key designs[${i}] has no engine name`);
+  }
+  return v as SetKey;
+}
+
+/** The two trees measured a different workload or mode: their figures cannot be paired (neither pass nor fail). */
+export class SetMismatchError extends Error {
+  override readonly name = 'SetMismatchError';
+}
+
+/** One design's paired rounds: `design` under the current code, `reference` under the baseline's. */
+export interface PairedDesign {
   readonly engine: string;
-  readonly reference: string;
-  /** throughputRatio (interquartile means, design / reference) in the baseline and now. */
-  readonly baselineRatio: number;
-  readonly currentRatio: number;
+  readonly samples: RoundSamples;
+}
+
+export interface PairedMeasurement {
+  readonly designs: readonly PairedDesign[];
+  /** Round pairs per design. */
+  readonly pairs: number;
+  /** Things a reader must know that are not failures: designs only one tree has, parameters that changed. */
+  readonly notes: readonly string[];
+  /** Equivalence failures of the current code (fail the gate) and of the baseline's (reported). */
+  readonly equivalenceFailures: readonly string[];
+  readonly baselineEquivalenceFailures: readonly string[];
+  readonly discardedRounds: number;
+}
+
+/**
+ * Pairs the k-th baseline process with the k-th current process and round j of one with round j of the other.
+ * Throws SetMismatchError when the trees measured another workload, warm-up, producer count or mode, and an
+ * Error when the processes of one tree disagree among themselves or the sides have different process counts.
+ */
+export function pairMeasurements(baseline: readonly ProcessRounds[], current: readonly ProcessRounds[]): PairedMeasurement {
+  if (baseline.length === 0 || baseline.length !== current.length) throw new Error(`cannot pair ${baseline.length} baseline processes with ${current.length} current ones`);
+  const baseKey = consistentSetKey(baseline, 'baseline');
+  const currentKey = consistentSetKey(current, 'current');
+  const base = parseSetKey(baseKey, 'baseline');
+  const now = parseSetKey(currentKey, 'current');
+  for (const field of ['workload', 'warmup', 'producers', 'mode'] as const) {
+    if (base[field] !== now[field]) {
+      throw new SetMismatchError(`the baseline's code measures another benchmark set (${field} ${JSON.stringify(base[field])}, now ${JSON.stringify(now[field])}): move the baseline with \`npm run gate -- --update-baseline --reason TEXT\` once the new set is committed`);
+    }
+  }
+  const notes: string[] = [];
+  const designs: PairedDesign[] = [];
+  for (const design of now.designs) {
+    const before = base.designs.find((d) => d.engine === design.engine);
+    if (before === undefined) {
+      notes.push(`${design.engine}: not judged, the baseline's code has no such design`);
+      continue;
+    }
+    if (JSON.stringify(before.params) !== JSON.stringify(design.params)) {
+      notes.push(`${design.engine}: its default parameters changed (${JSON.stringify(before.params)} in the baseline, ${JSON.stringify(design.params)} now); judged as the design runs by default`);
+    }
+    const samples: { design: number[]; reference: number[] } = { design: [], reference: [] };
+    current.forEach((part, k) => {
+      const other = baseline[k]!;
+      const n = Math.min(part.throughput.length, other.throughput.length);
+      for (let j = 0; j < n; j++) {
+        samples.design.push(figure(part.throughput[j]!, design.engine, `current process ${k + 1} round ${j + 1}`));
+        samples.reference.push(figure(other.throughput[j]!, design.engine, `baseline process ${k + 1} round ${j + 1}`));
+      }
+    });
+    designs.push({ engine: design.engine, samples });
+  }
+  for (const gone of base.designs.filter((d) => !now.designs.some((n) => n.engine === d.engine))) notes.push(`${gone.engine}: in the baseline's set, no longer in the current one`);
+  const label = (parts: readonly ProcessRounds[]) => parts.flatMap((part, k) => part.equivalenceFailures.map((f) => `process ${k + 1}: ${f}`));
+  return {
+    designs,
+    pairs: designs[0]?.samples.design.length ?? 0,
+    notes,
+    equivalenceFailures: label(current),
+    baselineEquivalenceFailures: label(baseline),
+    discardedRounds: [...baseline, ...current].reduce((sum, part) => sum + part.discardedRounds, 0),
+  };
+}
+
+function consistentSetKey(parts: readonly ProcessRounds[], side: string): string {
+  const key = parts[0]!.setKey;
+  parts.forEach((part, k) => {
+    if (part.setKey !== key) throw new Error(`${side} process ${k + 1} measured another set (${part.setKey}; process 1: ${key})`);
+  });
+  return key;
+}
+
+function figure(round: Readonly<Record<string, number>>, engine: string, where: string): number {
+  const value = round[engine];
+  if (value === undefined || !(value > 0)) throw new Error(`${where} has no positive throughput for ${engine} (${value})`);
+  return value;
+}
+
+export interface DesignVerdict extends Judgement {
+  readonly engine: string;
+  readonly threshold: number;
+  /** Interquartile means of the paired rounds' throughputs, commands/s. */
+  readonly baselineThroughput: number;
+  readonly currentThroughput: number;
+  readonly pairs: number;
 }
 
 export interface GateOutcome {
   readonly pass: boolean;
-  readonly verdicts: readonly MetricVerdict[];
-  /** Why the gate failed, one line each (regressions with their size, equivalence failures, missing metrics). */
+  readonly verdicts: readonly DesignVerdict[];
+  /** Why the gate failed, one line each (regressions with their size, equivalence failures). */
   readonly failures: readonly string[];
 }
 
 /**
- * Compares a measurement with the baseline under `rule`; `thresholds` overrides the rule's noise threshold for the
- * designs named (those whose ratio moves more than that from one run to the next on unchanged code).
+ * Judges every paired design under `rule`; `thresholds` overrides the rule's noise threshold for the designs named
+ * (those whose ratio moves more than that from one run to the next on unchanged code).
  */
-export function evaluateGate(current: GateMeasurement, baseline: GateBaseline, rule: GateRule, thresholds: Readonly<Record<string, number>> = {}): GateOutcome {
-  const failures: string[] = [...current.equivalenceFailures.map((f) => `equivalence failure: ${f}`)];
-  if (current.setKey !== baseline.setKey) {
-    failures.push(`the baseline was measured on another benchmark set (${baseline.setKey}; now ${current.setKey}): rerun with --update-baseline`);
-    return { pass: false, verdicts: [], failures };
-  }
-  const verdicts: MetricVerdict[] = [];
-  for (const metric of current.metrics) {
-    const base = baseline.metrics.find((m) => m.engine === metric.engine && m.reference === metric.reference);
-    if (base === undefined) {
-      failures.push(`${metric.engine}/${metric.reference} has no baseline: rerun with --update-baseline`);
-      continue;
-    }
-    const designRule = { ...rule, threshold: thresholds[metric.engine] ?? rule.threshold };
-    const j = judge(samplesOf(metric), samplesOf(base), designRule);
-    const verdict: MetricVerdict = {
-      ...j, engine: metric.engine, reference: metric.reference, baselineRatio: throughputRatio(samplesOf(base)), currentRatio: throughputRatio(samplesOf(metric)),
+export function evaluateGate(paired: PairedMeasurement, rule: GateRule, thresholds: Readonly<Record<string, number>> = {}): GateOutcome {
+  const failures: string[] = paired.equivalenceFailures.map((f) => `equivalence failure: ${f}`);
+  const verdicts: DesignVerdict[] = paired.designs.map(({ engine, samples }) => {
+    const threshold = thresholds[engine] ?? rule.threshold;
+    const verdict: DesignVerdict = {
+      ...judge(samples, { ...rule, threshold }),
+      engine,
+      threshold,
+      baselineThroughput: interquartileMean(samples.reference),
+      currentThroughput: interquartileMean(samples.design),
+      pairs: samples.design.length,
     };
-    verdicts.push(verdict);
-    if (j.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, designRule)}`);
-  }
+    if (verdict.verdict === 'regression') failures.push(`REGRESSION ${describeVerdict(verdict, rule)}`);
+    return verdict;
+  });
   return { pass: failures.length === 0, verdicts, failures };
-}
-
-/**
- * How this machine differs from the one the baseline was measured on, in what moves the ratios between designs
- * (CPU, usable cores, Node/V8), one phrase each; empty when it is the same kind of machine. Ratios cancel a machine
- * that is uniformly faster or slower, but another CPU or runtime can favour one design over another.
- */
-export function machineDifferences(baseline: Environment, current: Environment): string[] {
-  const fields: [string, string | number, string | number][] = [
-    ['CPU', baseline.cpuModel, current.cpuModel],
-    ['cores', baseline.cores, current.cores],
-    ['Node', baseline.node, current.node],
-    ['V8', baseline.v8, current.v8],
-  ];
-  return fields.filter(([, then, now]) => then !== now).map(([name, then, now]) => `${name} ${JSON.stringify(then)} in the baseline, ${JSON.stringify(now)} here`);
 }
 
 function percent(x: number): string {
   return `${x >= 0 ? '+' : '\u2212'}${Math.abs(100 * x).toFixed(1)} %`;
 }
 
-/** One line: the metric, the change with its interval, and the two ratios (baseline, now). */
-export function describeVerdict(v: MetricVerdict, rule: GateRule): string {
+/** One line: the design, the change with its interval and threshold, and the two throughputs. */
+export function describeVerdict(v: DesignVerdict, rule: GateRule): string {
   return (
-    `${v.engine}: throughput relative to ${v.reference} ${percent(v.change)} ` +
-    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; ratio ${v.baselineRatio.toFixed(3)} in the baseline, ${v.currentRatio.toFixed(3)} now)`
+    `${v.engine}: throughput relative to the baseline's code ${percent(v.change)} ` +
+    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; threshold ${(v.threshold * 100).toFixed(0)} %; ` +
+    `${v.pairs} round pairs, ${(v.baselineThroughput / 1e6).toFixed(2)} M/s baseline, ${(v.currentThroughput / 1e6).toFixed(2)} M/s now)`
   );
 }

@@ -1,18 +1,19 @@
 /**
- * Statistics of the performance gate: is a design's throughput ratio now worse than the baseline's, beyond noise?
+ * Statistics of the performance gate: is a design's throughput now worse than under the baseline's code, beyond noise?
  *
- * The gate never compares raw commands/s across runs, because a shared machine can be 20 % slower this minute than
- * the last. Each round measures a design and its reference one after the other, so their ratio in that round cancels
- * the machine's speed at that moment; a run's figure is the interquartile mean of its per-round ratios (the mean of
- * the middle half of the sorted ratios, which ignores outlying rounds as a median does but averages half of them
- * instead of taking one, so it varies less from run to run).
- * Whether the change from the baseline's ratio is noise is decided by a percentile bootstrap: whole rounds are
- * resampled (keeping each round's design and reference together), current and baseline independently, with a
- * seeded PRNG so that the verdict is a pure function of the samples.
+ * The gate never compares commands/s measured at different times on possibly different machines: a shared machine
+ * can be 20 % slower this minute than the last, and another CPU kind favours one design over another. It measures
+ * the baseline's code and the current code side by side on this machine, in alternating fresh processes, and pairs
+ * their rounds: round j of the k-th baseline process with round j of the k-th current process, which ran next to it.
+ * A pair's ratio (current ÷ baseline) cancels the machine's speed at that moment; a run's figure is the interquartile
+ * mean of the per-pair ratios (the mean of the middle half of the sorted ratios, which ignores outlying rounds as a
+ * median does but averages half of them instead of taking one, so it varies less from run to run).
+ * Whether the change is noise is decided by a percentile bootstrap over whole pairs, with a seeded PRNG so that the
+ * verdict is a pure function of the samples.
  *
  * The decision needs both: the change is worse than the noise threshold (a difference too small to matter, or one
- * that a rebuilt machine shifts between runs, never fails), and the confidence interval excludes zero (a big change
- * seen in a handful of noisy samples does not fail either).
+ * that a process's JIT and memory layout shift between runs, never fails), and the confidence interval excludes
+ * zero (a big change seen in a handful of noisy samples does not fail either).
  */
 
 /** A 32-bit seeded PRNG (mulberry32): uniform floats in [0, 1). Small, fast and good enough for resampling. */
@@ -44,7 +45,10 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-/** Throughputs of a design and of its reference, index i of both measured in the same round. */
+/**
+ * One design's throughput under the current code and under its reference (the baseline's code), index i of both
+ * measured in the same round pair.
+ */
 export interface RoundSamples {
   readonly design: readonly number[];
   readonly reference: readonly number[];
@@ -81,7 +85,7 @@ export function throughputRatio(samples: RoundSamples): number {
 }
 
 export interface ChangeInterval {
-  /** ratio(current) / ratio(baseline) - 1; -0.10 means 10 % slower relative to the reference. */
+  /** throughputRatio - 1; -0.10 means 10 % slower than the reference. */
   readonly change: number;
   /** Bootstrap percentile interval of `change` at the requested confidence. */
   readonly low: number;
@@ -95,42 +99,27 @@ export interface BootstrapOptions {
   readonly seed: number;
 }
 
-/** Percentile-bootstrap interval of the relative change of throughputRatio between two independent runs. */
-export function bootstrapChange(current: RoundSamples, baseline: RoundSamples, options: BootstrapOptions): ChangeInterval {
-  checkRoundSamples(current, 'current');
-  checkRoundSamples(baseline, 'baseline');
-  if (current.design.length < 2 || baseline.design.length < 2) {
-    throw new Error(`bootstrap needs at least 2 rounds a side, got ${current.design.length} current and ${baseline.design.length} baseline`);
-  }
+/** Percentile-bootstrap interval of throughputRatio - 1, resampling whole round pairs. */
+export function bootstrapChange(samples: RoundSamples, options: BootstrapOptions): ChangeInterval {
+  checkRoundSamples(samples, 'samples');
+  if (samples.design.length < 2) throw new Error(`bootstrap needs at least 2 round pairs, got ${samples.design.length}`);
   if (!(options.confidence > 0 && options.confidence < 1)) throw new Error(`bootstrap confidence ${options.confidence} is not in (0, 1)`);
   if (!Number.isInteger(options.resamples) || options.resamples < 100) throw new Error(`bootstrap resamples ${options.resamples}: use an integer >= 100`);
   const random = seededRandom(options.seed);
+  const n = samples.design.length;
+  const ratios = new Float64Array(n);
   const changes = new Float64Array(options.resamples);
-  const resample = makeResampler(random);
-  for (let r = 0; r < options.resamples; r++) changes[r] = resample(current) / resample(baseline) - 1;
+  for (let r = 0; r < options.resamples; r++) {
+    for (let i = 0; i < n; i++) {
+      const pair = Math.floor(random() * n);
+      ratios[i] = samples.design[pair]! / samples.reference[pair]!;
+    }
+    changes[r] = sortedInterquartileMean(ratios.sort()) - 1;
+  }
   changes.sort();
   const tail = (1 - options.confidence) / 2;
   const sorted = Array.from(changes);
-  return {
-    change: throughputRatio(current) / throughputRatio(baseline) - 1,
-    low: quantileSorted(sorted, tail),
-    high: quantileSorted(sorted, 1 - tail),
-  };
-}
-
-/** throughputRatio of one bootstrap resample of whole rounds (a scratch array reused across calls of a size). */
-function makeResampler(random: () => number): (samples: RoundSamples) => number {
-  const scratch = new Map<number, Float64Array>();
-  return (samples) => {
-    const n = samples.design.length;
-    let ratios = scratch.get(n);
-    if (ratios === undefined) scratch.set(n, (ratios = new Float64Array(n)));
-    for (let i = 0; i < n; i++) {
-      const round = Math.floor(random() * n);
-      ratios[i] = samples.design[round]! / samples.reference[round]!;
-    }
-    return sortedInterquartileMean(ratios.sort());
-  };
+  return { change: throughputRatio(samples) - 1, low: quantileSorted(sorted, tail), high: quantileSorted(sorted, 1 - tail) };
 }
 
 export interface GateRule extends BootstrapOptions {
@@ -148,8 +137,8 @@ export interface Judgement extends ChangeInterval {
  * Regression: the change is below -threshold AND the whole interval is below zero. Improvement: the mirror image
  * (reported so the baseline can be refreshed; it never fails the gate). Anything else is unchanged.
  */
-export function judge(current: RoundSamples, baseline: RoundSamples, rule: GateRule): Judgement {
-  const interval = bootstrapChange(current, baseline, rule);
+export function judge(samples: RoundSamples, rule: GateRule): Judgement {
+  const interval = bootstrapChange(samples, rule);
   const verdict: Verdict =
     interval.change < -rule.threshold && interval.high < 0 ? 'regression'
     : interval.change > rule.threshold && interval.low > 0 ? 'improvement'

@@ -1,44 +1,48 @@
 /**
- * `npm run gate [-- --update-baseline]`: the performance-regression gate CI runs after the tests.
+ * `npm run gate [-- --update-baseline --reason TEXT]`: the performance-regression gate CI runs after the tests.
  *
- * A short fixed benchmark set (GATE_SET: every design once, default parameters, one producer, closed loop, on a
- * fixed generated workload) is measured in interleaved rounds; each round also runs the frozen calibration kernel
- * (harness/gate-calibration.ts) and starts from a different design, so no design always runs first or last. The
- * rounds are spread over PROCESSES fresh Node processes run one after another (BASELINE_PROCESSES when recording
- * the baseline), ROUNDS_PER_PROCESS each: a process's JIT decisions and memory layout shift a design's speed by a
- * few per cent for as long as that process lives, which more rounds in one process never average away.
- * Each design is judged by its throughput ratio to its reference in the same round, summarised over the rounds
- * (interquartile mean): `inline` against the calibration kernel, every other design against `inline`. That ratio
- * is compared with the committed baseline's (results/baseline.json) by harness/gate-stats.ts: a design fails when
- * its ratio dropped by more than the threshold and the 99 % bootstrap interval of the drop excludes zero. Any
- * equivalence failure fails the gate too. A round during which other processes used more than FOREIGN_LIMIT of the
- * machine is thrown away and measured again (harness/gate-contention.ts); if the machine never quiets down the gate
- * says so instead of judging. Exit code 0 = pass, 1 = fail, 2 = usage, 3 = machine too busy, 4 = not the kind of
- * machine the baseline was measured on (another CPU, core count, Node or V8).
+ * Relative benchmarking: results/baseline.json names a baseline commit (harness/gate-baseline.ts). A gate run checks
+ * that commit out in a temporary worktree (harness/gate-worktree.ts) and measures the baseline's code and the
+ * current tree's code on this machine, in fresh Node processes that alternate A B B A A B ... (PAIRS of each, one at
+ * a time: two at once would compete for the cores). Each process runs its own tree's `harness/gate.ts
+ * --measure-rounds`: ROUNDS_PER_PROCESS rounds of a short fixed benchmark set (GATE_SET: every design once, default
+ * parameters, one producer, closed loop, a fixed generated workload), each round starting from a different design,
+ * every run's equivalence checked. Round j of the k-th baseline process is paired with round j of the k-th current
+ * process, and each design is judged by its per-pair throughput ratio, current ÷ baseline (harness/gate-stats.ts):
+ * it fails when the ratio dropped by more than its threshold and the 99 % bootstrap interval of the drop excludes
+ * zero. Any equivalence failure of the current code fails the gate too. Because both sides run on the same machine,
+ * interleaved, any kind of machine can be judged: nothing measured elsewhere is compared.
  *
- * `--update-baseline` measures and rewrites the baseline instead of comparing (refused while the test-only
- * slowdown knob is set, so a slowed run can never become the baseline).
+ * A round during which other processes used more than FOREIGN_LIMIT of the machine is thrown away and measured again
+ * (harness/gate-contention.ts); if the machine never quiets down the gate says so instead of judging.
+ * Exit code 0 = pass, 1 = fail, 2 = usage, 3 = machine too busy, 4 = cannot judge (the baseline commit is not in this
+ * clone, or the baseline's code measures another benchmark set).
+ *
+ * `--update-baseline` moves the baseline to a commit (HEAD unless --commit REV) with the reason given by --reason;
+ * it measures nothing. It is refused while the test-only slowdown knob is set.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { designByName, resolveParams } from '../engines/designs.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from './cli-args.ts';
 import { captureEnvironment } from './environment.ts';
 import { checkEquivalence } from './equivalence.ts';
-import { baselineOf, CALIBRATION, checkBaseline, describeVerdict, evaluateGate, machineDifferences, poolMeasurements, type GateMeasurement, type ProcessRounds } from './gate-baseline.ts';
-import { runCalibration } from './gate-calibration.ts';
+import { baselineOf, checkBaseline, describeVerdict, evaluateGate, pairMeasurements, SetMismatchError, type GateBaseline, type ProcessRounds } from './gate-baseline.ts';
 import { ContentionProbe } from './gate-contention.ts';
 import type { GateRule } from './gate-stats.ts';
-import type { Environment } from './results-schema.ts';
+import { BaselineUnavailableError, checkOutBaseline, repositoryRoot, requireCommit } from './gate-worktree.ts';
 import { preparePreset } from './prepared-workload.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
 import { runOnce } from './run.ts';
-import { activeSlowdown } from './slowdown-knob.ts';
+import { activeSlowdown, SLOWDOWN_ENV } from './slowdown-knob.ts';
 import { splitWorkload } from './split.ts';
 
-/** The fixed benchmark set. Changing it invalidates the baseline (its key changes): update the baseline with it. */
+/**
+ * The fixed benchmark set. Its workload, warm-up, producer count and mode must match the baseline's code for the
+ * two to be compared (see SetKey in harness/gate-baseline.ts); a design added here is judged once the baseline has it.
+ */
 const GATE_SET = {
   // 900 000 measured commands per design per round: at 150 000 a round's ratios scattered twice as widely.
   workload: { preset: 'balanced', seed: 1, count: 1_000_000 },
@@ -49,16 +53,8 @@ const GATE_SET = {
 
 /** Rounds in each measuring process: one per design, so every design starts a round once in each process. */
 const ROUNDS_PER_PROCESS = GATE_SET.designs.length;
-/** Measuring processes per gate run (PROCESSES x ROUNDS_PER_PROCESS rounds, at least 9). */
-const PROCESSES = 3;
-/**
- * Processes when measuring the baseline: it is measured once and compared many times, so a larger sample there
- * narrows every later confidence interval (the change's variance is the sum of both sides') without lengthening the
- * CI job, and averages more processes' offsets.
- */
-const BASELINE_PROCESSES = 3 * PROCESSES;
-/** The calibration kernel runs this many times per round and counts its fastest: a cold or GC-hit run says nothing. */
-const CALIBRATION_RUNS = 3;
+/** Measuring processes per tree: PAIRS x ROUNDS_PER_PROCESS round pairs per design. */
+const PAIRS = 3;
 /** A round in which other processes used more than this share of the machine's CPU is measured again. */
 const FOREIGN_LIMIT = 0.1;
 /** Attempts per needed round before the gate gives up on a machine that never goes quiet. */
@@ -72,27 +68,18 @@ class BusyMachineError extends Error {
 const GATE_RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 4000, seed: 0x5eed };
 /**
  * Designs whose ratio moves more than GATE_RULE.threshold between runs of unchanged code get their own threshold
- * (the 99 % interval, computed within one run, cannot see a shift that lasts a whole run). Both run more threads
- * than this 2-core machine has cores' worth of idle time for, so any other runnable thread costs them time slices:
- * `disruptor` busy-spins its producer and consumer (its ratio to inline was seen −7 % and −12 % off the baseline on
- * unchanged code), and `sharded` runs a producer and two shard workers (seen −2 % to −8 % off the baseline in 8
- * runs of unchanged code, mean −4.6 %).
+ * (the 99 % interval, computed within one run, cannot see a shift that lasts a whole process).
  */
-const DESIGN_THRESHOLDS: Readonly<Record<string, number>> = { disruptor: 0.15, sharded: 0.12 };
+const DESIGN_THRESHOLDS: Readonly<Record<string, number>> = {};
 
 /** Other processes kept the machine too busy to measure: neither a pass nor a regression. */
 const BUSY_EXIT_CODE = 3;
-/** The machine is not the kind the baseline was measured on: its ratios say nothing about the code. */
-const OTHER_MACHINE_EXIT_CODE = 4;
+/** The gate cannot judge: no baseline code to measure, or it measures another set. */
+const CANNOT_JUDGE_EXIT_CODE = 4;
 
 const BASELINE_PATH = resolve(import.meta.dirname, '..', 'results', 'baseline.json');
 
-/** Each design's reference: inline against the calibration kernel, the rest against inline. */
-function references(): Record<string, string> {
-  return Object.fromEntries(GATE_SET.designs.map((d) => [d, d === 'inline' ? CALIBRATION : 'inline']));
-}
-
-/** Runs the fixed set in this process: `rounds` rounds of calibration + every design, every run's equivalence checked. */
+/** Runs the fixed set in this process: `rounds` rounds of every design, every run's equivalence checked. */
 async function measureGate(rounds: number, log: (line: string) => void): Promise<ProcessRounds> {
   const prepared = preparePreset(GATE_SET.workload, 'gate');
   const split = splitWorkload(prepared.shared.records, prepared.shared.count, 1, 'round-robin');
@@ -112,7 +99,6 @@ async function measureGate(rounds: number, log: (line: string) => void): Promise
   const equivalenceFailures: string[] = [];
   const probe = new ContentionProbe();
   let discardedRounds = 0;
-  runCalibration(); // once untimed, so that round 1 does not measure the kernel's compilation
   for (let attempt = 0; throughput.length < rounds; attempt++) {
     if (attempt === rounds * ATTEMPTS_PER_ROUND) {
       throw new BusyMachineError(
@@ -122,8 +108,7 @@ async function measureGate(rounds: number, log: (line: string) => void): Promise
     }
     const round = throughput.length;
     probe.start();
-    const calibration = Math.max(...Array.from({ length: CALIBRATION_RUNS }, () => runCalibration().opsPerSecond));
-    const figures: Record<string, number> = { [CALIBRATION]: calibration };
+    const figures: Record<string, number> = {};
     for (let k = 0; k < designs.length; k++) {
       const { design, params } = designs[(round + k) % designs.length]!;
       const outcome = await runOnce({ design, params, workload: prepared, split, mode: 'closed', rate: null, warmup: GATE_SET.warmup });
@@ -144,42 +129,88 @@ async function measureGate(rounds: number, log: (line: string) => void): Promise
   return { setKey, throughput, equivalenceFailures, discardedRounds };
 }
 
+type Side = 'baseline' | 'current';
+
 /**
- * Measures `processes` x ROUNDS_PER_PROCESS rounds, each process a fresh `node harness/gate.ts --measure-rounds`
- * run one after another (never two at once: they would compete for the cores), and pools their rounds. Their
- * progress lines pass through; `environment` is this machine's. Throws BusyMachineError when one of them found the
- * machine too busy.
+ * One measuring process of `tree`'s own code, with that tree's Node; its output lines pass through, prefixed with
+ * the side. The slowdown knob reaches only the current tree (the baseline's code reads the same variable).
+ * `track` learns the child while it runs, so that a signal can stop it.
  */
-function measureInProcesses(processes: number, environment: Environment, log: (line: string) => void): GateMeasurement {
+function measureProcess(side: Side, tree: string, out: string, track: (child: ReturnType<typeof spawn> | undefined) => void): Promise<ProcessRounds> {
+  const treeNode = join(tree, 'node_modules', '.bin', 'node');
+  const env = { ...process.env };
+  if (side === 'baseline') delete env[SLOWDOWN_ENV];
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(existsSync(treeNode) ? treeNode : process.execPath, [join(tree, 'harness', 'gate.ts'), '--measure-rounds', String(ROUNDS_PER_PROCESS), '--out', out], {
+      cwd: tree, env, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    track(child);
+    let pending = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) console.log(`  ${side.padEnd(8)} ${line}`);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      track(undefined);
+      if (pending !== '') console.log(`  ${side.padEnd(8)} ${pending}`);
+      if (code === BUSY_EXIT_CODE) reject(new BusyMachineError(`a ${side} measuring process found the machine too busy (see above)`));
+      else if (code !== 0) reject(new Error(`a ${side} measuring process failed (${signal ?? `exit ${code}`})`));
+      else resolvePromise(JSON.parse(readFileSync(out, 'utf8')) as ProcessRounds);
+    });
+  });
+}
+
+/**
+ * Measures PAIRS processes of each tree, alternating A B B A A B ... so that a drift of the machine's speed during
+ * the run falls on both sides alike.
+ */
+async function measureBothTrees(baselineTree: string, currentTree: string): Promise<{ baseline: ProcessRounds[]; current: ProcessRounds[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'matchbench-gate-'));
+  let running: ReturnType<typeof spawn> | undefined;
+  const stop = (signal: NodeJS.Signals): void => {
+    running?.kill(signal);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   try {
-    const parts: ProcessRounds[] = [];
-    for (let p = 1; p <= processes; p++) {
-      log(`process ${p}/${processes}:`);
-      const out = join(dir, `process-${p}.json`);
-      const child = spawnSync(process.execPath, [import.meta.filename, '--measure-rounds', String(ROUNDS_PER_PROCESS), '--out', out], { stdio: 'inherit' });
-      if (child.status === BUSY_EXIT_CODE) throw new BusyMachineError(`measuring process ${p} of ${processes} found the machine too busy (see above)`);
-      if (child.status !== 0) throw new Error(`measuring process ${p} of ${processes} failed (${child.error?.message ?? `exit ${child.status ?? child.signal}`})`);
-      parts.push(JSON.parse(readFileSync(out, 'utf8')) as ProcessRounds);
+    const measured: Record<Side, ProcessRounds[]> = { baseline: [], current: [] };
+    for (let k = 1; k <= PAIRS; k++) {
+      const order: Side[] = k % 2 === 1 ? ['baseline', 'current'] : ['current', 'baseline'];
+      for (const side of order) {
+        const index = measured.baseline.length + measured.current.length + 1;
+        console.log(`process ${index}/${2 * PAIRS} (${side} code):`);
+        const started = Date.now();
+        const tree = side === 'baseline' ? baselineTree : currentTree;
+        measured[side].push(await measureProcess(side, tree, join(dir, `${side}-${k}.json`), (child) => (running = child)));
+        console.log(`process ${index}/${2 * PAIRS} (${side} code) done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      }
     }
-    return poolMeasurements(parts, references(), environment);
+    return measured;
   } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const SPEC: CommandSpec = {
   command: 'npm run gate --',
-  summary: 'Measure the fixed benchmark set and compare each design with results/baseline.json; exit 1 on a regression or an equivalence failure.',
+  summary: 'Measure the baseline commit\'s code and the current code side by side on this machine; exit 1 on a regression or an equivalence failure.',
   details:
-    `${PROCESSES} fresh processes (${BASELINE_PROCESSES} for the baseline) each measure ${ROUNDS_PER_PROCESS} interleaved rounds of the calibration kernel and ` +
-    `${GATE_SET.designs.join(', ')} (closed loop, one producer, ${GATE_SET.workload.preset} preset, ${GATE_SET.workload.count} commands). ` +
-    `A design regresses when its per-round throughput ratio (inline: to the calibration kernel; others: to inline) fell by more than ` +
-    `${GATE_RULE.threshold * 100} % (${Object.entries(DESIGN_THRESHOLDS).map(([d, t]) => `${d}: ${t * 100} %`).join(', ')}) and the ` +
-    `${GATE_RULE.confidence * 100} % bootstrap interval of the change is entirely below zero.`,
+    `Checks out the commit results/baseline.json names in a temporary git worktree, then runs ${PAIRS} fresh processes of each tree, alternating, ` +
+    `each measuring ${ROUNDS_PER_PROCESS} interleaved rounds of ${GATE_SET.designs.join(', ')} (closed loop, one producer, ${GATE_SET.workload.preset} preset, ` +
+    `${GATE_SET.workload.count} commands). A design regresses when its per-round throughput ratio, current ÷ baseline, fell by more than ` +
+    `${GATE_RULE.threshold * 100} %${Object.entries(DESIGN_THRESHOLDS).map(([d, t]) => `, ${d}: ${t * 100} %`).join('')} and the ` +
+    `${GATE_RULE.confidence * 100} % bootstrap interval of the change is entirely below zero. ` +
+    `Exit codes: 0 pass, 1 fail, 2 usage, 3 machine too busy, 4 cannot judge (baseline commit not in this clone, or another benchmark set).`,
   options: {
-    'update-baseline': { type: 'boolean', description: 'measure and rewrite results/baseline.json instead of comparing' },
-    'measure-rounds': { type: 'string', value: 'N', description: 'measure N rounds in this process only and write them to --out (what each of the processes above runs)' },
+    'update-baseline': { type: 'boolean', description: 'move results/baseline.json to a commit (measures nothing); needs --reason' },
+    reason: { type: 'string', value: 'TEXT', description: 'with --update-baseline: why the baseline moves (recorded in the file)' },
+    commit: { type: 'string', value: 'REV', description: 'with --update-baseline: the commit to compare with from now on (default HEAD)' },
+    'measure-rounds': { type: 'string', value: 'N', description: 'measure N rounds of this tree in this process only and write them to --out (what each measuring process runs)' },
     out: { type: 'string', value: 'FILE', description: 'with --measure-rounds: where the measurement goes (JSON)' },
   },
 };
@@ -198,53 +229,78 @@ async function main(): Promise<void> {
     return;
   }
   const slowdown = activeSlowdown();
-  const update = args.boolean('update-baseline');
-  if (update && slowdown !== undefined) throw new Error(`refusing to write a baseline while MATCHBENCH_INJECT_SLOWDOWN slows ${slowdown.design} by ${slowdown.fraction * 100} %`);
-  if (slowdown !== undefined) console.log(`test knob: ${slowdown.design} slowed by ${slowdown.fraction * 100} % (MATCHBENCH_INJECT_SLOWDOWN)`);
-  const baseline = update ? undefined : readBaseline();
-  const environment = captureEnvironment();
-  if (baseline !== undefined) {
-    const then = baseline.environment;
-    console.log(`baseline: ${baseline.rounds} rounds measured ${baseline.createdAt} at commit ${then.gitSha?.slice(0, 10) ?? 'unknown'} (${then.cpuModel}, ${then.cores} cores, Node ${then.node})`);
-    // Ratios cancel a machine that is uniformly faster or slower, not another CPU or runtime, which can favour one
-    // design over another: judging against such a baseline would blame the code for the machine.
-    const differences = machineDifferences(then, environment);
-    if (differences.length > 0) {
-      console.log(`gate: CANNOT JUDGE: this is not the kind of machine the baseline was measured on (${differences.join('; ')}). Record a baseline here with \`npm run gate -- --update-baseline\` and commit it.`);
-      process.exitCode = OTHER_MACHINE_EXIT_CODE;
-      return;
-    }
+  const repo = repositoryRoot(import.meta.dirname);
+  if (args.boolean('update-baseline')) {
+    updateBaseline(repo, args.string('commit') ?? 'HEAD', args.string('reason'));
+    return;
   }
+  for (const flag of ['reason', 'commit'] as const) {
+    if (args.string(flag) !== undefined) throw new UsageError(SPEC.command, `--${flag} goes with --update-baseline`);
+  }
+  if (slowdown !== undefined) console.log(`test knob: ${slowdown.design} slowed by ${slowdown.fraction * 100} % in the current code (${SLOWDOWN_ENV})`);
+  const baseline = readBaseline();
+  const environment = captureEnvironment();
+  const head = environment.gitSha === null ? 'unknown commit' : `${environment.gitSha.slice(0, 10)}${environment.gitDirty === true ? ' with uncommitted changes' : ''}`;
+  console.log(`gate: relative mode: the baseline's code (commit ${baseline.commit.slice(0, 10)}, set ${baseline.updatedAt}: ${baseline.reason}) against the current tree (${head})`);
+  console.log(`machine: ${environment.cpuModel}, ${environment.cores} cores, Node ${environment.node}; load average before: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`);
   const started = Date.now();
-  // A busy machine widens every interval (the gate then calls fewer changes); say so next to the verdict.
-  console.log(`load average before: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`);
-  let measurement: GateMeasurement;
+  let tree;
   try {
-    measurement = measureInProcesses(update ? BASELINE_PROCESSES : PROCESSES, environment, (line) => console.log(line));
+    tree = checkOutBaseline(repo, baseline.commit, (line) => console.log(line));
+  } catch (error) {
+    if (!(error instanceof BaselineUnavailableError)) throw error;
+    console.log(`gate: CANNOT JUDGE: ${error.message}`);
+    process.exitCode = CANNOT_JUDGE_EXIT_CODE;
+    return;
+  }
+  let measured;
+  try {
+    console.log(`baseline code checked out at ${tree.dir} (dependencies ${tree.dependencies})`);
+    measured = await measureBothTrees(tree.dir, repo);
   } catch (error) {
     if (!(error instanceof BusyMachineError)) throw error;
     console.log(`gate: INCONCLUSIVE: ${error.message}`);
     process.exitCode = BUSY_EXIT_CODE;
     return;
+  } finally {
+    tree.remove();
   }
-  if (measurement.discardedRounds > 0) console.log(`${measurement.discardedRounds} rounds discarded and measured again (other processes were busy)`);
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   console.log(`load average after: ${loadavg()[0]!.toFixed(2)}`);
-  if (update) {
-    if (measurement.equivalenceFailures.length > 0) throw new Error(`not writing a baseline: equivalence failed\n${measurement.equivalenceFailures.join('\n')}`);
-    writeFileSync(BASELINE_PATH, `${JSON.stringify(baselineOf(measurement, new Date().toISOString()), null, 1)}\n`);
-    console.log(`baseline written: ${BASELINE_PATH} (${measurement.rounds} rounds, ${seconds} s)`);
+  let paired;
+  try {
+    paired = pairMeasurements(measured.baseline, measured.current);
+  } catch (error) {
+    if (!(error instanceof SetMismatchError)) throw error;
+    console.log(`gate: CANNOT JUDGE: ${error.message}`);
+    process.exitCode = CANNOT_JUDGE_EXIT_CODE;
     return;
   }
-  const outcome = evaluateGate(measurement, baseline!, GATE_RULE, DESIGN_THRESHOLDS);
+  if (paired.discardedRounds > 0) console.log(`${paired.discardedRounds} rounds discarded and measured again (other processes were busy)`);
+  for (const note of paired.notes) console.log(`note: ${note}`);
+  for (const failure of paired.baselineEquivalenceFailures) console.log(`note: the baseline's code failed an equivalence check (not held against the change): ${failure}`);
+  const outcome = evaluateGate(paired, GATE_RULE, DESIGN_THRESHOLDS);
   for (const v of outcome.verdicts) console.log(`${v.verdict.padEnd(11)} ${describeVerdict(v, GATE_RULE)}`);
   if (outcome.pass) {
-    console.log(`gate: PASS (${outcome.verdicts.length} designs within noise of the baseline, ${seconds} s)`);
+    console.log(`gate: PASS (${outcome.verdicts.length} designs within noise of the baseline's code, ${seconds} s)`);
     return;
   }
   for (const failure of outcome.failures) console.log(failure);
   console.log(`gate: FAIL (${outcome.failures.length} problem${outcome.failures.length > 1 ? 's' : ''}, ${seconds} s)`);
   process.exitCode = 1;
+}
+
+/** Writes results/baseline.json naming `rev` (resolved to a commit of this repository) with `reason`. */
+function updateBaseline(repo: string, rev: string, reason: string | undefined): void {
+  if (activeSlowdown() !== undefined) throw new Error(`refusing to move the baseline while ${SLOWDOWN_ENV} is set`);
+  if (reason === undefined) throw new UsageError(SPEC.command, '--update-baseline needs --reason TEXT (why the baseline moves)');
+  const resolved = spawnSync('git', ['-C', repo, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { encoding: 'utf8' });
+  if (resolved.status !== 0) throw new UsageError(SPEC.command, `--commit ${rev}: not a commit of this repository`);
+  const commit = resolved.stdout.trim();
+  requireCommit(repo, commit);
+  const baseline = baselineOf(commit, reason, new Date().toISOString());
+  writeFileSync(BASELINE_PATH, `${JSON.stringify(baseline, null, 1)}\n`);
+  console.log(`baseline moved to ${commit} (${reason}): ${BASELINE_PATH}; commit it`);
 }
 
 /** One measuring process: its rounds go to `out`; exit code BUSY_EXIT_CODE when the machine stayed too busy. */
@@ -258,14 +314,20 @@ async function measureOneProcess(rounds: number, out: string): Promise<void> {
   }
 }
 
-function readBaseline() {
+function readBaseline(): GateBaseline {
   let text: string;
   try {
     text = readFileSync(BASELINE_PATH, 'utf8');
   } catch {
-    throw new Error(`${BASELINE_PATH} is missing: create it with \`npm run gate -- --update-baseline\` and commit it`);
+    throw new Error(`${BASELINE_PATH} is missing: create it with \`npm run gate -- --update-baseline --reason TEXT\` and commit it`);
   }
-  return checkBaseline(JSON.parse(text), BASELINE_PATH);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${BASELINE_PATH}: not JSON (${(error as Error).message})`);
+  }
+  return checkBaseline(value, BASELINE_PATH);
 }
 
 if (import.meta.main) runCli(main);

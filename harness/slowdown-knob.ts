@@ -16,7 +16,7 @@
  * producers meeting at the start line) count like work, as they count in the throughput the slowdown must move.
  */
 
-const ENV = 'MATCHBENCH_INJECT_SLOWDOWN';
+export const SLOWDOWN_ENV = 'MATCHBENCH_INJECT_SLOWDOWN';
 const WINDOW = 1024;
 const IDLE_WINDOW_MS = 50;
 
@@ -31,12 +31,12 @@ export function parseSlowdown(value: string | undefined): SlowdownSetting | unde
   const match = /^([a-z][a-z0-9_-]*):([0-9]*\.?[0-9]+)$/.exec(value);
   const fraction = match === null ? NaN : Number(match[2]);
   if (match === null || !(fraction > 0 && fraction <= 10)) {
-    throw new Error(`${ENV}="${value}": expected DESIGN:FRACTION with 0 < FRACTION <= 10, e.g. disruptor:0.10`);
+    throw new Error(`${SLOWDOWN_ENV}="${value}": expected DESIGN:FRACTION with 0 < FRACTION <= 10, e.g. disruptor:0.10`);
   }
   return { design: match[1]!, fraction };
 }
 
-const setting = parseSlowdown(process.env[ENV]);
+const setting = parseSlowdown(process.env[SLOWDOWN_ENV]);
 
 function noSlowdown(): void {}
 

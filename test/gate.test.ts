@@ -1,14 +1,19 @@
 /**
- * The gate's statistics on synthetic samples (they test the statistics, not the machine): a known slowdown is
- * called a regression, samples from one distribution are not, small changes stay under the noise threshold, and the
- * verdict is a pure function of the samples.
+ * The gate: its statistics on synthetic samples (they test the statistics, not the machine: a known slowdown is
+ * called a regression, samples from one distribution are not, small changes stay under the noise threshold, the
+ * verdict is a pure function of the samples); the pairing of the baseline's and the current code's rounds; the
+ * baseline file; the checkout of the baseline commit (and the refusal to judge when a clone lacks it); the knob.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
-import { baselineOf, CALIBRATION, checkBaseline, evaluateGate, machineDifferences, metricsFromRounds, poolMeasurements, type GateMeasurement } from '../harness/gate-baseline.ts';
+import { baselineOf, checkBaseline, evaluateGate, pairMeasurements, SetMismatchError, type ProcessRounds } from '../harness/gate-baseline.ts';
+import { BaselineUnavailableError, checkOutBaseline, requireCommit } from '../harness/gate-worktree.ts';
 import { parseSlowdown } from '../harness/slowdown-knob.ts';
-import type { Environment } from '../harness/results-schema.ts';
 
 const RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 2000, seed: 12345 };
 
@@ -23,8 +28,8 @@ function noisy(random: () => number, n: number, center: number, sd: number): num
   return out;
 }
 
-/** n rounds of a design running at `ratio` x its reference, each figure with relative noise `sd`. */
-function rounds(random: () => number, n: number, ratio: number, sd: number): RoundSamples {
+/** n round pairs of a design whose current code runs at `ratio` x the baseline's, each figure with relative noise `sd`. */
+function pairs(random: () => number, n: number, ratio: number, sd: number): RoundSamples {
   return { design: noisy(random, n, ratio * 1e6, sd), reference: noisy(random, n, 1e6, sd) };
 }
 
@@ -64,33 +69,19 @@ describe('gate statistics', () => {
     expect(() => checkRoundSamples({ design: [1, NaN], reference: [1, 1] }, 'x')).toThrow(/round 1/);
   });
 
-  it('a machine uniformly slower during one run cancels out of the ratio', () => {
-    const random = seededRandom(99);
-    const baseline = rounds(random, 15, 0.8, 0.01);
-    const slowMachine = rounds(random, 15, 0.8, 0.01);
-    const current = { design: slowMachine.design.map((x) => x * 0.6), reference: slowMachine.reference.map((x) => x * 0.6) };
-    const j = judge(current, baseline, RULE);
-    expect(Math.abs(j.change)).toBeLessThan(0.02);
-    expect(j.verdict).toBe('unchanged');
-  });
-
-  it('a machine whose speed swings from round to round cancels out too: each round is its own ratio', () => {
+  it('a machine whose speed swings from pair to pair cancels out: each pair is its own ratio', () => {
     const random = seededRandom(98);
-    const baseline = rounds(random, 15, 0.8, 0.01);
-    const swinging = rounds(random, 15, 0.8, 0.01);
-    const speed = swinging.design.map((_, i) => (i % 3 === 0 ? 0.5 : i % 3 === 1 ? 1 : 1.4));
-    const current = { design: swinging.design.map((x, i) => x * speed[i]!), reference: swinging.reference.map((x, i) => x * speed[i]!) };
-    const j = judge(current, baseline, RULE);
+    const same = pairs(random, 15, 1, 0.01);
+    const speed = same.design.map((_, i) => (i % 3 === 0 ? 0.5 : i % 3 === 1 ? 1 : 1.4));
+    const swinging = { design: same.design.map((x, i) => x * speed[i]!), reference: same.reference.map((x, i) => x * speed[i]!) };
+    const j = judge(swinging, RULE);
     expect(Math.abs(j.change)).toBeLessThan(0.02);
     expect(j.high - j.low).toBeLessThan(0.05);
     expect(j.verdict).toBe('unchanged');
   });
 
   it('a 10 % slowdown under 3 % noise is a regression whose interval covers -10 %', () => {
-    const random = seededRandom(1);
-    const baseline = rounds(random, 15, 0.8, 0.03);
-    const current = rounds(random, 15, 0.72, 0.03);
-    const j = judge(current, baseline, RULE);
+    const j = judge(pairs(seededRandom(1), 15, 0.9, 0.03), RULE);
     expect(j.verdict).toBe('regression');
     expect(j.change).toBeLessThan(-0.05);
     expect(j.low).toBeLessThan(-0.1);
@@ -99,137 +90,218 @@ describe('gate statistics', () => {
   });
 
   it('a 10 % speed-up is an improvement, not a regression', () => {
-    const random = seededRandom(2);
-    const baseline = rounds(random, 15, 0.8, 0.03);
-    const current = rounds(random, 15, 0.88, 0.03);
-    expect(judge(current, baseline, RULE).verdict).toBe('improvement');
+    expect(judge(pairs(seededRandom(2), 15, 1.1, 0.03), RULE).verdict).toBe('improvement');
   });
 
-  /** Regressions called in `trials` pairs of n-round runs: baseline at ratio `before`, current at `after`. */
-  function regressions(seed: number, trials: number, n: number, before: number, after: number, sd: number): number {
+  /** Regressions called in `trials` runs of n round pairs with the current code at `ratio` x the baseline's. */
+  function regressions(seed: number, trials: number, n: number, ratio: number, sd: number): number {
     const random = seededRandom(seed);
     let count = 0;
     for (let trial = 0; trial < trials; trial++) {
-      const baseline = rounds(random, n, before, sd);
-      const current = rounds(random, n, after, sd);
-      if (judge(current, baseline, { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') count++;
+      if (judge(pairs(random, n, ratio, sd), { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') count++;
     }
     return count;
   }
 
   it('samples of one distribution almost never fail (false alarm rate over 300 trials)', () => {
-    expect(regressions(3, 300, 9, 0.8, 0.8, 0.05)).toBeLessThanOrEqual(3);
+    expect(regressions(3, 300, 9, 1, 0.05)).toBeLessThanOrEqual(3);
   });
 
-  it('a 10 % slowdown under 3 % noise per figure is caught nearly every time (power over 100 trials of 15 rounds)', () => {
-    expect(regressions(4, 100, 15, 0.8, 0.72, 0.03)).toBeGreaterThanOrEqual(95);
+  it('a 10 % slowdown under 3 % noise per figure is caught nearly every time (power over 100 trials of 15 pairs)', () => {
+    expect(regressions(4, 100, 15, 0.9, 0.03)).toBeGreaterThanOrEqual(95);
   });
 
   it('a consistent 2 % change stays under the 5 % noise threshold even when significant', () => {
-    const random = seededRandom(5);
-    const baseline = rounds(random, 15, 0.8, 0.002);
-    const current = rounds(random, 15, 0.784, 0.002);
-    const j = judge(current, baseline, RULE);
+    const j = judge(pairs(seededRandom(5), 15, 0.98, 0.002), RULE);
     expect(j.high).toBeLessThan(0);
     expect(j.verdict).toBe('unchanged');
   });
 
   it('a large change seen through heavy noise is not called without significance', () => {
-    const reference = [1, 1, 1, 1, 1, 1];
-    const baseline = { design: [0.5, 1.1, 0.6, 1.2, 0.55, 1.15], reference };
-    const current = { design: [0.45, 1.0, 0.5, 1.1, 0.5, 1.05], reference };
-    const j = judge(current, baseline, RULE);
+    // Per-pair ratios with an interquartile mean of 0.89 (-11 %), but scattered from 0.5 to 1.4.
+    const j = judge({ design: [0.5, 1.4, 0.6, 1.3, 0.55, 1.2, 0.9, 0.85], reference: [1, 1, 1, 1, 1, 1, 1, 1] }, RULE);
     expect(j.change).toBeLessThan(-0.05);
     expect(j.high).toBeGreaterThan(0);
     expect(j.verdict).toBe('unchanged');
   });
 
   it('the verdict is a pure function of samples and seed', () => {
-    const random = seededRandom(6);
-    const baseline = rounds(random, 9, 1, 0.04);
-    const current = rounds(random, 9, 0.95, 0.04);
-    expect(bootstrapChange(current, baseline, RULE)).toEqual(bootstrapChange(current, baseline, RULE));
-    expect(bootstrapChange(current, baseline, RULE)).not.toEqual(bootstrapChange(current, baseline, { ...RULE, seed: 54321 }));
+    const samples = pairs(seededRandom(6), 9, 0.95, 0.04);
+    expect(bootstrapChange(samples, RULE)).toEqual(bootstrapChange(samples, RULE));
+    expect(bootstrapChange(samples, RULE)).not.toEqual(bootstrapChange(samples, { ...RULE, seed: 54321 }));
   });
 
   it('refuses too few samples and bad options', () => {
     const two = { design: [1, 2], reference: [1, 1] };
-    expect(() => bootstrapChange({ design: [1], reference: [1] }, two, RULE)).toThrow(/at least 2 rounds/);
-    expect(() => bootstrapChange(two, two, { ...RULE, confidence: 1 })).toThrow(/confidence/);
-    expect(() => bootstrapChange(two, two, { ...RULE, resamples: 10 })).toThrow(/resamples/);
+    expect(() => bootstrapChange({ design: [1], reference: [1] }, RULE)).toThrow(/at least 2 round pairs/);
+    expect(() => bootstrapChange(two, { ...RULE, confidence: 1 })).toThrow(/confidence/);
+    expect(() => bootstrapChange(two, { ...RULE, resamples: 10 })).toThrow(/resamples/);
   });
 });
 
-const ENVIRONMENT: Environment = {
-  node: process.version, v8: process.versions.v8, cpuModel: 'test', cores: 2, totalMemoryBytes: 1, os: { platform: 'linux', release: '', arch: 'x64' }, gitSha: null, gitDirty: null,
-};
-const REFERENCES = { inline: CALIBRATION, disruptor: 'inline' };
-
-/** Rounds of throughputs where the machine's speed drifts and disruptor runs at `disruptorShare` of inline. */
-function measurement(seed: number, disruptorShare: number, failures: readonly string[] = []): GateMeasurement {
-  const random = seededRandom(seed);
-  const throughput = Array.from({ length: 11 }, () => {
-    const machine = 0.6 + 0.8 * random();
-    const inline = 2e6 * machine * (1 + 0.02 * (random() - 0.5));
-    return { [CALIBRATION]: 5e6 * machine * (1 + 0.02 * (random() - 0.5)), inline, disruptor: inline * disruptorShare * (1 + 0.04 * (random() - 0.5)) };
-  });
-  return { setKey: 'set-a', environment: ENVIRONMENT, rounds: throughput.length, throughput, metrics: metricsFromRounds(throughput, REFERENCES), equivalenceFailures: failures, discardedRounds: 0 };
+/** A set key as the measuring processes write it. */
+function setKey(designs: readonly string[], workload = 'w1', params: Record<string, unknown> = {}): string {
+  return JSON.stringify({ workload, warmup: 100, producers: 1, mode: 'closed', designs: designs.map((engine) => ({ engine, params: params[engine] ?? {} })) });
 }
 
-describe('gate decision', () => {
-  const baseline = baselineOf(measurement(10, 0.7), '2026-01-01T00:00:00Z');
+/**
+ * One measuring process's rounds: the machine's speed drifts from round to round (the same drift on both sides of a
+ * pair, as when the two processes run next to each other), disruptor runs at `disruptorShare` of its usual speed.
+ */
+function process_(seed: number, disruptorShare: number, options: { key?: string; failures?: string[]; calibration?: boolean } = {}): ProcessRounds {
+  const random = seededRandom(seed);
+  const drift = seededRandom(1000);
+  const throughput = Array.from({ length: 5 }, () => {
+    const machine = 0.6 + 0.8 * drift();
+    const round: Record<string, number> = {
+      inline: 2e6 * machine * (1 + 0.02 * (random() - 0.5)),
+      disruptor: 1.4e6 * machine * disruptorShare * (1 + 0.04 * (random() - 0.5)),
+    };
+    if (options.calibration === true) round['calibration'] = 5e6 * machine;
+    return round;
+  });
+  return { setKey: options.key ?? setKey(['inline', 'disruptor']), throughput, equivalenceFailures: options.failures ?? [], discardedRounds: 0 };
+}
 
-  it('passes an unchanged design even when the machine speed differs between runs', () => {
-    const outcome = evaluateGate(measurement(11, 0.7), baseline, RULE);
-    expect(outcome.failures).toEqual([]);
-    expect(outcome.pass).toBe(true);
-    expect(outcome.verdicts.map((v) => v.verdict)).toEqual(['unchanged', 'unchanged']);
+describe('gate pairing and decision', () => {
+  // The baseline's code of an older version also measured a calibration kernel: its extra key is ignored.
+  const baseline = [process_(10, 1, { calibration: true }), process_(11, 1, { calibration: true }), process_(12, 1, { calibration: true })];
+
+  it('pairs process k with process k and round j with round j, one pair per round', () => {
+    const current = [process_(20, 1), process_(21, 1), process_(22, 1)];
+    const paired = pairMeasurements(baseline, current);
+    expect(paired.pairs).toBe(15);
+    expect(paired.designs.map((d) => d.engine)).toEqual(['inline', 'disruptor']);
+    expect(paired.designs[0]!.samples.reference[5]).toBe(baseline[1]!.throughput[0]!['inline']);
+    expect(paired.designs[0]!.samples.design[5]).toBe(current[1]!.throughput[0]!['inline']);
+    expect(paired.notes).toEqual([]);
   });
 
-  it('fails a 10 % slower design, naming it and the size of the drop', () => {
-    const outcome = evaluateGate(measurement(12, 0.63), baseline, RULE);
-    expect(outcome.pass).toBe(false);
-    expect(outcome.failures).toHaveLength(1);
-    expect(outcome.failures[0]).toMatch(/^REGRESSION disruptor: throughput relative to inline \u2212(9|10|11)\.\d %/);
-    expect(outcome.verdicts.find((v) => v.engine === 'inline')?.verdict).toBe('unchanged');
+  it('passes unchanged code although the machine speed drifts, and fails a 10 % slower design, naming it', () => {
+    const same = evaluateGate(pairMeasurements(baseline, [process_(20, 1), process_(21, 1), process_(22, 1)]), RULE);
+    expect(same.failures).toEqual([]);
+    expect(same.verdicts.map((v) => v.verdict)).toEqual(['unchanged', 'unchanged']);
+    const slower = evaluateGate(pairMeasurements(baseline, [process_(20, 0.9), process_(21, 0.9), process_(22, 0.9)]), RULE);
+    expect(slower.pass).toBe(false);
+    expect(slower.failures).toHaveLength(1);
+    expect(slower.failures[0]).toMatch(/^REGRESSION disruptor: throughput relative to the baseline's code \u2212(9|10|11)\.\d % .*threshold 5 %; 15 round pairs/);
+    expect(slower.verdicts.find((v) => v.engine === 'inline')?.verdict).toBe('unchanged');
   });
 
   it('a design with its own noise threshold is judged by it', () => {
-    expect(evaluateGate(measurement(12, 0.63), baseline, RULE, { disruptor: 0.15 }).pass).toBe(true);
-    expect(evaluateGate(measurement(12, 0.5), baseline, RULE, { disruptor: 0.15 }).failures[0]).toMatch(/^REGRESSION disruptor/);
+    const slower = pairMeasurements(baseline, [process_(20, 0.9), process_(21, 0.9), process_(22, 0.9)]);
+    expect(evaluateGate(slower, RULE, { disruptor: 0.15 }).pass).toBe(true);
+    const muchSlower = pairMeasurements(baseline, [process_(20, 0.7), process_(21, 0.7), process_(22, 0.7)]);
+    expect(evaluateGate(muchSlower, RULE, { disruptor: 0.15 }).failures[0]).toMatch(/^REGRESSION disruptor/);
   });
 
-  it('fails on any equivalence failure, and on a baseline of another set', () => {
-    expect(evaluateGate(measurement(13, 0.7, ['disruptor/balanced: event 17 differs']), baseline, RULE).failures).toEqual(['equivalence failure: disruptor/balanced: event 17 differs']);
-    const other = evaluateGate({ ...measurement(14, 0.7), setKey: 'set-b' }, baseline, RULE);
-    expect(other.pass).toBe(false);
-    expect(other.failures[0]).toMatch(/another benchmark set.*--update-baseline/);
+  it("fails on the current code's equivalence failures, reports the baseline's", () => {
+    const current = [process_(20, 1), process_(21, 1, { failures: ['disruptor round 2: event 5 differs'] }), process_(22, 1)];
+    expect(evaluateGate(pairMeasurements(baseline, current), RULE).failures).toEqual(['equivalence failure: process 2: disruptor round 2: event 5 differs']);
+    const brokenBaseline = [process_(10, 1, { failures: ['inline round 1: event 1 differs'] }), baseline[1]!, baseline[2]!];
+    const paired = pairMeasurements(brokenBaseline, [process_(20, 1), process_(21, 1), process_(22, 1)]);
+    expect(paired.baselineEquivalenceFailures).toEqual(['process 1: inline round 1: event 1 differs']);
+    expect(evaluateGate(paired, RULE).pass).toBe(true);
   });
 
-  it('pools the rounds of several processes, keeping which process saw an equivalence failure', () => {
-    const parts = [measurement(20, 0.7), measurement(21, 0.7, ['disruptor round 2: event 5 differs']), measurement(22, 0.7)];
-    const pooled = poolMeasurements(parts, REFERENCES, ENVIRONMENT);
-    expect(pooled.rounds).toBe(33);
-    expect(pooled.throughput).toEqual(parts.flatMap((p) => p.throughput));
-    expect(pooled.metrics).toEqual(metricsFromRounds(pooled.throughput, REFERENCES));
-    expect(pooled.equivalenceFailures).toEqual(['process 2: disruptor round 2: event 5 differs']);
-    expect(() => poolMeasurements([parts[0]!, { ...parts[1]!, setKey: 'set-b' }], REFERENCES, ENVIRONMENT)).toThrow(/process 2 measured another set/);
-    expect(() => poolMeasurements([], REFERENCES, ENVIRONMENT)).toThrow(/no measurements/);
+  it('judges only the designs both trees have, and says which were not judged or changed parameters', () => {
+    const key = setKey(['inline', 'disruptor', 'noop'], 'w1', { disruptor: { batch: 64 } });
+    const current = [20, 21, 22].map((seed) => ({ ...process_(seed, 1), setKey: key }));
+    const paired = pairMeasurements(baseline, current);
+    expect(paired.designs.map((d) => d.engine)).toEqual(['inline', 'disruptor']);
+    expect(paired.notes).toEqual([
+      'disruptor: its default parameters changed ({} in the baseline, {"batch":64} now); judged as the design runs by default',
+      "noop: not judged, the baseline's code has no such design",
+    ]);
   });
 
-  it('round-trips the baseline through JSON and rejects a malformed one', () => {
-    expect(checkBaseline(JSON.parse(JSON.stringify(baseline)), 'b.json')).toEqual(baseline);
-    expect(() => checkBaseline({ ...baseline, version: 99 }, 'b.json')).toThrow(/b.json: field "version" is 99/);
-    expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', design: [1, 0], referenceThroughput: [1, 1] }] }, 'b.json')).toThrow(/b.json: metrics\[0\] \(x\): round 1/);
-    expect(() => checkBaseline({ ...baseline, metrics: [{ engine: 'x', reference: 'y', ratios: [1] }] }, 'b.json')).toThrow(/metrics\[0\] needs/);
+  it('refuses to pair another workload (cannot judge), inconsistent processes and unequal counts', () => {
+    const other = [20, 21, 22].map((seed) => process_(seed, 1, { key: setKey(['inline', 'disruptor'], 'w2') }));
+    expect(() => pairMeasurements(baseline, other)).toThrow(SetMismatchError);
+    expect(() => pairMeasurements(baseline, other)).toThrow(/another benchmark set \(workload "w1", now "w2"\).*--update-baseline/);
+    const mixed = [process_(20, 1), other[1]!, process_(22, 1)];
+    expect(() => pairMeasurements(baseline, mixed)).toThrow(/current process 2 measured another set/);
+    expect(() => pairMeasurements(baseline, [process_(20, 1)])).toThrow(/cannot pair 3 baseline processes with 1/);
+    expect(() => pairMeasurements(baseline, [{ ...process_(20, 1), setKey: 'not json' }, process_(21, 1), process_(22, 1)])).toThrow(/current process 2 measured another set/);
+  });
+
+  it('round-trips the baseline file and rejects a malformed one, naming the field', () => {
+    const file = baselineOf('ed2af7d779d2c2881022bd0e7a128c5e32a54f34', 'why', '2026-12-01T00:00:00Z');
+    expect(checkBaseline(JSON.parse(JSON.stringify(file)), 'b.json')).toEqual(file);
+    expect(() => checkBaseline({ ...file, version: 1 }, 'b.json')).toThrow(/b.json: field "version" is 1, this code reads version 2/);
+    expect(() => checkBaseline({ ...file, commit: 'ed2af7d' }, 'b.json')).toThrow(/b.json: field "commit" is "ed2af7d"/);
+    expect(() => checkBaseline({ ...file, reason: ' ' }, 'b.json')).toThrow(/b.json: field "reason"/);
+    expect(() => checkBaseline([], 'b.json')).toThrow(/b.json: not a JSON object/);
+    expect(() => baselineOf('HEAD', 'why', '')).toThrow(/40-digit/);
+    expect(() => baselineOf('ed2af7d779d2c2881022bd0e7a128c5e32a54f34', '', '')).toThrow(/--reason/);
   });
 });
 
-describe('baseline machine', () => {
-  it('names only what moves ratios between designs: CPU, cores, Node, V8', () => {
-    const here = ENVIRONMENT;
-    expect(machineDifferences(here, { ...here, gitSha: 'b', gitDirty: true, totalMemoryBytes: 2, os: { ...here.os, release: '7' } })).toEqual([]);
-    expect(machineDifferences(here, { ...here, cpuModel: 'EPYC', cores: 4 })).toEqual(['CPU "test" in the baseline, "EPYC" here', 'cores 2 in the baseline, 4 here']);
+describe('the baseline commit as a tree', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'matchbench-gate-test-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const git = (cwd: string, ...args: string[]): string =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'protocol.file.allow=always', ...args], { cwd, encoding: 'utf8' }).trim();
+
+  /** A repository with two commits; the first holds a file the second changes. */
+  function twoCommitRepo(name: string): { dir: string; first: string; second: string } {
+    const dir = join(scratch, name);
+    mkdirSync(dir);
+    git(dir, 'init', '-q');
+    writeFileSync(join(dir, 'package-lock.json'), '{}\n');
+    writeFileSync(join(dir, 'code.txt'), 'v1\n');
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-qm', 'first');
+    const first = git(dir, 'rev-parse', 'HEAD');
+    writeFileSync(join(dir, 'code.txt'), 'v2\n');
+    git(dir, 'commit', '-qam', 'second');
+    return { dir, first, second: git(dir, 'rev-parse', 'HEAD') };
+  }
+
+  it("checks the commit out beside the current tree, links the current dependencies, and removes it", () => {
+    const repo = twoCommitRepo('full');
+    mkdirSync(join(repo.dir, 'node_modules'));
+    const tree = checkOutBaseline(repo.dir, repo.first, () => {});
+    try {
+      expect(tree.dependencies).toBe('linked');
+      expect(execFileSync('cat', [join(tree.dir, 'code.txt')], { encoding: 'utf8' })).toBe('v1\n');
+      expect(existsSync(join(tree.dir, 'node_modules'))).toBe(true);
+      expect(git(repo.dir, 'worktree', 'list')).toContain(tree.dir);
+    } finally {
+      tree.remove();
+      tree.remove();
+    }
+    expect(existsSync(tree.dir)).toBe(false);
+    expect(git(repo.dir, 'worktree', 'list')).not.toContain(tree.dir);
+  });
+
+  it('says a shallow clone lacks the commit, and fetches nothing', () => {
+    const repo = twoCommitRepo('origin');
+    const shallow = join(scratch, 'shallow');
+    git(scratch, 'clone', '-q', '--depth', '1', `file://${repo.dir}`, shallow);
+    expect(() => requireCommit(shallow, repo.first)).toThrow(BaselineUnavailableError);
+    expect(() => requireCommit(shallow, repo.first)).toThrow(new RegExp(`baseline commit ${repo.first} .*not in this clone \\(it is a shallow clone.*fetches nothing`));
+    expect(() => requireCommit(shallow, repo.second)).not.toThrow();
+    expect(() => requireCommit(repo.dir, 'f'.repeat(40))).toThrow(/another repository/);
+  });
+
+  it('npm run gate on a clone without the baseline commit says it cannot judge and exits 4', () => {
+    // The project's code in a new repository of one commit, whose baseline names a commit it does not have.
+    const root = resolve(import.meta.dirname, '..');
+    const clone = join(scratch, 'project');
+    mkdirSync(clone);
+    for (const dir of ['engines', 'harness', 'workloads']) cpSync(join(root, dir), join(clone, dir), { recursive: true });
+    cpSync(join(root, 'package.json'), join(clone, 'package.json'));
+    mkdirSync(join(clone, 'results'));
+    writeFileSync(join(clone, 'results', 'baseline.json'), JSON.stringify(baselineOf('0'.repeat(40), 'a commit this clone lacks', '2026-12-01T00:00:00Z')));
+    symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
+    git(clone, 'init', '-q');
+    git(clone, 'add', 'engines', 'harness', 'workloads', 'package.json', 'results');
+    git(clone, 'commit', '-qm', 'only commit');
+    const run = spawnSync(process.execPath, [join(clone, 'harness', 'gate.ts')], { cwd: clone, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/gate: CANNOT JUDGE: the baseline commit 0{40} \(results\/baseline.json\) is not in this clone/);
+    expect(run.status).toBe(4);
   });
 });
 
