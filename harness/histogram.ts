@@ -31,16 +31,19 @@ const SLOTS = EXACT_BELOW + (31 - 11) * SLOTS_PER_OCTAVE;
 /**
  * How a timed loop records latencies: a value increments its slot in a plain 90 KB array (a larger one than the
  * slots cover goes to the histogram at once), and `finish` adds the counts to the histogram afterwards, each slot
- * as its lowest value with its count — the same to the histogram as recording every value, so the figures are
- * identical. Why not `recordValue` per command: hdr-histogram-js goes through its WebAssembly loader's wrappers,
- * which box the argument and allocate per call (~40 ns and a few dozen bytes a command: a young-generation
- * collection inside the timed part every few hundred thousand commands). Why not one slot per ns: closed-loop
- * latencies spread over ~10^5 distinct values, and a slot array that size misses the cache on most increments.
+ * as its lowest value with its count (the largest value as itself) — the same to the histogram as recording every
+ * value, so the figures are identical. Why not `recordValue` per command: hdr-histogram-js goes through its
+ * WebAssembly loader's wrappers, which box the argument and allocate per call (~40 ns and a few dozen bytes a
+ * command: a young-generation collection inside the timed part every few hundred thousand commands). Why not one
+ * slot per ns: closed-loop latencies spread over ~10^5 distinct values, and a slot array that size misses the cache
+ * on most increments.
  */
 export class LatencyRecorder {
   readonly histogram: Histogram;
   // Written now so its pages are mapped before anything is timed, not on a slot's first increment.
   readonly #counts = new Uint32Array(SLOTS).fill(0);
+  /** The largest value recorded, kept exact: a slot stands for its lowest value, and the maximum is reported as is. */
+  #max = 0;
 
   constructor(histogram: Histogram) {
     this.histogram = histogram;
@@ -48,30 +51,42 @@ export class LatencyRecorder {
 
   /** Records `ns` (an integer ≥ 0). */
   record(ns: number): void {
-    if (ns < EXACT_BELOW) this.#counts[ns]!++;
-    else if (ns < SLOTTED_BELOW) {
-      // Octave k ≥ 1 holds [1024 · 2^k, 2048 · 2^k); its slots are ns >> k - 1024. 21 - clz32 = floor(log2 ns) - 10.
-      const octave = 21 - Math.clz32(ns);
-      this.#counts[EXACT_BELOW + (octave - 1) * SLOTS_PER_OCTAVE + (ns >> octave) - SLOTS_PER_OCTAVE]!++;
-    } else this.histogram.recordValue(ns);
+    if (ns > this.#max) this.#max = ns;
+    if (ns < SLOTTED_BELOW) this.#counts[slotOf(ns)]!++;
+    else this.histogram.recordValue(ns);
   }
 
   /** Forgets everything recorded (the warm-up's, recorded so the timed part runs code already optimised for it). */
   reset(): void {
     this.#counts.fill(0);
+    this.#max = 0;
     this.histogram.reset();
   }
 
   /** Adds the counts to the histogram (once, when recording is over) and returns it. */
   finish(): Histogram {
     const counts = this.#counts;
+    // The maximum goes in as itself (the histogram's max is its largest value recorded), the rest of its slot as the slot.
+    const max = this.#max;
+    const maxSlotted = max > 0 && max < SLOTTED_BELOW;
+    if (maxSlotted) counts[slotOf(max)]!--;
     for (let slot = 0; slot < SLOTS; slot++) {
       const n = counts[slot]!;
       if (n > 0) this.histogram.recordValueWithCount(slotValue(slot), n);
     }
+    if (maxSlotted) this.histogram.recordValue(max);
     counts.fill(0);
+    this.#max = 0;
     return this.histogram;
   }
+}
+
+/** The LatencyRecorder slot of a value below SLOTTED_BELOW. */
+function slotOf(ns: number): number {
+  if (ns < EXACT_BELOW) return ns;
+  // Octave k ≥ 1 holds [1024 · 2^k, 2048 · 2^k); its slots are ns >> k - 1024. 21 - clz32 = floor(log2 ns) - 10.
+  const octave = 21 - Math.clz32(ns);
+  return EXACT_BELOW + (octave - 1) * SLOTS_PER_OCTAVE + (ns >> octave) - SLOTS_PER_OCTAVE;
 }
 
 /** The lowest value of a LatencyRecorder slot. */

@@ -15,61 +15,55 @@
  * BigInt per read), and the very clock the producers time commands with, so the floor is what they can see.
  *
  * The probe runs alone in its own slot of compare's interleaving, never beside a design: on 2 cores a spinning thread
- * would take a design's core. Recording must not widen the gaps it measures, so a gap under 1 µs (nearly all of
- * them) only increments a plain array slot; larger ones go to the histogram at once, and the small counts are added
- * to it when the probe ends.
+ * would take a design's core. Recording must not widen the gaps it measures: it increments array slots and fills
+ * the histogram when the probe ends (NsRecorder). The clock read itself allocates (harness/clock.ts): the probe's
+ * young-generation collections are gaps it records, as the producers' own are gaps they suffer.
  */
 import type { Histogram } from 'hdr-histogram-js';
 import { Worker } from 'node:worker_threads';
-import { encodeHistogram, latencyHistogram, percentilesOf } from './histogram.ts';
+import { encodeHistogram, LatencyRecorder, latencyHistogram, percentilesOf } from './histogram.ts';
 import type { GapDecades, LatencyPercentiles, LoopMode } from './results-schema.ts';
 
-/** Values below this many ns are counted in an array, not recorded one by one (the first decade). */
-const SMALL_LIMIT_NS = 1000;
-/** Upper bounds of the decades after the first: 10 µs, 100 µs, 1 ms, 10 ms; the last decade is open. */
-const DECADE_BOUNDS_NS = [1e4, 1e5, 1e6, 1e7] as const;
+/** Upper bounds of the decades: 1 µs, 10 µs, 100 µs, 1 ms, 10 ms; the last decade is open. */
+const DECADE_BOUNDS_NS = [1e3, 1e4, 1e5, 1e6, 1e7] as const;
 
-/** Records ns values into an HDR histogram, cheaply for the common small ones, and counts them by decade. */
+/**
+ * Records ns values as the producers record latencies (harness/histogram.ts LatencyRecorder: slot counts added to
+ * the HDR histogram at the end, so recording allocates nothing and does not widen the gaps it measures), and counts
+ * them by decade.
+ */
 export class NsRecorder {
-  readonly histogram: Histogram;
-  readonly #small = new Float64Array(SMALL_LIMIT_NS);
-  /** Counts of the decades from 1 µs up (index 0: 1–10 µs … 4: ≥ 10 ms). */
-  readonly #large = new Float64Array(DECADE_BOUNDS_NS.length + 1);
+  readonly #latencies: LatencyRecorder;
+  /** Counts by decade (index 0: under 1 µs … 5: ≥ 10 ms). */
+  readonly #decades = new Float64Array(DECADE_BOUNDS_NS.length + 1);
 
   constructor(histogram: Histogram) {
-    this.histogram = histogram;
+    this.#latencies = new LatencyRecorder(histogram);
+  }
+
+  get histogram(): Histogram {
+    return this.#latencies.histogram;
   }
 
   record(ns: number): void {
     const value = ns > 0 ? Math.round(ns) : 0;
-    if (value < SMALL_LIMIT_NS) {
-      this.#small[value]!++;
-      return;
-    }
-    this.histogram.recordValue(value);
+    this.#latencies.record(value);
     let decade = 0;
     while (decade < DECADE_BOUNDS_NS.length && value >= DECADE_BOUNDS_NS[decade]!) decade++;
-    this.#large[decade]!++;
+    this.#decades[decade]!++;
   }
 
-  /** Adds the small counts to the histogram (once, when recording is over) and returns the counts by decade. */
+  /** Adds the counts to the histogram (once, when recording is over) and returns the counts by decade. */
   finish(): GapDecades {
-    let below1us = 0;
-    for (let v = 0; v < SMALL_LIMIT_NS; v++) {
-      const n = this.#small[v]!;
-      if (n > 0) this.histogram.recordValueWithCount(v, n);
-      below1us += n;
-    }
-    this.#small.fill(0);
-    const large = this.#large;
-    return { below1us, from1to10us: large[0]!, from10to100us: large[1]!, from100usTo1ms: large[2]!, from1to10ms: large[3]!, atLeast10ms: large[4]! };
+    this.#latencies.finish();
+    const d = this.#decades;
+    return { below1us: d[0]!, from1to10us: d[1]!, from10to100us: d[2]!, from100usTo1ms: d[3]!, from1to10ms: d[4]!, atLeast10ms: d[5]! };
   }
 
   /** Forgets everything recorded (after the warm-up). */
   reset(): void {
-    this.histogram.reset();
-    this.#small.fill(0);
-    this.#large.fill(0);
+    this.#latencies.reset();
+    this.#decades.fill(0);
   }
 }
 
