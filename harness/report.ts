@@ -109,6 +109,7 @@ ${
   }
 <h3>Summary</h3>
 ${table(summaryTable(file))}
+${harnessOverheadSection(file)}
 ${floorSection(file)}
 ${figures.length > 0 ? figures.join('\n') : '<p class="missing">These results contain no measured repetitions to chart.</p>'}
 ${missingNotes(file)}
@@ -120,6 +121,19 @@ ${table(environment)}
 <h3>Workloads</h3>
 ${table(workloads)}
 </section>`;
+}
+
+/** inline through the harness against the fast core alone (harness/harness-overhead.ts), when compare measured it. */
+function harnessOverheadSection(file: ResultsFile): string {
+  const overheads = file.harnessOverhead ?? [];
+  if (overheads.length === 0) return '';
+  const rows: ChartTable = {
+    columns: ['Workload', 'inline through the harness', 'fast core alone', 'overhead (1 \u2212 inline / core)', 'ns per command', 'repetitions'],
+    rows: overheads.map((o) => [o.workload, formatRate(o.inlineThroughput), formatRate(o.coreThroughput), `${(o.overhead * 100).toFixed(1)} %`, o.perCommandNs.toFixed(0), o.repetitions]),
+  };
+  return `<h3>Harness overhead</h3>
+<p>What the harness itself costs a command: closed-loop <code>inline</code> (fastest repetition) against the fast core alone on the same workload, commands and warm-up. Every design pays it, so it squeezes every design\u2019s ratio to <code>inline</code> towards 1.</p>
+${table(rows)}`;
 }
 
 function slowdownText(file: ResultsFile): string {

@@ -6,7 +6,7 @@
  * load nothing from anywhere and log no error. The page's screenshot is saved as reports/report-test.png (not
  * committed; copy it over reports/screenshot.png to refresh the one the README shows).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,6 +16,7 @@ import { designByName, resolveParams } from '../engines/designs.ts';
 import { importLobster } from '../workloads/lobster.ts';
 import { scoreReplay } from '../workloads/fidelity.ts';
 import { CLOCK_DESCRIPTION } from '../harness/clock.ts';
+import { measureHarnessOverhead } from '../harness/harness-overhead.ts';
 import { runComparison, type Configuration } from '../harness/comparison.ts';
 import { captureEnvironment } from '../harness/environment.ts';
 import { preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
@@ -69,6 +70,7 @@ async function measuredResults(): Promise<ResultsFile> {
     workloads: goog === null ? [balanced.identity] : [balanced.identity, goog.identity],
     runs,
     floor,
+    harnessOverhead: await measureHarnessOverhead(runs, [balanced]),
     fidelity: fidelity === null ? [] : [{ workload: 'GOOG_1', executions: fidelity.executions, book: fidelity.book }],
     allEquivalent: runs.every((r) => r.summary.equivalent),
   };
@@ -89,6 +91,7 @@ describe('HTML report', () => {
 
   afterAll(async () => {
     await browser?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('the measured comparison passed equivalence (else the report would be of a broken engine)', () => {
@@ -186,6 +189,13 @@ describe('HTML report', () => {
     expect(legendDashes).toBeGreaterThan(0);
     const floorTable = await page.$$eval('table', (tables) => tables.filter((t) => t.textContent!.includes('harness floor (noop)')).length);
     expect(floorTable).toBeGreaterThan(0);
+    // The harness overhead: inline through the harness against the fast core alone, one row for the closed-loop workload.
+    const overhead = await page.$$eval('h3', (headings) => {
+      const table = headings.find((h) => h.textContent === 'Harness overhead')?.nextElementSibling?.nextElementSibling;
+      return { rows: table?.querySelectorAll('tbody tr').length ?? 0, text: table?.textContent ?? '' };
+    });
+    expect(overhead.rows).toBe(1);
+    expect(overhead.text).toMatch(/balanced/);
 
     expect(problems).toEqual([]);
     await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1200, height: 1500 } });
