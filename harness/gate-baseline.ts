@@ -1,6 +1,6 @@
 /**
- * The gate's baseline (results/baseline.json), what its measuring processes hand back, and how the two trees'
- * measurements are paired and judged.
+ * The gate's baseline (results/baseline.json), what the two trees' measuring processes may be paired on, and how
+ * their paired runs are judged.
  *
  * The baseline is a commit, not a set of figures: the gate measures that commit's code and the current code side
  * by side on whatever machine it runs on (harness/gate.ts), so nothing measured elsewhere is ever compared.
@@ -17,10 +17,8 @@
  * Version rule: a reader refuses any other version, naming the file and the field. Version 1 (stored per-round
  * ratios measured on one machine) is no longer read: its figures could not be judged on any other kind of machine.
  *
- * The measuring process (`node harness/gate.ts --measure-rounds N --out FILE`, run in each tree) is a contract
- * between versions of this code: the current tree runs the baseline commit's own copy of it, so its output,
- * ProcessRounds as JSON, and its set key (a JSON object: workload, warmup, producers, mode, designs with their
- * parameters) keep their shape from one version to the next. Fields may be added; none may change meaning.
+ * The two trees' measuring processes (harness/gate-process.ts) each announce a set key (SetKey, as JSON: workload,
+ * warmup, producers, mode, designs with their parameters); planPairs decides from the two keys what can be paired.
  */
 import { interquartileMean, judge, type GateRule, type Judgement, type RoundSamples } from './gate-stats.ts';
 
@@ -33,18 +31,6 @@ export interface GateBaseline {
   readonly commit: string;
   readonly updatedAt: string;
   readonly reason: string;
-}
-
-/** What one measuring process returns: its clean rounds, nothing derived from them. */
-export interface ProcessRounds {
-  /** Identity of the benchmark set, as JSON (SetKey): two trees are compared only on the same workload and mode. */
-  readonly setKey: string;
-  /** Per round: commands/s of each design (older versions also recorded other keys, such as a calibration kernel). */
-  readonly throughput: readonly Readonly<Record<string, number>>[];
-  /** Equivalence failures, one line each (run id and the first difference); any fails the gate. */
-  readonly equivalenceFailures: readonly string[];
-  /** Rounds measured again because other processes used too much of the machine (harness/gate-contention.ts). */
-  readonly discardedRounds: number;
 }
 
 /** The parsed set key. */
@@ -101,34 +87,19 @@ export class SetMismatchError extends Error {
   override readonly name = 'SetMismatchError';
 }
 
-/** One design's paired rounds: `design` under the current code, `reference` under the baseline's. */
-export interface PairedDesign {
-  readonly engine: string;
-  readonly samples: RoundSamples;
-}
-
-export interface PairedMeasurement {
-  readonly designs: readonly PairedDesign[];
-  /** Round pairs per design. */
-  readonly pairs: number;
+/** What two trees' set keys allow: the designs to pair (in the current set's order), and notes for the rest. */
+export interface PairPlan {
+  readonly designs: readonly string[];
   /** Things a reader must know that are not failures: designs only one tree has, parameters that changed. */
   readonly notes: readonly string[];
-  /** Equivalence failures of the current code (fail the gate) and of the baseline's (reported). */
-  readonly equivalenceFailures: readonly string[];
-  readonly baselineEquivalenceFailures: readonly string[];
-  readonly discardedRounds: number;
 }
 
 /**
- * Pairs the k-th baseline process with the k-th current process and round j of one with round j of the other.
- * Throws SetMismatchError when the trees measured another workload, warm-up, producer count or mode, and an
- * Error when the processes of one tree disagree among themselves or the sides have different process counts.
+ * Throws SetMismatchError when the trees measure another workload, warm-up, producer count or mode; otherwise the
+ * designs both have.
  */
-export function pairMeasurements(baseline: readonly ProcessRounds[], current: readonly ProcessRounds[]): PairedMeasurement {
-  if (baseline.length === 0 || baseline.length !== current.length) throw new Error(`cannot pair ${baseline.length} baseline processes with ${current.length} current ones`);
-  const baseKey = consistentSetKey(baseline, 'baseline');
-  const currentKey = consistentSetKey(current, 'current');
-  const base = parseSetKey(baseKey, 'baseline');
+export function planPairs(baselineKey: string, currentKey: string): PairPlan {
+  const base = parseSetKey(baselineKey, 'baseline');
   const now = parseSetKey(currentKey, 'current');
   for (const field of ['workload', 'warmup', 'producers', 'mode'] as const) {
     if (base[field] !== now[field]) {
@@ -136,7 +107,7 @@ export function pairMeasurements(baseline: readonly ProcessRounds[], current: re
     }
   }
   const notes: string[] = [];
-  const designs: PairedDesign[] = [];
+  const designs: string[] = [];
   for (const design of now.designs) {
     const before = base.designs.find((d) => d.engine === design.engine);
     if (before === undefined) {
@@ -146,41 +117,26 @@ export function pairMeasurements(baseline: readonly ProcessRounds[], current: re
     if (JSON.stringify(before.params) !== JSON.stringify(design.params)) {
       notes.push(`${design.engine}: its default parameters changed (${JSON.stringify(before.params)} in the baseline, ${JSON.stringify(design.params)} now); judged as the design runs by default`);
     }
-    const samples: { design: number[]; reference: number[] } = { design: [], reference: [] };
-    current.forEach((part, k) => {
-      const other = baseline[k]!;
-      const n = Math.min(part.throughput.length, other.throughput.length);
-      for (let j = 0; j < n; j++) {
-        samples.design.push(figure(part.throughput[j]!, design.engine, `current process ${k + 1} round ${j + 1}`));
-        samples.reference.push(figure(other.throughput[j]!, design.engine, `baseline process ${k + 1} round ${j + 1}`));
-      }
-    });
-    designs.push({ engine: design.engine, samples });
+    designs.push(design.engine);
   }
   for (const gone of base.designs.filter((d) => !now.designs.some((n) => n.engine === d.engine))) notes.push(`${gone.engine}: in the baseline's set, no longer in the current one`);
-  const label = (parts: readonly ProcessRounds[]) => parts.flatMap((part, k) => part.equivalenceFailures.map((f) => `process ${k + 1}: ${f}`));
-  return {
-    designs,
-    pairs: designs[0]?.samples.design.length ?? 0,
-    notes,
-    equivalenceFailures: label(current),
-    baselineEquivalenceFailures: label(baseline),
-    discardedRounds: [...baseline, ...current].reduce((sum, part) => sum + part.discardedRounds, 0),
-  };
+  return { designs, notes };
 }
 
-function consistentSetKey(parts: readonly ProcessRounds[], side: string): string {
-  const key = parts[0]!.setKey;
-  parts.forEach((part, k) => {
-    if (part.setKey !== key) throw new Error(`${side} process ${k + 1} measured another set (${part.setKey}; process 1: ${key})`);
-  });
-  return key;
+/** One design's paired runs: `design` under the current code, `reference` under the baseline's, pair i run back to back. */
+export interface PairedDesign {
+  readonly engine: string;
+  readonly samples: RoundSamples;
 }
 
-function figure(round: Readonly<Record<string, number>>, engine: string, where: string): number {
-  const value = round[engine];
-  if (value === undefined || !(value > 0)) throw new Error(`${where} has no positive throughput for ${engine} (${value})`);
-  return value;
+export interface PairedMeasurement {
+  readonly designs: readonly PairedDesign[];
+  readonly notes: readonly string[];
+  /** Equivalence failures of the current code (fail the gate) and of the baseline's (reported). */
+  readonly equivalenceFailures: readonly string[];
+  readonly baselineEquivalenceFailures: readonly string[];
+  /** Pairs measured again because other processes used too much of the machine (harness/gate-contention.ts). */
+  readonly discardedPairs: number;
 }
 
 export interface DesignVerdict extends Judgement {
@@ -230,6 +186,6 @@ export function describeVerdict(v: DesignVerdict, rule: GateRule): string {
   return (
     `${v.engine}: throughput relative to the baseline's code ${percent(v.change)} ` +
     `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; threshold ${(v.threshold * 100).toFixed(0)} %; ` +
-    `${v.pairs} round pairs, ${(v.baselineThroughput / 1e6).toFixed(2)} M/s baseline, ${(v.currentThroughput / 1e6).toFixed(2)} M/s now)`
+    `${v.pairs} run pairs, ${(v.baselineThroughput / 1e6).toFixed(2)} M/s baseline, ${(v.currentThroughput / 1e6).toFixed(2)} M/s now)`
   );
 }

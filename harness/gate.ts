@@ -3,41 +3,38 @@
  *
  * Relative benchmarking: results/baseline.json names a baseline commit (harness/gate-baseline.ts). A gate run checks
  * that commit out in a temporary worktree (harness/gate-worktree.ts) and measures the baseline's code and the
- * current tree's code on this machine, in fresh Node processes that alternate A B B A A B ... (PAIRS of each, one at
- * a time: two at once would compete for the cores). Each process runs its own tree's `harness/gate.ts
- * --measure-rounds`: ROUNDS_PER_PROCESS rounds of a short fixed benchmark set (GATE_SET: every design once, default
- * parameters, one producer, closed loop, a fixed generated workload), each round starting from a different design,
- * every run's equivalence checked. Round j of the k-th baseline process is paired with round j of the k-th current
- * process, and each design is judged by its per-pair throughput ratio, current ÷ baseline (harness/gate-stats.ts):
- * it fails when the ratio dropped by more than its threshold and the 99 % bootstrap interval of the drop excludes
- * zero. Any equivalence failure of the current code fails the gate too. Because both sides run on the same machine,
- * interleaved, any kind of machine can be judged: nothing measured elsewhere is compared.
+ * current tree's code on this machine: PAIRS pairs of fresh Node processes, one process of each tree
+ * (`harness/gate.ts --serve-runs`, harness/gate-process.ts), each pair alive together and taking turns, one run at
+ * a time (two at once would compete for the cores). A pair measures ROUNDS_PER_PAIR rounds of a short fixed set
+ * (GATE_SET: every design once, default parameters, one producer, closed loop, a fixed generated workload), each
+ * round starting from a different design; each design's run on one tree is followed at once by the same run on the
+ * other, which side goes first alternating, so the two runs of a pair see the machine in the same state. Each design
+ * is judged by its per-pair throughput ratio, current ÷ baseline (harness/gate-stats.ts): it fails when the ratio
+ * dropped by more than its threshold and the 99 % bootstrap interval of the drop excludes zero. Every run's answer
+ * is checked event for event; any equivalence failure of the current code fails the gate too. Because both sides
+ * run on the same machine, interleaved, any kind of machine can be judged: nothing measured elsewhere is compared.
  *
- * A round during which other processes used more than FOREIGN_LIMIT of the machine is thrown away and measured again
- * (harness/gate-contention.ts); if the machine never quiets down the gate says so instead of judging.
+ * A pair of runs during which other processes used more than FOREIGN_LIMIT of the machine is thrown away and
+ * measured again (harness/gate-contention.ts); if the machine never quiets down the gate says so instead of judging.
  * Exit code 0 = pass, 1 = fail, 2 = usage, 3 = machine too busy, 4 = cannot judge (the baseline commit is not in this
  * clone, or the baseline's code measures another benchmark set).
  *
  * `--update-baseline` moves the baseline to a commit (HEAD unless --commit REV) with the reason given by --reason;
  * it measures nothing. It is refused while the test-only slowdown knob is set.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { designByName, resolveParams } from '../engines/designs.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from './cli-args.ts';
 import { captureEnvironment } from './environment.ts';
-import { checkEquivalence } from './equivalence.ts';
-import { baselineOf, checkBaseline, describeVerdict, evaluateGate, pairMeasurements, SetMismatchError, type GateBaseline, type ProcessRounds } from './gate-baseline.ts';
-import { ContentionProbe } from './gate-contention.ts';
+import { baselineOf, checkBaseline, describeVerdict, evaluateGate, planPairs, SetMismatchError, type GateBaseline, type PairedMeasurement } from './gate-baseline.ts';
+import { MeasuringProcess, serveRuns } from './gate-process.ts';
 import type { GateRule } from './gate-stats.ts';
 import { BaselineUnavailableError, checkOutBaseline, repositoryRoot, requireCommit } from './gate-worktree.ts';
 import { preparePreset } from './prepared-workload.ts';
-import { ReferenceTraceCache } from './reference-trace.ts';
-import { runOnce } from './run.ts';
 import { activeSlowdown, SLOWDOWN_ENV } from './slowdown-knob.ts';
-import { splitWorkload } from './split.ts';
 
 /**
  * The fixed benchmark set. Its workload, warm-up, producer count and mode must match the baseline's code for the
@@ -51,14 +48,14 @@ const GATE_SET = {
   designs: ['inline', 'mutex', 'channel', 'disruptor', 'sharded'],
 } as const;
 
-/** Rounds in each measuring process: one per design, so every design starts a round once in each process. */
-const ROUNDS_PER_PROCESS = GATE_SET.designs.length;
-/** Measuring processes per tree: PAIRS x ROUNDS_PER_PROCESS round pairs per design. */
+/** Rounds per pair of processes: one per design, so every design starts a round once in each pair. */
+const ROUNDS_PER_PAIR = GATE_SET.designs.length;
+/** Pairs of measuring processes: PAIRS x ROUNDS_PER_PAIR run pairs per design. */
 const PAIRS = 3;
-/** A round in which other processes used more than this share of the machine's CPU is measured again. */
+/** A pair of runs during which other processes used more than this share of the machine's CPU is measured again. */
 const FOREIGN_LIMIT = 0.1;
-/** Attempts per needed round before the gate gives up on a machine that never goes quiet. */
-const ATTEMPTS_PER_ROUND = 3;
+/** Attempts per needed pair of runs before the gate gives up on a machine that never goes quiet. */
+const ATTEMPTS_PER_PAIR = 3;
 
 /** The machine stayed too busy to measure: neither a pass nor a regression. */
 class BusyMachineError extends Error {
@@ -79,120 +76,107 @@ const CANNOT_JUDGE_EXIT_CODE = 4;
 
 const BASELINE_PATH = resolve(import.meta.dirname, '..', 'results', 'baseline.json');
 
-/** Runs the fixed set in this process: `rounds` rounds of every design, every run's equivalence checked. */
-async function measureGate(rounds: number, log: (line: string) => void): Promise<ProcessRounds> {
-  const prepared = preparePreset(GATE_SET.workload, 'gate');
-  const split = splitWorkload(prepared.shared.records, prepared.shared.count, 1, 'round-robin');
-  const traces = new ReferenceTraceCache();
+/** This tree's set, prepared: what `--serve-runs` measures. */
+function preparedSet() {
+  const workload = preparePreset(GATE_SET.workload, 'gate');
   const designs = GATE_SET.designs.map((name) => {
     const design = designByName(name);
     return { design, params: resolveParams(design, {}) };
   });
   const setKey = JSON.stringify({
-    workload: prepared.identity.hash,
+    workload: workload.identity.hash,
     warmup: GATE_SET.warmup,
     producers: 1,
     mode: 'closed',
     designs: designs.map((d) => ({ engine: d.design.name, params: d.params })),
   });
-  const throughput: Record<string, number>[] = [];
-  const equivalenceFailures: string[] = [];
-  const probe = new ContentionProbe();
-  let discardedRounds = 0;
-  for (let attempt = 0; throughput.length < rounds; attempt++) {
-    if (attempt === rounds * ATTEMPTS_PER_ROUND) {
-      throw new BusyMachineError(
-        `other processes used more than ${FOREIGN_LIMIT * 100} % of the machine's CPU in ${discardedRounds} of ${attempt} rounds; ` +
-          `only ${throughput.length} of the ${rounds} rounds needed were clean. Rerun on a quiet machine.`,
-      );
-    }
-    const round = throughput.length;
-    probe.start();
-    const figures: Record<string, number> = {};
-    for (let k = 0; k < designs.length; k++) {
-      const { design, params } = designs[(round + k) % designs.length]!;
-      const outcome = await runOnce({ design, params, workload: prepared, split, mode: 'closed', rate: null, warmup: GATE_SET.warmup });
-      const verdict = checkEquivalence({ workload: prepared.workload, workloadKey: prepared.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
-      if (!verdict.ok) equivalenceFailures.push(`${design.name} round ${round + 1}: ${verdict.failure}`);
-      figures[design.name] = outcome.throughput;
-    }
-    const figuresText = Object.entries(figures).map(([k, v]) => `${k} ${(v / 1e6).toFixed(2)}M/s`).join(', ');
-    const foreign = probe.foreignShare();
-    if (foreign !== undefined && foreign > FOREIGN_LIMIT) {
-      discardedRounds++;
-      log(`round ${round + 1}/${rounds} discarded: other processes used ${(foreign * 100).toFixed(0)} % of the CPU (${figuresText})`);
-      continue;
-    }
-    throughput.push(figures);
-    log(`round ${round + 1}/${rounds}: ${figuresText}${foreign === undefined ? '' : `; others used ${(foreign * 100).toFixed(0)} % of the CPU`}`);
-  }
-  return { setKey, throughput, equivalenceFailures, discardedRounds };
+  return { setKey, workload, warmup: GATE_SET.warmup, designs };
 }
 
 type Side = 'baseline' | 'current';
 
-/**
- * One measuring process of `tree`'s own code, with that tree's Node; its output lines pass through, prefixed with
- * the side. The slowdown knob reaches only the current tree (the baseline's code reads the same variable).
- * `track` learns the child while it runs, so that a signal can stop it.
- */
-function measureProcess(side: Side, tree: string, out: string, track: (child: ReturnType<typeof spawn> | undefined) => void): Promise<ProcessRounds> {
+/** A measuring process of `tree`'s own code with that tree's Node; the slowdown knob reaches only the current tree. */
+function startProcess(side: Side, tree: string, pair: number): MeasuringProcess {
   const treeNode = join(tree, 'node_modules', '.bin', 'node');
   const env = { ...process.env };
-  if (side === 'baseline') delete env[SLOWDOWN_ENV];
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(existsSync(treeNode) ? treeNode : process.execPath, [join(tree, 'harness', 'gate.ts'), '--measure-rounds', String(ROUNDS_PER_PROCESS), '--out', out], {
-      cwd: tree, env, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    track(child);
-    let pending = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) console.log(`  ${side.padEnd(8)} ${line}`);
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      track(undefined);
-      if (pending !== '') console.log(`  ${side.padEnd(8)} ${pending}`);
-      if (code === BUSY_EXIT_CODE) reject(new BusyMachineError(`a ${side} measuring process found the machine too busy (see above)`));
-      else if (code !== 0) reject(new Error(`a ${side} measuring process failed (${signal ?? `exit ${code}`})`));
-      else resolvePromise(JSON.parse(readFileSync(out, 'utf8')) as ProcessRounds);
-    });
-  });
+  if (side === 'baseline') delete env[SLOWDOWN_ENV]; // the baseline's code reads the same variable
+  return new MeasuringProcess(`${side} process ${pair}`, existsSync(treeNode) ? treeNode : process.execPath, tree, env);
 }
 
 /**
- * Measures PAIRS processes of each tree, alternating A B B A A B ... so that a drift of the machine's speed during
- * the run falls on both sides alike.
+ * PAIRS pairs of processes, one of each tree, each pair taking turns run by run; returns every design's paired
+ * figures. A signal stops the processes of the pair being measured.
  */
-async function measureBothTrees(baselineTree: string, currentTree: string): Promise<{ baseline: ProcessRounds[]; current: ProcessRounds[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'matchbench-gate-'));
-  let running: ReturnType<typeof spawn> | undefined;
-  const stop = (signal: NodeJS.Signals): void => {
-    running?.kill(signal);
+async function measureBothTrees(trees: Record<Side, string>): Promise<PairedMeasurement> {
+  const live = new Set<MeasuringProcess>();
+  const stop = (): void => {
+    for (const p of live) p.kill();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    const measured: Record<Side, ProcessRounds[]> = { baseline: [], current: [] };
+    const samples = new Map<string, { design: number[]; reference: number[] }>();
+    const equivalenceFailures: Record<Side, string[]> = { baseline: [], current: [] };
+    let notes: readonly string[] = [];
+    let discardedPairs = 0;
     for (let k = 1; k <= PAIRS; k++) {
-      const order: Side[] = k % 2 === 1 ? ['baseline', 'current'] : ['current', 'baseline'];
-      for (const side of order) {
-        const index = measured.baseline.length + measured.current.length + 1;
-        console.log(`process ${index}/${2 * PAIRS} (${side} code):`);
-        const started = Date.now();
-        const tree = side === 'baseline' ? baselineTree : currentTree;
-        measured[side].push(await measureProcess(side, tree, join(dir, `${side}-${k}.json`), (child) => (running = child)));
-        console.log(`process ${index}/${2 * PAIRS} (${side} code) done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      const processes: Record<Side, MeasuringProcess> = { baseline: startProcess('baseline', trees.baseline, k), current: startProcess('current', trees.current, k) };
+      for (const p of Object.values(processes)) live.add(p);
+      try {
+        const [baselineKey, currentKey] = await Promise.all([processes.baseline.ready(), processes.current.ready()]);
+        const plan = planPairs(baselineKey, currentKey);
+        notes = plan.notes;
+        console.log(`process pair ${k}/${PAIRS}:`);
+        for (let round = 0; round < ROUNDS_PER_PAIR; round++) {
+          const figures: string[] = [];
+          for (let i = 0; i < plan.designs.length; i++) {
+            const design = plan.designs[(round + i) % plan.designs.length]!;
+            // Which side goes first alternates, so neither always runs just after the other's run of another design.
+            const order: Side[] = (round + i + k) % 2 === 0 ? ['baseline', 'current'] : ['current', 'baseline'];
+            for (let attempt = 1; ; attempt++) {
+              const replies = { baseline: undefined, current: undefined } as Record<Side, Awaited<ReturnType<MeasuringProcess['run']>> | undefined>;
+              for (const side of order) replies[side] = await processes[side].run(design);
+              const base = replies.baseline!;
+              const now = replies.current!;
+              for (const side of order) {
+                const failure = replies[side]!.equivalenceFailure;
+                if (failure !== null) equivalenceFailures[side].push(`pair ${k} round ${round + 1} ${design}: ${failure}`);
+              }
+              const foreign = Math.max(base.foreign ?? 0, now.foreign ?? 0);
+              if (foreign <= FOREIGN_LIMIT) {
+                const entry = samples.get(design) ?? { design: [], reference: [] };
+                entry.design.push(now.throughput);
+                entry.reference.push(base.throughput);
+                samples.set(design, entry);
+                figures.push(`${design} ${(base.throughput / 1e6).toFixed(2)}/${(now.throughput / 1e6).toFixed(2)}`);
+                break;
+              }
+              discardedPairs++;
+              if (attempt === ATTEMPTS_PER_PAIR) {
+                throw new BusyMachineError(`other processes used ${(foreign * 100).toFixed(0)} % of the machine's CPU during ${ATTEMPTS_PER_PAIR} attempts in a row at one pair of ${design} runs (limit ${FOREIGN_LIMIT * 100} %). Rerun on a quiet machine.`);
+              }
+            }
+          }
+          console.log(`  round ${round + 1}/${ROUNDS_PER_PAIR} (M/s, baseline/current): ${figures.join(', ')}`);
+        }
+        await Promise.all([processes.baseline.finish(), processes.current.finish()]);
+      } finally {
+        for (const p of Object.values(processes)) {
+          p.kill();
+          live.delete(p);
+        }
       }
     }
-    return measured;
+    return {
+      designs: [...samples].map(([engine, s]) => ({ engine, samples: s })),
+      notes,
+      equivalenceFailures: equivalenceFailures.current,
+      baselineEquivalenceFailures: equivalenceFailures.baseline,
+      discardedPairs,
+    };
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -200,9 +184,9 @@ const SPEC: CommandSpec = {
   command: 'npm run gate --',
   summary: 'Measure the baseline commit\'s code and the current code side by side on this machine; exit 1 on a regression or an equivalence failure.',
   details:
-    `Checks out the commit results/baseline.json names in a temporary git worktree, then runs ${PAIRS} fresh processes of each tree, alternating, ` +
-    `each measuring ${ROUNDS_PER_PROCESS} interleaved rounds of ${GATE_SET.designs.join(', ')} (closed loop, one producer, ${GATE_SET.workload.preset} preset, ` +
-    `${GATE_SET.workload.count} commands). A design regresses when its per-round throughput ratio, current ÷ baseline, fell by more than ` +
+    `Checks out the commit results/baseline.json names in a temporary git worktree, then runs ${PAIRS} pairs of fresh processes (one per tree), ` +
+    `each pair taking turns run by run over ${ROUNDS_PER_PAIR} rounds of ${GATE_SET.designs.join(', ')} (closed loop, one producer, ${GATE_SET.workload.preset} preset, ` +
+    `${GATE_SET.workload.count} commands). A design regresses when its per-pair throughput ratio, current ÷ baseline, fell by more than ` +
     `${GATE_RULE.threshold * 100} %${Object.entries(DESIGN_THRESHOLDS).map(([d, t]) => `, ${d}: ${t * 100} %`).join('')} and the ` +
     `${GATE_RULE.confidence * 100} % bootstrap interval of the change is entirely below zero. ` +
     `Exit codes: 0 pass, 1 fail, 2 usage, 3 machine too busy, 4 cannot judge (baseline commit not in this clone, or another benchmark set).`,
@@ -210,8 +194,7 @@ const SPEC: CommandSpec = {
     'update-baseline': { type: 'boolean', description: 'move results/baseline.json to a commit (measures nothing); needs --reason' },
     reason: { type: 'string', value: 'TEXT', description: 'with --update-baseline: why the baseline moves (recorded in the file)' },
     commit: { type: 'string', value: 'REV', description: 'with --update-baseline: the commit to compare with from now on (default HEAD)' },
-    'measure-rounds': { type: 'string', value: 'N', description: 'measure N rounds of this tree in this process only and write them to --out (what each measuring process runs)' },
-    out: { type: 'string', value: 'FILE', description: 'with --measure-rounds: where the measurement goes (JSON)' },
+    'serve-runs': { type: 'boolean', description: "serve run requests on stdin for this tree's code (what each measuring process runs; harness/gate-process.ts)" },
   },
 };
 
@@ -221,11 +204,8 @@ async function main(): Promise<void> {
     process.stdout.write(formatHelp(SPEC));
     return;
   }
-  const measureRounds = args.integer('measure-rounds', 1);
-  if (measureRounds !== undefined) {
-    const out = args.string('out');
-    if (out === undefined) throw new UsageError(SPEC.command, '--measure-rounds needs --out FILE');
-    await measureOneProcess(measureRounds, out);
+  if (args.boolean('serve-runs')) {
+    await serveRuns(preparedSet());
     return;
   }
   const slowdown = activeSlowdown();
@@ -253,30 +233,28 @@ async function main(): Promise<void> {
     process.exitCode = CANNOT_JUDGE_EXIT_CODE;
     return;
   }
-  let measured;
+  let paired;
   try {
     console.log(`baseline code checked out at ${tree.dir} (dependencies ${tree.dependencies})`);
-    measured = await measureBothTrees(tree.dir, repo);
+    paired = await measureBothTrees({ baseline: tree.dir, current: repo });
   } catch (error) {
-    if (!(error instanceof BusyMachineError)) throw error;
-    console.log(`gate: INCONCLUSIVE: ${error.message}`);
-    process.exitCode = BUSY_EXIT_CODE;
-    return;
+    if (error instanceof BusyMachineError) {
+      console.log(`gate: INCONCLUSIVE: ${error.message}`);
+      process.exitCode = BUSY_EXIT_CODE;
+      return;
+    }
+    if (error instanceof SetMismatchError) {
+      console.log(`gate: CANNOT JUDGE: ${error.message}`);
+      process.exitCode = CANNOT_JUDGE_EXIT_CODE;
+      return;
+    }
+    throw error;
   } finally {
     tree.remove();
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   console.log(`load average after: ${loadavg()[0]!.toFixed(2)}`);
-  let paired;
-  try {
-    paired = pairMeasurements(measured.baseline, measured.current);
-  } catch (error) {
-    if (!(error instanceof SetMismatchError)) throw error;
-    console.log(`gate: CANNOT JUDGE: ${error.message}`);
-    process.exitCode = CANNOT_JUDGE_EXIT_CODE;
-    return;
-  }
-  if (paired.discardedRounds > 0) console.log(`${paired.discardedRounds} rounds discarded and measured again (other processes were busy)`);
+  if (paired.discardedPairs > 0) console.log(`${paired.discardedPairs} pairs of runs discarded and measured again (other processes were busy)`);
   for (const note of paired.notes) console.log(`note: ${note}`);
   for (const failure of paired.baselineEquivalenceFailures) console.log(`note: the baseline's code failed an equivalence check (not held against the change): ${failure}`);
   const outcome = evaluateGate(paired, GATE_RULE, DESIGN_THRESHOLDS);
@@ -301,17 +279,6 @@ function updateBaseline(repo: string, rev: string, reason: string | undefined): 
   const baseline = baselineOf(commit, reason, new Date().toISOString());
   writeFileSync(BASELINE_PATH, `${JSON.stringify(baseline, null, 1)}\n`);
   console.log(`baseline moved to ${commit} (${reason}): ${BASELINE_PATH}; commit it`);
-}
-
-/** One measuring process: its rounds go to `out`; exit code BUSY_EXIT_CODE when the machine stayed too busy. */
-async function measureOneProcess(rounds: number, out: string): Promise<void> {
-  try {
-    writeFileSync(out, JSON.stringify(await measureGate(rounds, (line) => console.log(line))));
-  } catch (error) {
-    if (!(error instanceof BusyMachineError)) throw error;
-    console.log(error.message);
-    process.exitCode = BUSY_EXIT_CODE;
-  }
 }
 
 function readBaseline(): GateBaseline {

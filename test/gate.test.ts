@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
-import { baselineOf, checkBaseline, evaluateGate, pairMeasurements, SetMismatchError, type ProcessRounds } from '../harness/gate-baseline.ts';
+import { baselineOf, checkBaseline, evaluateGate, planPairs, SetMismatchError, type PairedMeasurement } from '../harness/gate-baseline.ts';
 import { BaselineUnavailableError, checkOutBaseline, requireCommit } from '../harness/gate-worktree.ts';
 import { parseSlowdown } from '../harness/slowdown-knob.ts';
 
@@ -139,90 +139,72 @@ describe('gate statistics', () => {
   });
 });
 
-/** A set key as the measuring processes write it. */
+/** A set key as the measuring processes announce it. */
 function setKey(designs: readonly string[], workload = 'w1', params: Record<string, unknown> = {}): string {
   return JSON.stringify({ workload, warmup: 100, producers: 1, mode: 'closed', designs: designs.map((engine) => ({ engine, params: params[engine] ?? {} })) });
 }
 
 /**
- * One measuring process's rounds: the machine's speed drifts from round to round (the same drift on both sides of a
- * pair, as when the two processes run next to each other), disruptor runs at `disruptorShare` of its usual speed.
+ * 15 run pairs: the machine's speed drifts from pair to pair (the same drift on both runs of a pair, which ran back
+ * to back), disruptor's current code runs at `disruptorShare` of the baseline's.
  */
-function process_(seed: number, disruptorShare: number, options: { key?: string; failures?: string[]; calibration?: boolean } = {}): ProcessRounds {
+function paired(seed: number, disruptorShare: number, failures: { current?: string[]; baseline?: string[] } = {}): PairedMeasurement {
   const random = seededRandom(seed);
-  const drift = seededRandom(1000);
-  const throughput = Array.from({ length: 5 }, () => {
-    const machine = 0.6 + 0.8 * drift();
-    const round: Record<string, number> = {
-      inline: 2e6 * machine * (1 + 0.02 * (random() - 0.5)),
-      disruptor: 1.4e6 * machine * disruptorShare * (1 + 0.04 * (random() - 0.5)),
-    };
-    if (options.calibration === true) round['calibration'] = 5e6 * machine;
-    return round;
-  });
-  return { setKey: options.key ?? setKey(['inline', 'disruptor']), throughput, equivalenceFailures: options.failures ?? [], discardedRounds: 0 };
+  const inline: RoundSamples = { design: [], reference: [] };
+  const disruptor: RoundSamples = { design: [], reference: [] };
+  for (let i = 0; i < 15; i++) {
+    const machine = 0.6 + 0.8 * random();
+    (inline.reference as number[]).push(2e6 * machine * (1 + 0.02 * (random() - 0.5)));
+    (inline.design as number[]).push(2e6 * machine * (1 + 0.02 * (random() - 0.5)));
+    (disruptor.reference as number[]).push(1.4e6 * machine * (1 + 0.04 * (random() - 0.5)));
+    (disruptor.design as number[]).push(1.4e6 * machine * disruptorShare * (1 + 0.04 * (random() - 0.5)));
+  }
+  return {
+    designs: [{ engine: 'inline', samples: inline }, { engine: 'disruptor', samples: disruptor }],
+    notes: [],
+    equivalenceFailures: failures.current ?? [],
+    baselineEquivalenceFailures: failures.baseline ?? [],
+    discardedPairs: 0,
+  };
 }
 
 describe('gate pairing and decision', () => {
-  // The baseline's code of an older version also measured a calibration kernel: its extra key is ignored.
-  const baseline = [process_(10, 1, { calibration: true }), process_(11, 1, { calibration: true }), process_(12, 1, { calibration: true })];
-
-  it('pairs process k with process k and round j with round j, one pair per round', () => {
-    const current = [process_(20, 1), process_(21, 1), process_(22, 1)];
-    const paired = pairMeasurements(baseline, current);
-    expect(paired.pairs).toBe(15);
-    expect(paired.designs.map((d) => d.engine)).toEqual(['inline', 'disruptor']);
-    expect(paired.designs[0]!.samples.reference[5]).toBe(baseline[1]!.throughput[0]!['inline']);
-    expect(paired.designs[0]!.samples.design[5]).toBe(current[1]!.throughput[0]!['inline']);
-    expect(paired.notes).toEqual([]);
-  });
-
   it('passes unchanged code although the machine speed drifts, and fails a 10 % slower design, naming it', () => {
-    const same = evaluateGate(pairMeasurements(baseline, [process_(20, 1), process_(21, 1), process_(22, 1)]), RULE);
+    const same = evaluateGate(paired(20, 1), RULE);
     expect(same.failures).toEqual([]);
     expect(same.verdicts.map((v) => v.verdict)).toEqual(['unchanged', 'unchanged']);
-    const slower = evaluateGate(pairMeasurements(baseline, [process_(20, 0.9), process_(21, 0.9), process_(22, 0.9)]), RULE);
+    const slower = evaluateGate(paired(21, 0.9), RULE);
     expect(slower.pass).toBe(false);
     expect(slower.failures).toHaveLength(1);
-    expect(slower.failures[0]).toMatch(/^REGRESSION disruptor: throughput relative to the baseline's code \u2212(9|10|11)\.\d % .*threshold 5 %; 15 round pairs/);
+    expect(slower.failures[0]).toMatch(/^REGRESSION disruptor: throughput relative to the baseline's code \u2212(9|10|11)\.\d % .*threshold 5 %; 15 run pairs/);
     expect(slower.verdicts.find((v) => v.engine === 'inline')?.verdict).toBe('unchanged');
   });
 
   it('a design with its own noise threshold is judged by it', () => {
-    const slower = pairMeasurements(baseline, [process_(20, 0.9), process_(21, 0.9), process_(22, 0.9)]);
-    expect(evaluateGate(slower, RULE, { disruptor: 0.15 }).pass).toBe(true);
-    const muchSlower = pairMeasurements(baseline, [process_(20, 0.7), process_(21, 0.7), process_(22, 0.7)]);
-    expect(evaluateGate(muchSlower, RULE, { disruptor: 0.15 }).failures[0]).toMatch(/^REGRESSION disruptor/);
+    expect(evaluateGate(paired(21, 0.9), RULE, { disruptor: 0.15 }).pass).toBe(true);
+    expect(evaluateGate(paired(21, 0.7), RULE, { disruptor: 0.15 }).failures[0]).toMatch(/^REGRESSION disruptor/);
   });
 
-  it("fails on the current code's equivalence failures, reports the baseline's", () => {
-    const current = [process_(20, 1), process_(21, 1, { failures: ['disruptor round 2: event 5 differs'] }), process_(22, 1)];
-    expect(evaluateGate(pairMeasurements(baseline, current), RULE).failures).toEqual(['equivalence failure: process 2: disruptor round 2: event 5 differs']);
-    const brokenBaseline = [process_(10, 1, { failures: ['inline round 1: event 1 differs'] }), baseline[1]!, baseline[2]!];
-    const paired = pairMeasurements(brokenBaseline, [process_(20, 1), process_(21, 1), process_(22, 1)]);
-    expect(paired.baselineEquivalenceFailures).toEqual(['process 1: inline round 1: event 1 differs']);
-    expect(evaluateGate(paired, RULE).pass).toBe(true);
+  it("fails on the current code's equivalence failures, not on the baseline's", () => {
+    expect(evaluateGate(paired(22, 1, { current: ['pair 2 round 1 disruptor: event 5 differs'] }), RULE).failures).toEqual(['equivalence failure: pair 2 round 1 disruptor: event 5 differs']);
+    expect(evaluateGate(paired(22, 1, { baseline: ['pair 1 round 1 inline: event 1 differs'] }), RULE).pass).toBe(true);
   });
 
-  it('judges only the designs both trees have, and says which were not judged or changed parameters', () => {
-    const key = setKey(['inline', 'disruptor', 'noop'], 'w1', { disruptor: { batch: 64 } });
-    const current = [20, 21, 22].map((seed) => ({ ...process_(seed, 1), setKey: key }));
-    const paired = pairMeasurements(baseline, current);
-    expect(paired.designs.map((d) => d.engine)).toEqual(['inline', 'disruptor']);
-    expect(paired.notes).toEqual([
+  it('pairs only the designs both trees have, and says which were not judged or changed parameters', () => {
+    const plan = planPairs(setKey(['inline', 'disruptor', 'calibration-free']), setKey(['inline', 'disruptor', 'noop'], 'w1', { disruptor: { batch: 64 } }));
+    expect(plan.designs).toEqual(['inline', 'disruptor']);
+    expect(plan.notes).toEqual([
       'disruptor: its default parameters changed ({} in the baseline, {"batch":64} now); judged as the design runs by default',
       "noop: not judged, the baseline's code has no such design",
+      "calibration-free: in the baseline's set, no longer in the current one",
     ]);
   });
 
-  it('refuses to pair another workload (cannot judge), inconsistent processes and unequal counts', () => {
-    const other = [20, 21, 22].map((seed) => process_(seed, 1, { key: setKey(['inline', 'disruptor'], 'w2') }));
-    expect(() => pairMeasurements(baseline, other)).toThrow(SetMismatchError);
-    expect(() => pairMeasurements(baseline, other)).toThrow(/another benchmark set \(workload "w1", now "w2"\).*--update-baseline/);
-    const mixed = [process_(20, 1), other[1]!, process_(22, 1)];
-    expect(() => pairMeasurements(baseline, mixed)).toThrow(/current process 2 measured another set/);
-    expect(() => pairMeasurements(baseline, [process_(20, 1)])).toThrow(/cannot pair 3 baseline processes with 1/);
-    expect(() => pairMeasurements(baseline, [{ ...process_(20, 1), setKey: 'not json' }, process_(21, 1), process_(22, 1)])).toThrow(/current process 2 measured another set/);
+  it('refuses to pair another workload or mode (cannot judge), and names a malformed set key', () => {
+    expect(() => planPairs(setKey(['inline']), setKey(['inline'], 'w2'))).toThrow(SetMismatchError);
+    expect(() => planPairs(setKey(['inline']), setKey(['inline'], 'w2'))).toThrow(/another benchmark set \(workload "w1", now "w2"\).*--update-baseline/);
+    expect(() => planPairs('not json', setKey(['inline']))).toThrow(/baseline: set key is not JSON/);
+    expect(() => planPairs(setKey(['inline']), '{"workload":"w1"}')).toThrow(/current: set key needs workload, warmup, producers, mode and designs/);
   });
 
   it('round-trips the baseline file and rejects a malformed one, naming the field', () => {
