@@ -141,7 +141,6 @@ export interface PairedMeasurement {
 
 export interface DesignVerdict extends Judgement {
   readonly engine: string;
-  readonly threshold: number;
   /** Interquartile means of the paired rounds' throughputs, commands/s. */
   readonly baselineThroughput: number;
   readonly currentThroughput: number;
@@ -155,18 +154,13 @@ export interface GateOutcome {
   readonly failures: readonly string[];
 }
 
-/**
- * Judges every paired design under `rule`; `thresholds` overrides the rule's noise threshold for the designs named
- * (those whose ratio moves more than that from one run to the next on unchanged code).
- */
-export function evaluateGate(paired: PairedMeasurement, rule: GateRule, thresholds: Readonly<Record<string, number>> = {}): GateOutcome {
+/** Judges every paired design under `rule`. */
+export function evaluateGate(paired: PairedMeasurement, rule: GateRule): GateOutcome {
   const failures: string[] = paired.equivalenceFailures.map((f) => `equivalence failure: ${f}`);
   const verdicts: DesignVerdict[] = paired.designs.map(({ engine, samples }) => {
-    const threshold = thresholds[engine] ?? rule.threshold;
     const verdict: DesignVerdict = {
-      ...judge(samples, { ...rule, threshold }),
+      ...judge(samples, rule),
       engine,
-      threshold,
       baselineThroughput: interquartileMean(samples.reference),
       currentThroughput: interquartileMean(samples.design),
       pairs: samples.design.length,
@@ -185,7 +179,7 @@ function percent(x: number): string {
 export function describeVerdict(v: DesignVerdict, rule: GateRule): string {
   return (
     `${v.engine}: throughput relative to the baseline's code ${percent(v.change)} ` +
-    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; threshold ${(v.threshold * 100).toFixed(0)} %; ` +
+    `(${Math.round(rule.confidence * 100)} % CI ${percent(v.low)} to ${percent(v.high)}; threshold ${(rule.threshold * 100).toFixed(0)} %; ` +
     `${v.pairs} run pairs, ${(v.baselineThroughput / 1e6).toFixed(2)} M/s baseline, ${(v.currentThroughput / 1e6).toFixed(2)} M/s now)`
   );
 }

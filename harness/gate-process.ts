@@ -33,6 +33,14 @@ import { ReferenceTraceCache } from './reference-trace.ts';
 import { runOnce } from './run.ts';
 import { splitWorkload } from './split.ts';
 
+/** Exit code of a CLI refusing its arguments (harness/cli-args.ts runCli): a tree whose gate has no --serve-runs. */
+const USAGE_EXIT_CODE = 2;
+
+/** The tree's code predates this protocol (its gate refused --serve-runs): nothing to pair with, neither pass nor fail. */
+export class ProtocolMismatchError extends Error {
+  override readonly name = 'ProtocolMismatchError';
+}
+
 export interface RunReply {
   readonly design: string;
   readonly throughput: number;
@@ -86,7 +94,11 @@ export class MeasuringProcess {
 
   /** Waits for the process's ready line; returns its set key. */
   async ready(): Promise<string> {
-    const message = (await this.#next()) as { ready?: { setKey?: unknown } };
+    const first = await this.#lines.next();
+    if (first.done === true && (await this.#exited) === USAGE_EXIT_CODE) {
+      throw new ProtocolMismatchError(`${this.label}: its code has no \`harness/gate.ts --serve-runs\` (it refused the option, see above), so it cannot be measured run by run beside this one; move the baseline with \`npm run gate -- --update-baseline --reason TEXT\``);
+    }
+    const message = (await this.#parse(first)) as { ready?: { setKey?: unknown } };
     if (typeof message.ready?.setKey !== 'string') throw new Error(`${this.label}: expected a ready line with a set key, got ${JSON.stringify(message).slice(0, 120)}`);
     return message.ready.setKey;
   }
@@ -114,7 +126,10 @@ export class MeasuringProcess {
   }
 
   async #next(): Promise<unknown> {
-    const line = await this.#lines.next();
+    return this.#parse(await this.#lines.next());
+  }
+
+  async #parse(line: IteratorResult<string>): Promise<unknown> {
     if (line.done === true) throw new Error(`${this.label} ended before answering (exit ${await this.#exited}; see its messages above)`);
     try {
       return JSON.parse(line.value) as unknown;

@@ -180,11 +180,6 @@ describe('gate pairing and decision', () => {
     expect(slower.verdicts.find((v) => v.engine === 'inline')?.verdict).toBe('unchanged');
   });
 
-  it('a design with its own noise threshold is judged by it', () => {
-    expect(evaluateGate(paired(21, 0.9), RULE, { disruptor: 0.15 }).pass).toBe(true);
-    expect(evaluateGate(paired(21, 0.7), RULE, { disruptor: 0.15 }).failures[0]).toMatch(/^REGRESSION disruptor/);
-  });
-
   it("fails on the current code's equivalence failures, not on the baseline's", () => {
     expect(evaluateGate(paired(22, 1, { current: ['pair 2 round 1 disruptor: event 5 differs'] }), RULE).failures).toEqual(['equivalence failure: pair 2 round 1 disruptor: event 5 differs']);
     expect(evaluateGate(paired(22, 1, { baseline: ['pair 1 round 1 inline: event 1 differs'] }), RULE).pass).toBe(true);
@@ -267,23 +262,48 @@ describe('the baseline commit as a tree', () => {
     expect(() => requireCommit(repo.dir, 'f'.repeat(40))).toThrow(/another repository/);
   });
 
-  it('npm run gate on a clone without the baseline commit says it cannot judge and exits 4', () => {
-    // The project's code in a new repository of one commit, whose baseline names a commit it does not have.
+  /** The project's code (as in this work tree) in a new repository of one commit, node_modules linked. */
+  function projectRepo(name: string, baselineCommit: string): string {
     const root = resolve(import.meta.dirname, '..');
-    const clone = join(scratch, 'project');
+    const clone = join(scratch, name);
     mkdirSync(clone);
     for (const dir of ['engines', 'harness', 'workloads']) cpSync(join(root, dir), join(clone, dir), { recursive: true });
-    cpSync(join(root, 'package.json'), join(clone, 'package.json'));
+    for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(clone, file));
     mkdirSync(join(clone, 'results'));
-    writeFileSync(join(clone, 'results', 'baseline.json'), JSON.stringify(baselineOf('0'.repeat(40), 'a commit this clone lacks', '2026-12-01T00:00:00Z')));
+    writeFileSync(join(clone, 'results', 'baseline.json'), JSON.stringify(baselineOf(baselineCommit, 'test', '2026-12-01T00:00:00Z')));
     symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
     git(clone, 'init', '-q');
-    git(clone, 'add', 'engines', 'harness', 'workloads', 'package.json', 'results');
-    git(clone, 'commit', '-qm', 'only commit');
-    const run = spawnSync(process.execPath, [join(clone, 'harness', 'gate.ts')], { cwd: clone, encoding: 'utf8' });
+    git(clone, 'add', 'engines', 'harness', 'workloads', 'package.json', 'package-lock.json', 'results');
+    git(clone, 'commit', '-qm', 'the project');
+    return clone;
+  }
+
+  function gate(tree: string): { status: number | null; stdout: string; stderr: string } {
+    return spawnSync(process.execPath, [join(tree, 'harness', 'gate.ts')], { cwd: tree, encoding: 'utf8' });
+  }
+
+  it('npm run gate on a clone without the baseline commit says it cannot judge and exits 4', () => {
+    const run = gate(projectRepo('project', '0'.repeat(40)));
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/gate: CANNOT JUDGE: the baseline commit 0{40} \(results\/baseline.json\) is not in this clone/);
     expect(run.status).toBe(4);
+  });
+
+  it('a baseline whose code predates the measuring protocol cannot be judged either (exit 4), and leaves no worktree', () => {
+    // Commit 1: a gate that refuses --serve-runs, as a CLI does an unknown option. Commit 2: the project, baselined on it.
+    const tree = projectRepo('older', '0'.repeat(40));
+    cpSync(join(tree, 'harness', 'gate.ts'), join(scratch, 'gate.ts.keep'));
+    writeFileSync(join(tree, 'harness', 'gate.ts'), "process.stderr.write('error: unknown option --serve-runs\\n'); process.exitCode = 2;\n");
+    git(tree, 'commit', '-qam', 'an older gate');
+    const older = git(tree, 'rev-parse', 'HEAD');
+    cpSync(join(scratch, 'gate.ts.keep'), join(tree, 'harness', 'gate.ts'));
+    writeFileSync(join(tree, 'results', 'baseline.json'), JSON.stringify(baselineOf(older, 'test', '2026-12-01T00:00:00Z')));
+    git(tree, 'commit', '-qam', 'the current gate');
+    const run = gate(tree);
+    expect(run.stdout).toMatch(/gate: CANNOT JUDGE: baseline process 1: its code has no `harness\/gate.ts --serve-runs`/);
+    expect(run.stderr).toContain('unknown option --serve-runs');
+    expect(run.status).toBe(4);
+    expect(git(tree, 'worktree', 'list').split('\n')).toHaveLength(1);
   });
 });
 
