@@ -82,13 +82,17 @@ export class MeasuringProcess {
   readonly label: string;
   readonly #child: ChildProcessByStdio<Writable, Readable, null>;
   readonly #lines: AsyncIterator<string>;
-  readonly #exited: Promise<number | null>;
+  readonly #exited: Promise<number>;
 
   /** Starts `node <tree>/harness/gate.ts --serve-runs` with `nodeBinary` in `tree`, with `env`. */
   constructor(label: string, nodeBinary: string, tree: string, env: NodeJS.ProcessEnv) {
     this.label = label;
     this.#child = spawn(nodeBinary, [`${tree}/harness/gate.ts`, '--serve-runs'], { cwd: tree, env, stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#exited = new Promise((resolve) => this.#child.once('exit', (code, signal) => resolve(signal === null ? code : -1)));
+    // 'close' also follows a failed spawn ('error'), which 'exit' does not; -1 stands for a signal or no process at all.
+    this.#exited = new Promise((resolve) => {
+      this.#child.once('error', (error) => process.stderr.write(`${label}: ${error.message}\n`));
+      this.#child.once('close', (code, signal) => resolve(signal === null && code !== null ? code : -1));
+    });
     this.#lines = createInterface({ input: this.#child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]();
   }
 
@@ -117,7 +121,7 @@ export class MeasuringProcess {
   async finish(): Promise<void> {
     this.#child.stdin.end();
     const code = await this.#exited;
-    if (code !== 0) throw new Error(`${this.label} exited with ${code === -1 ? 'a signal' : `code ${code}`}`);
+    if (code !== 0) throw new Error(`${this.label} exited with ${code === -1 ? 'a signal or failed to start' : `code ${code}`}`);
   }
 
   /** Stops it at once (on a signal, or after another process failed). */
