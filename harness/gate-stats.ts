@@ -3,10 +3,10 @@
  *
  * The gate never compares commands/s measured at different times on possibly different machines: a shared machine
  * can be 20 % slower this minute than the last, and another CPU kind favours one design over another. It measures
- * the baseline's code and the current code side by side on this machine, in alternating fresh processes, and pairs
- * their rounds: round j of the k-th baseline process with round j of the k-th current process, which ran next to it.
+ * the baseline's code and the current code side by side on this machine, a run of one right after the same run of
+ * the other (harness/gate.ts), and pairs those two runs.
  * A pair's ratio (current ÷ baseline) cancels the machine's speed at that moment; a run's figure is the interquartile
- * mean of the per-pair ratios (the mean of the middle half of the sorted ratios, which ignores outlying rounds as a
+ * mean of the per-pair ratios (the mean of the middle half of the sorted ratios, which ignores outlying pairs as a
  * median does but averages half of them instead of taking one, so it varies less from run to run).
  * Whether the change is noise is decided by a percentile bootstrap over whole pairs, with a seeded PRNG so that the
  * verdict is a pure function of the samples.

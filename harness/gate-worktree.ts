@@ -2,7 +2,7 @@
  * The baseline's code as a runnable tree: the commit results/baseline.json names, checked out in a temporary git
  * worktree beside the current one, with its dependencies installed.
  *
- * Contract: `checkOutBaseline` either returns a tree whose `harness/gate.ts --measure-rounds` can run, or throws
+ * Contract: `checkOutBaseline` either returns a tree whose `harness/gate.ts --serve-runs` can run, or throws
  * BaselineUnavailableError when this clone cannot have it without fetching (a shallow clone, a commit from another
  * repository, no git): the gate fetches nothing from outside and says so rather than judging. `remove()` deletes the
  * tree and its worktree entry; it is safe to call more than once.
