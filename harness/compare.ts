@@ -14,7 +14,7 @@ import { basename, join, resolve } from 'node:path';
 import { DESIGN_NAMES, DESIGNS, designByName, designsHelp, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
 import type { EngineDesign, ParamValue } from '../engines/engine.ts';
 import { scoreReplay } from '../workloads/fidelity.ts';
-import { findPreset, generateWorkload, PRESETS } from '../workloads/generator.ts';
+import { findPreset, PRESETS } from '../workloads/generator.ts';
 import { DEFAULT_SEED, loadWorkload, parsePresetSpec } from '../workloads/load.ts';
 import { importLobster } from '../workloads/lobster.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type ParsedArgs } from './cli-args.ts';
