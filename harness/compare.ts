@@ -310,7 +310,7 @@ async function main(): Promise<void> {
     environment: captureEnvironment(),
     settings: {
       repeat, warmupCommands: settings.warmup ?? settings.warmupMax, order: 'interleaved', clock: CLOCK_DESCRIPTION, split,
-      injectedSlowdown: slowdown === undefined ? null : { design: slowdown.design, fraction: slowdown.fraction },
+      injectedSlowdown: slowdown.length === 0 ? null : slowdown.map((s) => ({ design: s.design, fraction: s.fraction })),
     },
     workloads: inputs.map((i) => i.prepared.identity),
     runs,

@@ -33,6 +33,18 @@ import { ReferenceTraceCache } from './reference-trace.ts';
 import { runOnce } from './run.ts';
 import { splitWorkload } from './split.ts';
 
+/**
+ * V8 flags of every measuring process, both trees (they are Node's flags, so the baseline's code gets them too):
+ * optimize hot functions on the thread that runs them, not on a background compiler thread. With background
+ * compilation, when an optimized version lands (and so what type feedback it was built on, what got inlined, which
+ * loop got on-stack replaced) depends on thread timing, and one run in a fresh worker comes out one of two codes:
+ * on this project's AMD EPYC VM, 14 runs of `mutex` in one process scattered between 3.6 and 6.1 M commands/s in two
+ * clusters, and `inline` between 4.1 and 6.8; with these flags 4.5–5.1 and 4.9–5.8. That JIT lottery, not the
+ * machine, was most of the gate's run-to-run noise. The gate judges the code a change compiles to, so it removes the
+ * lottery; `compare` keeps Node's defaults, which is what a user's process gets.
+ */
+export const MEASURING_NODE_FLAGS: readonly string[] = ['--no-concurrent-recompilation', '--no-concurrent-osr'];
+
 /** Exit code of a CLI refusing its arguments (harness/cli-args.ts runCli): a tree whose gate has no --serve-runs. */
 const USAGE_EXIT_CODE = 2;
 
@@ -84,10 +96,10 @@ export class MeasuringProcess {
   readonly #lines: AsyncIterator<string>;
   readonly #exited: Promise<number>;
 
-  /** Starts `node <tree>/harness/gate.ts --serve-runs` with `nodeBinary` in `tree`, with `env`. */
+  /** Starts `node MEASURING_NODE_FLAGS <tree>/harness/gate.ts --serve-runs` with `nodeBinary` in `tree`, with `env`. */
   constructor(label: string, nodeBinary: string, tree: string, env: NodeJS.ProcessEnv) {
     this.label = label;
-    this.#child = spawn(nodeBinary, [`${tree}/harness/gate.ts`, '--serve-runs'], { cwd: tree, env, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#child = spawn(nodeBinary, [...MEASURING_NODE_FLAGS, `${tree}/harness/gate.ts`, '--serve-runs'], { cwd: tree, env, stdio: ['pipe', 'pipe', 'inherit'] });
     // 'close' also follows a failed spawn ('error'), which 'exit' does not; -1 stands for a signal or no process at all.
     this.#exited = new Promise((resolve) => {
       this.#child.once('error', (error) => process.stderr.write(`${label}: ${error.message}\n`));

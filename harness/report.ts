@@ -138,7 +138,7 @@ ${table(rows)}`;
 
 function slowdownText(file: ResultsFile): string {
   const s = file.settings.injectedSlowdown;
-  return s === null ? 'none' : `${s.design} slowed by ${Math.round(s.fraction * 100)} % (MATCHBENCH_INJECT_SLOWDOWN)`;
+  return s === null ? 'none' : `slowed: ${s.map((d) => `${d.design} by ${Math.round(d.fraction * 1000) / 10} %`).join(', ')} (MATCHBENCH_INJECT_SLOWDOWN)`;
 }
 
 function missingNotes(file: ResultsFile): string {

@@ -23,7 +23,7 @@
  */
 
 export const RESULTS_SCHEMA = 'matchbench-results';
-export const RESULTS_SCHEMA_VERSION = 2;
+export const RESULTS_SCHEMA_VERSION = 3;
 
 export interface ResultsFile {
   readonly schema: typeof RESULTS_SCHEMA;
@@ -76,8 +76,11 @@ export interface RunSettings {
   readonly clock: string;
   /** How the workload is divided among producers (see harness/split.ts). */
   readonly split: SplitRule;
-  /** The test-only MATCHBENCH_INJECT_SLOWDOWN knob (harness/slowdown-knob.ts) when it was set; null normally. */
-  readonly injectedSlowdown: { readonly design: string; readonly fraction: number } | null;
+  /**
+   * The test-only MATCHBENCH_INJECT_SLOWDOWN knob (harness/slowdown-knob.ts) when it was set: every slowed design;
+   * null normally. (Version 3: a list; version 2 held one design.)
+   */
+  readonly injectedSlowdown: readonly { readonly design: string; readonly fraction: number }[] | null;
 }
 
 export type SplitRule = 'order' | 'symbol' | 'round-robin';

@@ -4,6 +4,8 @@
  *
  *   MATCHBENCH_INJECT_SLOWDOWN=disruptor:0.10   adds busy waiting worth 10 % of the time the disruptor's hot
  *                                               loop spends on its commands
+ *   MATCHBENCH_INJECT_SLOWDOWN=mutex:0.10,sharded:0.07   several designs, each by its own fraction (the gate
+ *                                               judges every design on its own runs, so one proof run tests them all)
  *
  * The variable is read once, when this module loads; unset (the normal case) every design gets `noSlowdown`, a
  * function that does nothing and that V8 inlines away. When set, the named design's per-command hook counts
@@ -25,18 +27,23 @@ export interface SlowdownSetting {
   readonly fraction: number;
 }
 
-/** Parses the knob's value; undefined or empty means off. */
-export function parseSlowdown(value: string | undefined): SlowdownSetting | undefined {
-  if (value === undefined || value === '') return undefined;
-  const match = /^([a-z][a-z0-9_-]*):([0-9]*\.?[0-9]+)$/.exec(value);
-  const fraction = match === null ? NaN : Number(match[2]);
-  if (match === null || !(fraction > 0 && fraction <= 10)) {
-    throw new Error(`${SLOWDOWN_ENV}="${value}": expected DESIGN:FRACTION with 0 < FRACTION <= 10, e.g. disruptor:0.10`);
-  }
-  return { design: match[1]!, fraction };
+/** Parses the knob's value, a comma-separated list of DESIGN:FRACTION; undefined or empty means off (an empty list). */
+export function parseSlowdown(value: string | undefined): readonly SlowdownSetting[] {
+  if (value === undefined || value === '') return [];
+  const settings = value.split(',').map((item, i) => {
+    const match = /^([a-z][a-z0-9_-]*):([0-9]*\.?[0-9]+)$/.exec(item);
+    const fraction = match === null ? NaN : Number(match[2]);
+    if (match === null || !(fraction > 0 && fraction <= 10)) {
+      throw new Error(`${SLOWDOWN_ENV}="${value}", item ${i + 1} "${item}": expected DESIGN:FRACTION with 0 < FRACTION <= 10, e.g. disruptor:0.10`);
+    }
+    return { design: match[1]!, fraction };
+  });
+  const repeated = settings.find((s, i) => settings.findIndex((t) => t.design === s.design) !== i);
+  if (repeated !== undefined) throw new Error(`${SLOWDOWN_ENV}="${value}": design ${repeated.design} is named twice`);
+  return settings;
 }
 
-const setting = parseSlowdown(process.env[SLOWDOWN_ENV]);
+const settings = parseSlowdown(process.env[SLOWDOWN_ENV]);
 
 function noSlowdown(): void {}
 
@@ -69,10 +76,12 @@ function proportionalSlowdown(fraction: number): () => void {
  * MATCHBENCH_INJECT_SLOWDOWN names this design.
  */
 export function slowdownHook(design: string): () => void {
-  return setting !== undefined && setting.design === design ? proportionalSlowdown(setting.fraction) : noSlowdown;
+  const setting = settings.find((s) => s.design === design);
+  return setting !== undefined ? proportionalSlowdown(setting.fraction) : noSlowdown;
 }
 
-/** The active setting, recorded in results so a slowed run can never pass for a normal one. */
-export function activeSlowdown(): SlowdownSetting | undefined {
-  return setting;
+/** The active settings (empty when the knob is off), recorded in results so a slowed run can never pass for a normal one. */
+export function activeSlowdown(): readonly SlowdownSetting[] {
+  return settings;
 }
+

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Proves the performance gate (the baseline commit's code against the current tree, measured side by side), alternating:
 #   RUNS gate runs on unchanged code            -> counts false alarms (target 0)
-#   RUNS gate runs with one design slowed 10 %  -> counts detections of that design (target RUNS)
+#   RUNS gate runs with designs slowed          -> counts detections of each slowed design (target RUNS each)
 # The slowdown is the test-only knob MATCHBENCH_INJECT_SLOWDOWN (harness/slowdown-knob.ts); the gate passes it to
 # the current tree's measuring processes only, so it slows the "change", never the baseline's code.
-# Every run's output is kept under reports/prove-gate-<time>/, and the counts are printed and written to
-# summary.txt there. Usage: scripts/prove-gate.sh [RUNS] [DESIGN:FRACTION]   (defaults: 20 mutex:0.10)
+# The knob may slow several designs at once (mutex:0.10,sharded:0.07): the gate judges each design on its own runs,
+# so one slowed gate run tests a detection for each. Every run's output is kept under reports/prove-gate-<time>/,
+# and the counts are printed and written to summary.txt there.
+# Usage: scripts/prove-gate.sh [RUNS] [DESIGN:FRACTION[,DESIGN:FRACTION...]]   (defaults: 20 mutex:0.10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs="${1:-20}"
 knob="${2:-mutex:0.10}"
-slowed="${knob%%:*}"
+# The slowed designs, e.g. "mutex sharded", and an alternation of them for grep, e.g. "mutex|sharded".
+slowed=$(echo "$knob" | tr ',' '\n' | sed 's/:.*//' | tr '\n' ' ' | sed 's/ $//')
+slowed_re=$(echo "$slowed" | tr ' ' '|')
 out="reports/prove-gate-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 
@@ -45,7 +49,8 @@ load_of() {
 }
 
 false_alarms=0
-detections=0
+declare -A detections
+for d in $slowed; do detections[$d]=0; done
 other_alarms=0
 inconclusive=0
 # Unchanged and slowed runs alternate, so a change in the machine's load falls on both halves alike.
@@ -61,32 +66,41 @@ for i in $(seq 1 "$runs"); do
   else
     verdict="pass"
   fi
-  echo "unchanged $i/$runs: $verdict | $(change_of "$log" "$slowed") | load $(load_of "$log")" | tee -a "$out/summary.txt"
+  changes=$(for d in $slowed; do change_of "$log" "$d"; done | tr '\n' ' ')
+  echo "unchanged $i/$runs: $verdict | $changes| load $(load_of "$log")" | tee -a "$out/summary.txt"
 
   log="$out/slowed-$i.log"
   code=$(gate "$log" MATCHBENCH_INJECT_SLOWDOWN="$knob")
   if [ "$code" -eq 3 ]; then
     inconclusive=$((inconclusive + 1))
     verdict="inconclusive (machine busy)"
-  elif grep -q "^REGRESSION $slowed:" "$log"; then
-    detections=$((detections + 1))
-    verdict="caught"
   else
-    verdict="MISSED"
+    verdict=""
+    for d in $slowed; do
+      if grep -q "^REGRESSION $d:" "$log"; then
+        detections[$d]=$((detections[$d] + 1))
+        verdict="$verdict $d caught;"
+      else
+        verdict="$verdict $d MISSED;"
+      fi
+    done
   fi
-  if grep -E '^(REGRESSION|equivalence failure)' "$log" | grep -vq "^REGRESSION $slowed:"; then
+  if grep -E '^(REGRESSION|equivalence failure)' "$log" | grep -Evq "^REGRESSION ($slowed_re):"; then
     other_alarms=$((other_alarms + 1))
-    verdict="$verdict, plus another failure: $(grep -E '^(REGRESSION|equivalence failure)' "$log" | grep -v "^REGRESSION $slowed:" | tr '\n' ' ')"
+    verdict="$verdict plus another failure: $(grep -E '^(REGRESSION|equivalence failure)' "$log" | grep -Ev "^REGRESSION ($slowed_re):" | tr '\n' ' ')"
   fi
-  echo "slowed $i/$runs ($knob): $verdict (exit $code) | $(change_of "$log" "$slowed") | load $(load_of "$log")" | tee -a "$out/summary.txt"
+  changes=$(for d in $slowed; do change_of "$log" "$d"; done | tr '\n' ' ')
+  echo "slowed $i/$runs ($knob):$verdict (exit $code) | $changes| load $(load_of "$log")" | tee -a "$out/summary.txt"
 done
 
 {
   echo
   echo "false alarms on unchanged code: $false_alarms of $runs"
-  echo "detections of $knob: $detections of $runs"
+  for d in $slowed; do echo "detections of $d slowed ($knob): ${detections[$d]} of $runs"; done
   echo "other designs failing in the slowed runs: $other_alarms of $runs"
   echo "runs the gate declined to judge because the machine was busy: $inconclusive of $((2 * runs))"
   echo "rounds discarded for other processes' load, over all runs: $(grep -ho '^[0-9]* rounds discarded' "$out"/*.log | awk '{s += $1} END {print s + 0}')"
 } | tee -a "$out/summary.txt"
-[ "$false_alarms" -eq 0 ] && [ "$detections" -eq "$runs" ]
+all_caught=true
+for d in $slowed; do [ "${detections[$d]}" -eq "$runs" ] || all_caught=false; done
+[ "$false_alarms" -eq 0 ] && [ "$all_caught" = true ]

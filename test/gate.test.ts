@@ -309,10 +309,11 @@ describe('the baseline commit as a tree', () => {
 
 describe('slowdown knob', () => {
   it('parses DESIGN:FRACTION and rejects anything else', () => {
-    expect(parseSlowdown(undefined)).toBeUndefined();
-    expect(parseSlowdown('')).toBeUndefined();
-    expect(parseSlowdown('disruptor:0.10')).toEqual({ design: 'disruptor', fraction: 0.1 });
-    for (const bad of ['disruptor', 'disruptor:', ':0.1', 'disruptor:0', 'disruptor:-1', 'disruptor:abc', 'disruptor:11']) {
+    expect(parseSlowdown(undefined)).toEqual([]);
+    expect(parseSlowdown('')).toEqual([]);
+    expect(parseSlowdown('disruptor:0.10')).toEqual([{ design: 'disruptor', fraction: 0.1 }]);
+    expect(parseSlowdown('mutex:0.1,sharded:0.07')).toEqual([{ design: 'mutex', fraction: 0.1 }, { design: 'sharded', fraction: 0.07 }]);
+    for (const bad of ['disruptor', 'disruptor:', ':0.1', 'disruptor:0', 'disruptor:-1', 'disruptor:abc', 'disruptor:11', 'mutex:0.1,', 'mutex:0.1,mutex:0.2']) {
       expect(() => parseSlowdown(bad)).toThrow(/MATCHBENCH_INJECT_SLOWDOWN/);
     }
   });
