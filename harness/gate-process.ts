@@ -42,8 +42,11 @@ import { splitWorkload } from './split.ts';
  * clusters, and `inline` between 4.1 and 6.8; with these flags 4.5–5.1 and 4.9–5.8. That JIT lottery, not the
  * machine, was most of the gate's run-to-run noise. The gate judges the code a change compiles to, so it removes the
  * lottery; `compare` keeps Node's defaults, which is what a user's process gets.
+ * --expose-gc and --no-memory-reducer: a process collects its run's garbage before it replies (serveRuns), never in an
+ * idle-time GC later, which would land in the other process's run: the two vCPUs of this machine are not independent,
+ * and a thread busy on one slowed a measured thread on the other by up to a third.
  */
-export const MEASURING_NODE_FLAGS: readonly string[] = ['--no-concurrent-recompilation', '--no-concurrent-osr'];
+export const MEASURING_NODE_FLAGS: readonly string[] = ['--no-concurrent-recompilation', '--no-concurrent-osr', '--expose-gc', '--no-memory-reducer'];
 
 /** Exit code of a CLI refusing its arguments (harness/cli-args.ts runCli): a tree whose gate has no --serve-runs. */
 const USAGE_EXIT_CODE = 2;
@@ -67,6 +70,9 @@ export interface ServedSet {
   readonly designs: readonly { readonly design: EngineDesign; readonly params: Readonly<Record<string, number | string>> }[];
 }
 
+/** `global.gc`, which MEASURING_NODE_FLAGS' --expose-gc provides. */
+const collectGarbage = (globalThis as { gc?: () => void }).gc;
+
 /** The process side: announces the set, then serves run requests from stdin until it ends. */
 export async function serveRuns(set: ServedSet): Promise<void> {
   const split = splitWorkload(set.workload.shared.records, set.workload.shared.count, 1, 'round-robin');
@@ -85,6 +91,9 @@ export async function serveRuns(set: ServedSet): Promise<void> {
     const outcome = await runOnce({ design: entry.design, params: entry.params, workload: set.workload, split, mode: 'closed', rate: null, warmup: set.warmup });
     const foreign = probe.foreignShare() ?? null;
     const verdict = checkEquivalence({ workload: set.workload.workload, workloadKey: set.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
+    // Collect the run's garbage now, while the gate waits for this reply, rather than in a later idle-time GC
+    // that would land in the other process's run.
+    collectGarbage?.();
     reply({ design: entry.design.name, throughput: outcome.throughput, foreign, equivalenceFailure: verdict.ok ? null : verdict.failure } satisfies RunReply);
   }
 }

@@ -100,10 +100,11 @@ function usesField(op: number, type: number, field: 'id' | 'price' | 'qty' | 'ow
 }
 
 /**
- * Why record `i` of a record buffer is not canonical (see the header comment), or null when it is.
+ * Why record `i` of a record buffer is not canonical (see the header comment), or null when it is (the journal
+ * reader, journal/reader.ts, applies the same rules).
  * `u32` views the same buffer as `f64`; `symbolCount` bounds the symbol index.
  */
-function recordProblem(bytes: Uint8Array, u32: Uint32Array, f64: Float64Array, i: number, symbolCount: number): string | null {
+export function recordProblem(bytes: Uint8Array, u32: Uint32Array, f64: Float64Array, i: number, symbolCount: number): string | null {
   const base = i * RECORD_BYTES;
   const op = bytes[base + OFF_OP]!;
   const side = bytes[base + OFF_SIDE]!;

@@ -1,0 +1,203 @@
+/**
+ * The write-ahead journal's on-disk format ("MBJL"): the sequenced input of one engine, as segment files of
+ * checksummed frames. Described once, here; the README ("Journal format") has the same text.
+ *
+ * A journal is a directory of segment files named by the sequence number of their first record, 20 decimal digits
+ * (`00000000000000000000.mbj`, `00000000000000131072.mbj`, …), so name order is sequence order. Every process that
+ * writes the journal starts a new segment (it never appends to a segment an earlier process may have torn), and a
+ * writer rolls to a new segment once the current one reaches its size limit.
+ *
+ * Segment header, version 1 (all integers little-endian):
+ *
+ *   offset  size  field
+ *   0       4     magic: the ASCII bytes "MBJL" (4D 42 4A 4C)
+ *   4       2     version: u16 = 1
+ *   6       2     flags: u16 = 0 (reserved; a reader rejects any bit it does not know, and v1 knows none)
+ *   8       8     first sequence: u64, the sequence number of this segment's first record (0 for the first segment)
+ *   16      4     header length H: u32, a multiple of 8; frames start at offset H
+ *   20      2     design name length D: u16, then D bytes of UTF-8 (the design that sequenced the commands)
+ *   …       4     symbol count S: u32, then S symbols, each a u16 byte length L and L bytes of UTF-8 (the command
+ *                 records' `sym` indexes this table, as in the binary workload file)
+ *   …       0–7   zero bytes up to H − 4
+ *   H − 4   4     CRC-32C (journal/crc32c.ts) of bytes [0, H − 4)
+ *
+ * Frame (one write of the journaller: the records it found sequenced since its last write):
+ *
+ *   offset  size  field
+ *   0       4     payload length L: u32 = 56 × record count (at least one record)
+ *   4       4     CRC-32C of bytes [8, 24 + L): the rest of the frame header and the records
+ *   8       8     first sequence: u64, the sequence number of the frame's first record (the previous frame's
+ *                 first sequence + its record count; a segment's first frame has the segment's first sequence)
+ *   16      4     flags: u32; bit 0 (FRAME_FLAG_SYNCED) = the writer fsynced the segment after this frame, before
+ *                 acknowledging any command in it (`group` and `sync` modes); other bits must be 0
+ *   20      4     reserved: u32 = 0
+ *   24      L     records, 56 bytes each:
+ *
+ *     byte  0 … 39                        40 … 43         44 … 47     48 … 55
+ *         +-------------------------------+---------------+-----------+------------------------+
+ *         | command record (40 bytes,     | session (u32) | reserved  | client sequence (f64,   |
+ *         | workloads/workload.ts layout) |               | u32 = 0   | an integer ≥ 1)         |
+ *         +-------------------------------+---------------+-----------+------------------------+
+ *
+ * Frames are 8-byte aligned (24 + 56n). A record's sequence number is its frame's first sequence plus its index.
+ * The command records follow the binary workload file's canonical rules (workloads/binary.ts recordProblem).
+ *
+ * Recovery rules (journal/reader.ts): in the last segment, a frame cut short (its header or payload runs past the
+ * end of the file), a frame of zero bytes to the end (a file extended but never written) or a last frame failing its
+ * CRC is a torn tail: what a crash leaves of a write in progress. It is reported with the segment and offset and,
+ * when recovering, truncated. Anything else (a bad CRC with more frames after it, a sequence gap, a bad header,
+ * a torn frame in a segment that is not the last) is corruption: recovery stops with an error naming the segment,
+ * the offset and the field, and never silently drops a record that may have been acknowledged.
+ *
+ * Version rule: a change to any field's meaning or position bumps the version; a reader refuses versions it does
+ * not know. New flag bits are a new version too, since readers reject unknown bits.
+ */
+import { RECORD_BYTES } from '../workloads/workload.ts';
+import { crc32c } from './crc32c.ts';
+
+export const JOURNAL_MAGIC = 'MBJL';
+export const JOURNAL_VERSION = 1;
+export const SEGMENT_SUFFIX = '.mbj';
+const MAGIC_BYTES = new TextEncoder().encode(JOURNAL_MAGIC);
+
+/** Segment header offsets. */
+export const SEG_OFF_VERSION = 4;
+export const SEG_OFF_FLAGS = 6;
+export const SEG_OFF_FIRST_SEQUENCE = 8;
+export const SEG_OFF_HEADER_LENGTH = 16;
+export const SEG_OFF_DESIGN = 20;
+/** The smallest header: fixed fields, an empty design name, no symbols, the CRC. */
+export const SEG_MIN_HEADER_BYTES = 32;
+
+/** Frame header offsets and sizes. */
+export const FRAME_OFF_LENGTH = 0;
+export const FRAME_OFF_CRC = 4;
+export const FRAME_OFF_FIRST_SEQUENCE = 8;
+export const FRAME_OFF_FLAGS = 16;
+export const FRAME_OFF_RESERVED = 20;
+export const FRAME_HEADER_BYTES = 24;
+export const FRAME_FLAG_SYNCED = 1;
+
+/** Journal record layout: the command record, then who sent it. */
+export const JOURNAL_RECORD_BYTES = 56;
+export const REC_OFF_COMMAND = 0;
+export const REC_OFF_SESSION = RECORD_BYTES;
+export const REC_OFF_RESERVED = RECORD_BYTES + 4;
+export const REC_OFF_CLIENT_SEQUENCE = RECORD_BYTES + 8;
+
+const MAX_NAME_BYTES = 0xffff;
+
+/** A journal that cannot be read as written: the message names the segment, the byte offset and the field. */
+export class JournalFormatError extends Error {
+  override readonly name = 'JournalFormatError';
+}
+
+export interface SegmentHeader {
+  readonly firstSequence: number;
+  readonly design: string;
+  readonly symbols: readonly string[];
+  /** Header length H: where the first frame starts. */
+  readonly length: number;
+}
+
+/** The segment file name for a first sequence number. */
+export function segmentName(firstSequence: number): string {
+  return `${String(firstSequence).padStart(20, '0')}${SEGMENT_SUFFIX}`;
+}
+
+/** The first sequence a segment file name states, or undefined for a name that is not a segment's. */
+export function sequenceOfSegmentName(name: string): number | undefined {
+  const match = /^(\d{20})\.mbj$/.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** Encodes a segment header (padded, with its CRC). */
+export function encodeSegmentHeader(header: Omit<SegmentHeader, 'length'>): Uint8Array {
+  const encoder = new TextEncoder();
+  const design = encoder.encode(header.design);
+  if (design.length > MAX_NAME_BYTES) throw new Error(`journal: design name of ${design.length} bytes (at most ${MAX_NAME_BYTES})`);
+  const symbols = header.symbols.map((s, i) => {
+    const bytes = encoder.encode(s);
+    if (bytes.length > MAX_NAME_BYTES) throw new Error(`journal: symbol ${i} is ${bytes.length} bytes of UTF-8 (at most ${MAX_NAME_BYTES})`);
+    return bytes;
+  });
+  const unpadded = SEG_OFF_DESIGN + 2 + design.length + 4 + symbols.reduce((n, s) => n + 2 + s.length, 0) + 4;
+  const bytes = new Uint8Array(Math.ceil(unpadded / 8) * 8);
+  const view = new DataView(bytes.buffer);
+  bytes.set(MAGIC_BYTES, 0);
+  view.setUint16(SEG_OFF_VERSION, JOURNAL_VERSION, true);
+  view.setUint16(SEG_OFF_FLAGS, 0, true);
+  view.setBigUint64(SEG_OFF_FIRST_SEQUENCE, BigInt(header.firstSequence), true);
+  view.setUint32(SEG_OFF_HEADER_LENGTH, bytes.length, true);
+  view.setUint16(SEG_OFF_DESIGN, design.length, true);
+  bytes.set(design, SEG_OFF_DESIGN + 2);
+  let at = SEG_OFF_DESIGN + 2 + design.length;
+  view.setUint32(at, symbols.length, true);
+  at += 4;
+  for (const s of symbols) {
+    view.setUint16(at, s.length, true);
+    bytes.set(s, at + 2);
+    at += 2 + s.length;
+  }
+  view.setUint32(bytes.length - 4, crc32c(bytes, 0, bytes.length - 4), true);
+  return bytes;
+}
+
+/** Decodes and checks the header at the start of `bytes`, the content of segment file `file`. */
+export function decodeSegmentHeader(file: string, bytes: Uint8Array): SegmentHeader {
+  const fail = (offset: number, what: string): never => {
+    throw new JournalFormatError(`${file}: byte offset ${offset}: ${what}`);
+  };
+  if (bytes.length < SEG_MIN_HEADER_BYTES) fail(0, `segment header: the file is ${bytes.length} bytes, shorter than the smallest header (${SEG_MIN_HEADER_BYTES})`);
+  for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC_BYTES[i]) fail(0, `field 'magic': not a journal segment (expected "${JOURNAL_MAGIC}")`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint16(SEG_OFF_VERSION, true);
+  if (version !== JOURNAL_VERSION) fail(SEG_OFF_VERSION, `field 'version': ${version}, this code reads version ${JOURNAL_VERSION}`);
+  const flags = view.getUint16(SEG_OFF_FLAGS, true);
+  if (flags !== 0) fail(SEG_OFF_FLAGS, `field 'flags': 0x${flags.toString(16)}, version ${JOURNAL_VERSION} knows no flag bits`);
+  const length = view.getUint32(SEG_OFF_HEADER_LENGTH, true);
+  if (length % 8 !== 0 || length < SEG_MIN_HEADER_BYTES || length > bytes.length) fail(SEG_OFF_HEADER_LENGTH, `field 'header length': ${length} (a multiple of 8, at least ${SEG_MIN_HEADER_BYTES}, within the file's ${bytes.length} bytes)`);
+  const stored = view.getUint32(length - 4, true);
+  const actual = crc32c(bytes, 0, length - 4);
+  if (stored !== actual) fail(length - 4, `field 'header CRC': stored 0x${stored.toString(16).padStart(8, '0')}, the header's bytes give 0x${actual.toString(16).padStart(8, '0')} (the header is corrupt)`);
+  const firstSequence = Number(view.getBigUint64(SEG_OFF_FIRST_SEQUENCE, true));
+  if (!Number.isSafeInteger(firstSequence)) fail(SEG_OFF_FIRST_SEQUENCE, `field 'first sequence': ${firstSequence} is beyond 2^53`);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const text = (at: number, size: number, field: string): string => {
+    if (at + size > length - 4) fail(at, `field '${field}': ${size} bytes run past the header's end (${length - 4})`);
+    try {
+      return decoder.decode(bytes.subarray(at, at + size));
+    } catch {
+      return fail(at, `field '${field}': not UTF-8`);
+    }
+  };
+  const designLength = view.getUint16(SEG_OFF_DESIGN, true);
+  const design = text(SEG_OFF_DESIGN + 2, designLength, 'design');
+  let at = SEG_OFF_DESIGN + 2 + designLength;
+  if (at + 4 > length - 4) fail(at, `field 'symbol count': runs past the header's end`);
+  const symbolCount = view.getUint32(at, true);
+  at += 4;
+  const symbols: string[] = [];
+  for (let i = 0; i < symbolCount; i++) {
+    if (at + 2 > length - 4) fail(at, `field 'symbol ${i} length': runs past the header's end`);
+    const size = view.getUint16(at, true);
+    symbols.push(text(at + 2, size, `symbol ${i}`));
+    at += 2 + size;
+  }
+  return { firstSequence, design, symbols, length };
+}
+
+/**
+ * Fills in the header of the frame at `offset` in `bytes` whose `count` records are already in place after it,
+ * CRC included; returns the frame's length in bytes.
+ */
+export function sealFrame(bytes: Uint8Array, offset: number, count: number, firstSequence: number, flags: number): number {
+  const payload = count * JOURNAL_RECORD_BYTES;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
+  view.setUint32(FRAME_OFF_LENGTH, payload, true);
+  view.setBigUint64(FRAME_OFF_FIRST_SEQUENCE, BigInt(firstSequence), true);
+  view.setUint32(FRAME_OFF_FLAGS, flags, true);
+  view.setUint32(FRAME_OFF_RESERVED, 0, true);
+  view.setUint32(FRAME_OFF_CRC, crc32c(bytes, offset + FRAME_OFF_FIRST_SEQUENCE, offset + FRAME_HEADER_BYTES + payload), true);
+  return FRAME_HEADER_BYTES + payload;
+}

@@ -1,0 +1,157 @@
+/**
+ * Appends frames to a journal directory (format: journal/format.ts). Synchronous file calls, because it runs on the
+ * journaller thread, whose whole job is this I/O, never on a matching thread.
+ *
+ * Contract:
+ * - `create` starts a new segment at `firstSequence` (a fresh journal: 0; after recovery: the next sequence) and
+ *   fsyncs the directory, so the segment's name survives a crash before any record in it is acknowledged. It
+ *   refuses to overwrite a segment file that exists.
+ * - The caller puts records into `recordArea` (`putRecord`) and calls `writeFrame(count, sync)`: one write(2) of
+ *   the sealed frame; with `sync`, an fsync(2) of the segment before it returns (the frame is then marked synced,
+ *   and every record in it may be acknowledged in `group` and `sync` modes).
+ * - A frame that would take the segment past `segmentBytes` first rolls to a new segment (the old one fsynced and
+ *   closed, the directory fsynced). A frame is never split across segments.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { RECORD_BYTES } from '../workloads/workload.ts';
+import {
+  encodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_RESERVED,
+  REC_OFF_SESSION, sealFrame, segmentName,
+} from './format.ts';
+
+export interface JournalWriterOptions {
+  readonly dir: string;
+  /** The design whose sequencer ordered the commands (recorded in every segment header). */
+  readonly design: string;
+  /** The symbol table the command records' `sym` fields index. */
+  readonly symbols: readonly string[];
+  /** Sequence number of the first record this writer appends. */
+  readonly firstSequence: number;
+  /** Records one frame can hold. */
+  readonly maxFrameRecords: number;
+  /** A segment rolls once it would grow past this many bytes. */
+  readonly segmentBytes: number;
+}
+
+export interface JournalWriterStats {
+  readonly frames: number;
+  readonly records: number;
+  readonly fsyncs: number;
+  readonly bytes: number;
+  readonly segments: number;
+}
+
+/** Opens `dir` itself and fsyncs it, so that a file created in it keeps its name after a crash. */
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class JournalWriter {
+  readonly #options: JournalWriterOptions;
+  /** Frame header space, then `maxFrameRecords` records: one frame is built and written from here. */
+  readonly #frame: Uint8Array;
+  readonly #frameView: DataView;
+  /** The records part of the frame buffer, where the caller puts a frame's records. */
+  readonly recordArea: Uint8Array;
+  #fd = -1;
+  #segmentSize = 0;
+  #segmentFirstSequence = 0;
+  #nextSequence: number;
+  #stats = { frames: 0, records: 0, fsyncs: 0, bytes: 0, segments: 0 };
+
+  private constructor(options: JournalWriterOptions) {
+    if (!(options.maxFrameRecords >= 1)) throw new Error(`journal writer: maxFrameRecords ${options.maxFrameRecords} (at least 1)`);
+    this.#options = options;
+    this.#frame = new Uint8Array(FRAME_HEADER_BYTES + options.maxFrameRecords * JOURNAL_RECORD_BYTES);
+    this.#frameView = new DataView(this.#frame.buffer);
+    this.recordArea = this.#frame.subarray(FRAME_HEADER_BYTES);
+    this.#nextSequence = options.firstSequence;
+  }
+
+  /** Creates the directory if needed and starts a segment at `options.firstSequence`. */
+  static create(options: JournalWriterOptions): JournalWriter {
+    mkdirSync(options.dir, { recursive: true });
+    const writer = new JournalWriter(options);
+    writer.#openSegment();
+    return writer;
+  }
+
+  /** Sequence number the next appended record gets. */
+  get nextSequence(): number {
+    return this.#nextSequence;
+  }
+
+  get stats(): JournalWriterStats {
+    return { ...this.#stats };
+  }
+
+  /** Copies command record `commandIndex` of `commands` into slot `slot` of the record area, with its sender. */
+  putRecord(slot: number, commands: Uint8Array, commandIndex: number, session: number, clientSequence: number): void {
+    const at = slot * JOURNAL_RECORD_BYTES;
+    const from = commandIndex * RECORD_BYTES;
+    this.recordArea.set(commands.subarray(from, from + RECORD_BYTES), at);
+    const base = FRAME_HEADER_BYTES + at;
+    this.#frameView.setUint32(base + REC_OFF_SESSION, session, true);
+    this.#frameView.setUint32(base + REC_OFF_RESERVED, 0, true);
+    this.#frameView.setFloat64(base + REC_OFF_CLIENT_SEQUENCE, clientSequence, true);
+  }
+
+  /** Writes the first `count` records of the record area as one frame; with `sync`, fsyncs before returning. */
+  writeFrame(count: number, sync: boolean): void {
+    if (!(count >= 1 && count <= this.#options.maxFrameRecords)) throw new Error(`journal writer: a frame of ${count} records (1 to ${this.#options.maxFrameRecords})`);
+    const length = FRAME_HEADER_BYTES + count * JOURNAL_RECORD_BYTES;
+    // A segment holds at least one frame, whatever the limit.
+    if (this.#segmentSize + length > this.#options.segmentBytes && this.#nextSequence > this.#segmentFirstSequence) this.#roll();
+    sealFrame(this.#frame, 0, count, this.#nextSequence, sync ? FRAME_FLAG_SYNCED : 0);
+    let written = 0;
+    while (written < length) written += writeSync(this.#fd, this.#frame, written, length - written);
+    if (sync) {
+      fsyncSync(this.#fd);
+      this.#stats.fsyncs++;
+    }
+    this.#segmentSize += length;
+    this.#nextSequence += count;
+    this.#stats.frames++;
+    this.#stats.records += count;
+    this.#stats.bytes += length;
+  }
+
+  /** fsyncs what was written so far (async mode's last act before a clean exit). */
+  sync(): void {
+    fsyncSync(this.#fd);
+    this.#stats.fsyncs++;
+  }
+
+  /** fsyncs and closes the current segment. */
+  close(): void {
+    if (this.#fd < 0) return;
+    fsyncSync(this.#fd);
+    closeSync(this.#fd);
+    this.#fd = -1;
+  }
+
+  #openSegment(): void {
+    const header = encodeSegmentHeader({ firstSequence: this.#nextSequence, design: this.#options.design, symbols: this.#options.symbols });
+    // 'wx': never overwrite a segment an earlier process wrote.
+    this.#fd = openSync(join(this.#options.dir, segmentName(this.#nextSequence)), 'wx');
+    let written = 0;
+    while (written < header.length) written += writeSync(this.#fd, header, written, header.length - written);
+    fsyncSync(this.#fd);
+    fsyncDirectory(this.#options.dir);
+    this.#segmentSize = header.length;
+    this.#segmentFirstSequence = this.#nextSequence;
+    this.#stats.segments++;
+    this.#stats.bytes += header.length;
+  }
+
+  #roll(): void {
+    this.close();
+    this.#openSegment();
+  }
+}
