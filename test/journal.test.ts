@@ -214,3 +214,27 @@ describe('npm run journal', () => {
     expect(bad.stderr).toMatch(/00000000000000000000\.mbj: byte offset \d+: frame field 'CRC'/);
   });
 });
+
+describe('npm run bench:fsync', () => {
+  it('measures every batch size it is asked for, within its frame bound, and leaves nothing behind', () => {
+    const dir = tempDir();
+    const bench = new URL('../bench/fsync.ts', import.meta.url).pathname;
+    const result = spawnSync(process.execPath, [bench, '--dir', dir, '--frames', '5', '--batches', '1,8', '--json'], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { rows: { batch: number; frames: number; p50Us: number; p99Us: number; maxUs: number; durableRecordsPerSecond: number }[] };
+    expect(report.rows.map((r) => r.batch)).toEqual([1, 8]);
+    for (const row of report.rows) {
+      expect(row.frames).toBeGreaterThan(0);
+      expect(row.frames).toBeLessThanOrEqual(5);
+      expect(row.p50Us).toBeGreaterThan(0);
+      expect(row.p99Us).toBeGreaterThanOrEqual(row.p50Us);
+      // The exact maximum, against percentiles that HDR reports as the top of their 3-digit bucket.
+      expect(row.maxUs).toBeGreaterThanOrEqual(row.p99Us * 0.999);
+      expect(row.durableRecordsPerSecond).toBeGreaterThan(0);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+    const bad = spawnSync(process.execPath, [bench, '--batches', '1,x'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--batches: 'x' is not a positive integer/);
+  });
+});
