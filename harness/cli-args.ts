@@ -35,6 +35,33 @@ export interface CommandSpec {
   readonly options?: Readonly<Record<string, OptionSpec>>;
 }
 
+/** One command of a CLI with several (`npm run workload -- gen`, `npm run journal -- info`). */
+export interface Subcommand {
+  readonly spec: CommandSpec;
+  run(args: ParsedArgs): Promise<void>;
+}
+
+/**
+ * Runs the subcommand `argv[0]` names with the rest of `argv`; no name or `--help` prints `topLevelHelp` (exit 2
+ * when no name was given), `<name> --help` the subcommand's help, an unknown name is a UsageError.
+ */
+export async function runSubcommand(cli: string, subcommands: ReadonlyMap<string, Subcommand>, argv: readonly string[], topLevelHelp: string): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(topLevelHelp);
+    if (name === undefined) process.exitCode = 2;
+    return;
+  }
+  const sub = subcommands.get(name);
+  if (sub === undefined) throw new UsageError(cli, `unknown command '${name}' (commands: ${[...subcommands.keys()].join(', ')})`);
+  const args = parseArgs(rest, sub.spec);
+  if (args.help) {
+    process.stdout.write(formatHelp(sub.spec));
+    return;
+  }
+  await sub.run(args);
+}
+
 /** Bad command-line usage: the message says what and where; the CLI exits 2 and points at --help. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';

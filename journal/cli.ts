@@ -11,18 +11,13 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type ParsedArgs } from '../harness/cli-args.ts';
+import { runCli, runSubcommand, type Subcommand } from '../harness/cli-args.ts';
 import { formatCommand, formatHeader } from '../workloads/ndjson.ts';
 import { decodeRecord, RECORD_BYTES, Workload } from '../workloads/workload.ts';
 import { JOURNAL_RECORD_BYTES } from './format.ts';
 import { readJournal, recordSender, type JournalScan } from './reader.ts';
 
 const CLI = 'npm run journal --';
-
-interface Subcommand {
-  readonly spec: CommandSpec;
-  run(args: ParsedArgs): Promise<void>;
-}
 
 const dirPositional = [{ name: 'DIR', description: 'journal directory (segment files NNNNNNNNNNNNNNNNNNNN.mbj)' }] as const;
 
@@ -132,21 +127,6 @@ const SUBCOMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['to-ndjson', toNdjson],
 ]);
 
-async function main(): Promise<void> {
-  const [name, ...rest] = process.argv.slice(2);
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    out(`Usage: ${CLI} <command> DIR [options]\n\nLook into a matchbench write-ahead journal.\n\nCommands:\n${[...SUBCOMMANDS].map(([n, s]) => `  ${n.padEnd(9)}  ${s.spec.summary}`).join('\n')}`);
-    if (name === undefined) process.exitCode = 2;
-    return;
-  }
-  const sub = SUBCOMMANDS.get(name);
-  if (sub === undefined) throw new UsageError(CLI, `unknown command '${name}' (commands: ${[...SUBCOMMANDS.keys()].join(', ')})`);
-  const args = parseArgs(rest, sub.spec);
-  if (args.help) {
-    process.stdout.write(formatHelp(sub.spec));
-    return;
-  }
-  await sub.run(args);
-}
+const TOP_LEVEL_HELP = `Usage: ${CLI} <command> DIR [options]\n\nLook into a matchbench write-ahead journal.\n\nCommands:\n${[...SUBCOMMANDS].map(([n, s]) => `  ${n.padEnd(9)}  ${s.spec.summary}`).join('\n')}\n`;
 
-runCli(main);
+runCli(() => runSubcommand(CLI, SUBCOMMANDS, process.argv.slice(2), TOP_LEVEL_HELP));

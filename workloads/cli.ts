@@ -7,7 +7,7 @@
  * 0 success, 1 failure (bad or corrupt input, checksum mismatch), 2 bad usage.
  */
 import { stat } from 'node:fs/promises';
-import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type ParsedArgs } from '../harness/cli-args.ts';
+import { runCli, runSubcommand, UsageError, type ParsedArgs, type Subcommand } from '../harness/cli-args.ts';
 import { hex32, WorkloadChecksumError, WorkloadReader, writeWorkloadFile } from './binary.ts';
 import { generateWorkload, findPreset, PRESETS, type OpsMode, type Preset } from './generator.ts';
 import { DEFAULT_SEED, detectWorkloadFormat, loadWorkloadFile, reportDiagnostics } from './load.ts';
@@ -23,11 +23,6 @@ const HEADER_OPTION = {
   type: 'boolean',
   description: 'NDJSON output starts with a header line carrying the symbol table and provenance, so converting back gives the identical binary file',
 } as const;
-
-interface Subcommand {
-  readonly spec: CommandSpec;
-  run(args: ParsedArgs): Promise<void>;
-}
 
 function out(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -265,21 +260,4 @@ function topLevelHelp(): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function main(): Promise<void> {
-  const [name, ...rest] = process.argv.slice(2);
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(topLevelHelp());
-    if (name === undefined) process.exitCode = 2;
-    return;
-  }
-  const sub = SUBCOMMANDS.get(name);
-  if (sub === undefined) throw new UsageError(CLI, `unknown command '${name}' (commands: ${[...SUBCOMMANDS.keys()].join(', ')})`);
-  const args = parseArgs(rest, sub.spec);
-  if (args.help) {
-    process.stdout.write(formatHelp(sub.spec));
-    return;
-  }
-  await sub.run(args);
-}
-
-runCli(main);
+runCli(() => runSubcommand(CLI, SUBCOMMANDS, process.argv.slice(2), topLevelHelp()));
