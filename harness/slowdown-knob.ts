@@ -84,4 +84,3 @@ export function slowdownHook(design: string): () => void {
 export function activeSlowdown(): readonly SlowdownSetting[] {
   return settings;
 }
-

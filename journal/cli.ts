@@ -95,24 +95,23 @@ const toNdjson: Subcommand = {
   },
   async run(args) {
     const dir = args.positional('DIR')!;
-    const first = readJournal(dir);
+    const commands = new ArrayBuffer(RECORD_BYTES);
+    const bytes = new Uint8Array(commands);
+    const f64 = new Float64Array(commands);
+    const lines: string[] = [];
+    const scan = readJournal(dir, (frame) => {
+      for (let i = 0; i < frame.count; i++) {
+        bytes.set(frame.records.subarray(i * JOURNAL_RECORD_BYTES, i * JOURNAL_RECORD_BYTES + RECORD_BYTES));
+        lines.push(formatCommand(decodeRecord(bytes, f64, 0, frame.header.symbols)));
+      }
+    });
     const target = args.string('out');
     const stream = target === undefined ? process.stdout : createWriteStream(target);
     const write = async (text: string): Promise<void> => {
       if (!stream.write(text)) await once(stream, 'drain');
     };
     // The header line names the symbol table, so the output loads as a workload (workloads/ndjson.ts).
-    await write(`${formatHeader(new Workload(first.symbols, new ArrayBuffer(0), { source: 'journal', dir }))}\n`);
-    const commands = new ArrayBuffer(RECORD_BYTES);
-    const bytes = new Uint8Array(commands);
-    const f64 = new Float64Array(commands);
-    const lines: string[] = [];
-    readJournal(dir, (frame) => {
-      for (let i = 0; i < frame.count; i++) {
-        bytes.set(frame.records.subarray(i * JOURNAL_RECORD_BYTES, i * JOURNAL_RECORD_BYTES + RECORD_BYTES));
-        lines.push(formatCommand(decodeRecord(bytes, f64, 0, first.symbols)));
-      }
-    });
+    await write(`${formatHeader(new Workload(scan.symbols, new ArrayBuffer(0), { source: 'journal', dir }))}\n`);
     for (let i = 0; i < lines.length; i += 4096) await write(`${lines.slice(i, i + 4096).join('\n')}\n`);
     if (target !== undefined) {
       stream.end();

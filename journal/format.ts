@@ -189,9 +189,9 @@ export function decodeSegmentHeader(file: string, bytes: Uint8Array): SegmentHea
 
 /**
  * Fills in the header of the frame at `offset` in `bytes` whose `count` records are already in place after it,
- * CRC included; returns the frame's length in bytes.
+ * CRC included.
  */
-export function sealFrame(bytes: Uint8Array, offset: number, count: number, firstSequence: number, flags: number): number {
+export function sealFrame(bytes: Uint8Array, offset: number, count: number, firstSequence: number, flags: number): void {
   const payload = count * JOURNAL_RECORD_BYTES;
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
   view.setUint32(FRAME_OFF_LENGTH, payload, true);
@@ -199,5 +199,4 @@ export function sealFrame(bytes: Uint8Array, offset: number, count: number, firs
   view.setUint32(FRAME_OFF_FLAGS, flags, true);
   view.setUint32(FRAME_OFF_RESERVED, 0, true);
   view.setUint32(FRAME_OFF_CRC, crc32c(bytes, offset + FRAME_OFF_FIRST_SEQUENCE, offset + FRAME_HEADER_BYTES + payload), true);
-  return FRAME_HEADER_BYTES + payload;
 }
