@@ -57,7 +57,8 @@ async function main(): Promise<void> {
     for (let b = 0; b < batches.length; b++) {
       const batch = batches[b]!;
       const writer = JournalWriter.create({ dir: join(root, `batch-${batch}`), design: 'bench', symbols: workload.symbols, firstSequence: 0, maxFrameRecords: batch, segmentBytes: 1 << 30 });
-      for (let k = 0; k < batch; k++) writer.putRecord(k, workload.bytes, k, 1, k + 1);
+      const words = new Uint32Array(workload.records);
+      for (let k = 0; k < batch; k++) writer.putRecord(k, words, k, 1, k + 1);
       const recorder = recorders[b]!;
       const deadline = performance.now() + seconds * 1000;
       let frames = 0;

@@ -55,6 +55,7 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
       return { init, transfer: [port] };
     },
     sequences: () => [log.snapshot()],
+    sequenceLogs: () => [log],
     cores: () => [core],
     onError: (listener) => workers.onError(listener),
     close: () => workers.stop(() => engine.postMessage('stop')),

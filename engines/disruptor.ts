@@ -44,6 +44,7 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
   return {
     producerInit: (p) => ({ init: { layout, producer: p, wait } satisfies DisruptorInit, transfer: [] }),
     sequences: () => [log.snapshot()],
+    sequenceLogs: () => [log],
     cores: () => [core],
     onError: (listener) => workers.onError(listener),
     close: () => workers.stop(() => input.close()),

@@ -16,6 +16,7 @@
  *   ... producers submit every command and see every completion ...
  *   session.sequences()   the order(s) the commands were processed in      ┐ read while the engine is idle
  *   session.cores()       this thread's views of each sequencer's core     ┘ (every submitted command completed)
+ *   session.sequenceLogs()  the same logs, read live by a journaller
  *   session.close()
  *
  * Rules every design keeps (the harness and the equivalence checker rely on them):
@@ -34,6 +35,7 @@
 import type { Transferable } from 'node:worker_threads';
 import type { FastCore } from './fast-core.ts';
 import type { FastEngineCapacities } from './fast.ts';
+import type { SequenceLog } from './sequence-log.ts';
 
 /** The workload as every thread sees it: the symbol table plus the 40-byte command records in shared memory. */
 export interface SharedWorkload {
@@ -90,6 +92,11 @@ export interface EngineSession {
   producerInit(p: number): ProducerInit;
   /** Workload indexes each sequencer processed so far, in order (copies). Read only while the engine is idle. */
   sequences(): readonly Int32Array[];
+  /**
+   * This thread's views of each sequencer's log, in the order of `sequences()`: a journaller reads them while the
+   * engine runs, after `publishForJournal()` on each (engines/sequence-log.ts), called before any command is submitted.
+   */
+  sequenceLogs(): readonly SequenceLog[];
   /** This thread's views of each sequencer's core, in the order of `sequences()`. Read only while idle. */
   cores(): readonly FastCore[];
   /** Registers a listener for a failure inside the design (an engine worker that threw or exited early). */

@@ -38,6 +38,7 @@ function start({ workload, producers, capacities }: EngineOptions): EngineSessio
   return {
     producerInit: () => ({ init, transfer: [] }),
     sequences: () => [log.snapshot()],
+    sequenceLogs: () => [log],
     cores: () => [core],
     onError: () => {},
     close: async () => {},

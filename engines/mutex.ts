@@ -54,6 +54,7 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
   return {
     producerInit: (p) => ({ init: init(p), transfer: [] }),
     sequences: () => [log.snapshot()],
+    sequenceLogs: () => [log],
     cores: () => [core],
     onError: () => {},
     close: async () => {},

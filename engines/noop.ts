@@ -26,6 +26,7 @@ function start(): EngineSession {
     producerInit: () => ({ init: null, transfer: [] }),
     // No sequencer and no book: nothing was sequenced, so there is nothing to replay or hash.
     sequences: () => [],
+    sequenceLogs: () => [],
     cores: () => [],
     onError: () => {},
     close: async () => {},

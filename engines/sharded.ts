@@ -46,6 +46,7 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
   return {
     producerInit: (p) => ({ init: { layout, producer: p, wait } satisfies ShardedInit, transfer: [] }),
     sequences: () => logs.map((log) => log.snapshot()),
+    sequenceLogs: () => logs,
     cores: () => cores,
     onError: (listener) => workers.onError(listener),
     close: () =>

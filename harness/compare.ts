@@ -9,7 +9,8 @@
  * the floor (harness/comparison.ts): `noop` and the jitter probe at each workload and load. Exit code 1 if any run
  * fails its equivalence check (the first differing event is printed), 2 on bad usage.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { DESIGN_NAMES, DESIGNS, designByName, designsHelp, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
 import type { EngineDesign, ParamValue } from '../engines/engine.ts';
@@ -27,6 +28,7 @@ import { type PreparedWorkload, preparePreset, prepareWorkload } from './prepare
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
 import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type FidelityFigures, type FloorResults, type LoopMode, type ResultsFile, type RunResult } from './results-schema.ts';
+import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
 import { activeSlowdown } from './slowdown-knob.ts';
 import { parseSplitRule } from './split.ts';
 
@@ -65,6 +67,10 @@ const SPEC: CommandSpec = {
     param: { type: 'list', value: 'K=V', description: 'design parameter, NAME=V for every design that has it or DESIGN.NAME=V; V may be a comma list' },
     split: { type: 'string', value: 'RULE', description: 'how producers share the workload: order (default: by symbol and order id), symbol or round-robin' },
     warmup: { type: 'string', value: 'N', description: 'warm-up commands per producer (default: 10% of its share, at most 50000)' },
+    journal: { type: 'list', value: 'MODE', description: `journal modes, each a dimension: ${JOURNAL_MODES.join(', ')} (default none); see README "The write-ahead journal"` },
+    'journal-dir': { type: 'string', value: 'DIR', description: "where each journaled run's journal is made and deleted (default: the OS temporary directory): its disk sets the fsync figures" },
+    'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
+    'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
     name: { type: 'string', value: 'NAME', description: 'name in the results file name (default "default" without flags, else "compare")' },
     json: { type: 'boolean', description: 'print the results file to stdout instead of the table' },
   },
@@ -197,7 +203,7 @@ function alignedTable(header: readonly string[], rows: readonly (readonly string
  * p99.9 at the same load (jitter probe / noop), and which floor sets the design's tail when one does.
  */
 export function formatTable(runs: readonly RunResult[], floor: FloorResults): string {
-  const header = ['design', 'params', 'workload', 'P', 'mode', 'cmd/s median', 'min–max', 'cmd/CPU-s', 'cores', 'p50', 'p99', 'p99.9', 'max',
+  const header = ['design', 'params', 'workload', 'P', 'mode', 'journal', 'cmd/s median', 'min–max', 'cmd/CPU-s', 'cores', 'p50', 'p99', 'p99.9', 'max',
     'floor p99 probe/noop', 'floor p99.9', 'tail set by', '× inline', 'equivalence'];
   const pair = (a: number | undefined, b: number | undefined): string => `${a === undefined ? '-' : formatNs(a)} / ${b === undefined ? '-' : formatNs(b)}`;
   const rows = runs.map((r) => {
@@ -207,7 +213,7 @@ export function formatTable(runs: readonly RunResult[], floor: FloorResults): st
     const l = r.summary.latency;
     const f = floorOf(floor, r);
     return [
-      r.engine, params === '' ? '-' : params, r.workload, String(r.producers), modeText(r),
+      r.engine, params === '' ? '-' : params, r.workload, String(r.producers), modeText(r), journalText(r),
       formatRate(t.median), `${formatRate(t.min)}–${formatRate(t.max)}`, formatRate(r.summary.cpu.commandsPerCpuSecond), r.summary.cpu.coresBusy.toFixed(2),
       formatNs(l.p50Ns), formatNs(l.p99Ns), formatNs(l.p99_9Ns), formatNs(l.maxNs),
       pair(f.machine?.p99Ns, f.harness?.p99Ns), pair(f.machine?.p99_9Ns, f.harness?.p99_9Ns), tailSetBy(r, f) ?? '-',
@@ -215,7 +221,14 @@ export function formatTable(runs: readonly RunResult[], floor: FloorResults): st
       r.summary.equivalent ? `ok (${r.repetitions.length}/${r.repetitions.length})` : `FAILED (${r.repetitions.filter((x) => !x.equivalence.ok).length}/${r.repetitions.length})`,
     ];
   });
-  return alignedTable(header, rows, new Set([3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16]));
+  return alignedTable(header, rows, new Set([3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17]));
+}
+
+/** The journal mode, with the disk's fsync p99 beside it when the mode made fsyncs. */
+function journalText(r: RunResult): string {
+  if (r.journal === undefined) return 'none';
+  const fsync = r.summary.fsync;
+  return fsync == null ? r.journal.mode : `${r.journal.mode} (fsync p99 ${formatNs(fsync.p99Ns)})`;
 }
 
 /** The floor's own table: the jitter probe and noop at every workload and load, with the probe's large gaps per second. */
@@ -276,6 +289,21 @@ async function main(): Promise<void> {
   const choices = parseParamFlags(args.list('param'), designs);
   const settings: ComparisonSettings = { repeat, split, warmupFraction: 0.1, warmupMax: 50_000, warmup: args.integer('warmup') ?? null };
 
+  let journalModes;
+  try {
+    journalModes = [...new Set(commaList(args.list('journal')).map((m) => parseJournalMode(m, '--journal')))];
+  } catch (error) {
+    throw new UsageError(SPEC.command, (error as Error).message);
+  }
+  if (journalModes.length === 0) journalModes = ['none' as const];
+  const journalDir = resolve(args.string('journal-dir') ?? tmpdir());
+  if (journalModes.some((m) => m !== 'none') && !(existsSync(journalDir) && statSync(journalDir).isDirectory())) {
+    throw new UsageError(SPEC.command, `--journal-dir: '${journalDir}' is not a directory`);
+  }
+  const groupCommands = args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS;
+  const groupWaitUs = args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US;
+  const journals = journalModes.map((mode) => (mode === 'none' ? undefined : { mode, groupCommands, groupWaitUs, dir: journalDir }));
+
   const inputs = await loadInputs(args, progress);
   const configurations: Configuration[] = [];
   for (const input of inputs) {
@@ -289,7 +317,11 @@ async function main(): Promise<void> {
         }
         const counts = producerCounts.length > 0 ? producerCounts : DEFAULT_PRODUCERS;
         for (const producers of counts.filter((p) => p <= design.maxProducers(params))) {
-          for (const { mode, rate } of modes) configurations.push({ design, params, workload: input.prepared, producers, mode, rate });
+          for (const { mode, rate } of modes) {
+            for (const journal of journals) {
+              configurations.push({ design, params, workload: input.prepared, producers, mode, rate, ...(journal === undefined ? {} : { journal }) });
+            }
+          }
         }
       }
     }

@@ -1,5 +1,6 @@
 /**
- * A comparison: a list of configurations (design × parameters × workload × producers × loop mode/rate), each run
+ * A comparison: a list of configurations (design × parameters × workload × producers × loop mode/rate × journal
+ * mode), each run
  * `repeat` times with the configurations interleaved — round r runs every configuration once, starting one
  * further along each round — so slow drift of a noisy machine (thermal, neighbours) spreads over every design
  * instead of landing on whichever ran last. Every repetition's equivalence is checked right after it, outside the
@@ -24,8 +25,10 @@ import { runJitterProbe, type ProbeTask } from './jitter-probe.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { Progress } from './progress.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
-import type { FloorResults, GapDecades, LoopMode, MachineFloorRun, ProbeRepetition, Repetition, RunResult, SplitRule } from './results-schema.ts';
-import { runOnce } from './run.ts';
+import type {
+  FloorResults, GapDecades, JournalFigures, JournalRunSettings, LatencyPercentiles, LoopMode, MachineFloorRun, ProbeRepetition, Repetition, RunResult, SplitRule,
+} from './results-schema.ts';
+import { runOnce, type JournalOutcome } from './run.ts';
 import { splitWorkload, type WorkloadSplit } from './split.ts';
 
 export interface Configuration {
@@ -35,6 +38,8 @@ export interface Configuration {
   readonly producers: number;
   readonly mode: LoopMode;
   readonly rate: number | null;
+  /** Journal mode and where its runs' journals go; absent: none. */
+  readonly journal?: JournalRunSettings;
 }
 
 export interface ComparisonSettings {
@@ -49,7 +54,8 @@ export interface ComparisonSettings {
 export function configurationId(c: Configuration): string {
   const params = Object.entries(c.params).map(([k, v]) => `${k}=${v}`).join(',');
   const mode = c.mode === 'closed' ? 'closed' : `open@${c.rate}`;
-  return `${c.design.name}${params === '' ? '' : `[${params}]`}/${c.workload.identity.id}/p${c.producers}/${mode}`;
+  const journal = c.journal === undefined ? '' : `/journal=${c.journal.mode}`;
+  return `${c.design.name}${params === '' ? '' : `[${params}]`}/${c.workload.identity.id}/p${c.producers}/${mode}${journal}`;
 }
 
 export function warmupFor(settings: ComparisonSettings, streamLength: number): number {
@@ -173,13 +179,17 @@ export async function runComparison(designConfigurations: readonly Configuration
         design: c.design, params: c.params, workload: c.workload, split, mode: c.mode, rate: c.rate, warmup: warmups[at]!,
         capacities: capacities.get(c.workload.identity.id)!,
         onProgress: (done, all) => progress.update(done, all),
+        ...(c.journal === undefined ? {} : { journal: { settings: c.journal, dir: c.journal.dir } }),
       });
-      const equivalence = c.design === HARNESS_FLOOR
+      const matched = c.design === HARNESS_FLOOR
         ? checkCompletions(split, outcome.logs)
         : checkEquivalence({ workload: c.workload.workload, workloadKey: c.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
+      const journalCheck = outcome.journal?.check;
+      const equivalence = journalCheck === undefined || journalCheck.ok || !matched.ok ? matched : { ...matched, ok: false, failure: journalCheck.failure };
       repetitions[at]!.push({
         order, commands: outcome.commands, events: outcome.events, elapsedNs: outcome.elapsedNs, throughput: outcome.throughput,
         cpuNs: outcome.cpuNs, cpuWindowNs: outcome.cpuWindowNs, latency: outcome.latency, histogram: outcome.histogram, equivalence,
+        ...(outcome.journal === null ? {} : { journal: journalFigures(outcome.journal) }),
       });
       progress.line(
         `${id} rep ${round + 1}: ${formatRate(outcome.throughput)} cmd/s, p99 ${formatNs(outcome.latency.p99Ns)}, ` +
@@ -221,10 +231,21 @@ function summariseProbe(slot: ProbeSlot, reps: readonly ProbeRepetition[]): Mach
   };
 }
 
+function journalFigures(j: JournalOutcome): JournalFigures {
+  return { frames: j.frames, records: j.records, fsyncs: j.fsyncs, bytes: j.bytes, segments: j.segments, fsyncHistogram: j.fsyncHistogram, fsync: j.fsync };
+}
+
+/** Every repetition's fsync histogram merged; null when no repetition made an fsync. */
+function mergedFsync(reps: readonly Repetition[]): LatencyPercentiles | null {
+  const encoded = reps.flatMap((r) => (r.journal?.fsyncHistogram == null ? [] : [r.journal.fsyncHistogram]));
+  return encoded.length === 0 ? null : mergeEncoded(encoded).latency;
+}
+
 function summarise(c: Configuration, warmupPerProducer: number, capacities: FastEngineCapacities, reps: readonly Repetition[]): RunResult {
   const throughputs = reps.map((r) => r.throughput);
   const merged = mergeEncoded(reps.map((r) => r.histogram));
   return {
+    ...(c.journal === undefined ? {} : { journal: c.journal }),
     id: configurationId(c),
     engine: c.design.name,
     params: c.params,
@@ -247,13 +268,15 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
       histogram: merged.histogram,
       ratioToInline: null,
       equivalent: reps.every((r) => r.equivalence.ok),
+      ...(c.journal === undefined ? {} : { fsync: mergedFsync(reps) }),
     },
   };
 }
 
-/** Median throughput over inline's on the same workload, mode and rate; null when inline did not run there. */
+/** Median throughput over inline's on the same workload, mode, rate and journal mode; null when inline did not run there. */
 function ratioToInline(run: RunResult, all: readonly RunResult[]): number | null {
-  const inline = all.find((r) => r.engine === 'inline' && r.workload === run.workload && r.mode === run.mode && r.offeredRate === run.offeredRate);
+  const inline = all.find((r) => r.engine === 'inline' && r.workload === run.workload && r.mode === run.mode && r.offeredRate === run.offeredRate &&
+    r.journal?.mode === run.journal?.mode);
   if (inline === undefined || inline.summary.throughput.median === 0) return null;
   return run.summary.throughput.median / inline.summary.throughput.median;
 }

@@ -26,6 +26,8 @@ export interface ProducerTask {
   /** Offered commands/s of all producers together (open loop). */
   readonly rate: number;
   readonly control: SharedArrayBuffer;
+  /** Durable flags by workload index when acknowledgements wait for the journal (journal/journaller-thread.ts). */
+  readonly durable: SharedArrayBuffer | null;
 }
 
 export interface ProducerReport {
@@ -51,7 +53,7 @@ const producer = designByName(task.design).connect(task.init, task.workload);
 const log = new EventLog(task.stream.length * 3);
 const sink = new LoggingSink(log, task.stream.length);
 const progress = progressWord(task.producer);
-const loop = new ProducerLoop(producer, task.stream, task.workload.count, sink, (completed) => Atomics.store(control.i32, progress, completed));
+const loop = new ProducerLoop(producer, task.stream, task.workload.count, sink, (completed) => Atomics.store(control.i32, progress, completed), task.durable === null ? null : new Uint8Array(task.durable));
 
 // Built before the start line: a thread's first histogram compiles hdr-histogram-js's WebAssembly (~18 ms here),
 // which inside the timed part would stall the first commands and lengthen every run by that much.

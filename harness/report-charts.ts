@@ -9,6 +9,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { LatencyPercentiles, LoopMode, ResultsFile, RunResult } from './results-schema.ts';
 import { percentileAxisValues, percentileCurve } from './report-latency.ts';
+import { mergeEncoded } from './histogram.ts';
 
 export interface ChartTable {
   readonly columns: readonly string[];
@@ -35,6 +36,7 @@ export function runLabel(run: RunResult, file: ResultsFile): string {
     .sort();
   const parts = [run.engine, ...varying.map((key) => `${key}=${run.params[key]}`)];
   if (new Set(sameEngine.map((r) => r.producers)).size > 1 || run.producers > 1) parts.push(`P=${run.producers}`);
+  if (sameEngine.some((r) => r.journal !== undefined)) parts.push(`journal=${run.journal?.mode ?? 'none'}`);
   return parts.join(' ');
 }
 
@@ -453,6 +455,90 @@ function seriesLabel(run: RunResult, file: ResultsFile, knob: Knob): string {
   return parts.join(' ');
 }
 
+const JOURNAL_ORDER = ['none', 'async', 'group', 'sync'];
+
+/**
+ * What durability costs: for every design, workload and load that ran with more than one journal mode, the
+ * throughput and the acknowledgement p99 of each mode side by side, with the disk's own fsync p50 and p99 (merged
+ * over every journaled run of the file) as reference lines on the latency panel: the physical limit of `group`
+ * and `sync`.
+ */
+function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
+  const journaled = file.runs.filter((r) => r.journal !== undefined);
+  if (journaled.length === 0) return undefined;
+  const groupKey = (r: RunResult): string => `${r.engine}|${JSON.stringify(r.params)}|${r.producers}|${r.workload}|${r.mode}|${r.offeredRate}`;
+  const keys = new Set(journaled.map(groupKey));
+  const runs = file.runs.filter((r) => keys.has(groupKey(r)));
+  const fsyncs = journaled.flatMap((r) => r.repetitions.flatMap((rep) => (rep.journal?.fsyncHistogram == null ? [] : [rep.journal.fsyncHistogram])));
+  const fsync = fsyncs.length === 0 ? null : mergeEncoded(fsyncs).latency;
+  const designOf = (r: RunResult): string => {
+    const label = runLabel(r, file).replace(/ journal=\S+/, '');
+    return `${label} · ${workloadName(file, r.workload)} · ${r.mode === 'closed' ? 'closed' : formatRate(r.offeredRate ?? 0)}`;
+  };
+  const values = runs.map((r) => {
+    const mode = r.journal?.mode ?? 'none';
+    return {
+      design: designOf(r), mode, throughput: r.summary.throughput.median / 1e6, p99: us(r.summary.latency.p99Ns),
+      note: `${designOf(r)}, journal ${mode}: ${formatRate(r.summary.throughput.median)}, acknowledgement p99 ${us(r.summary.latency.p99Ns)} µs`,
+    };
+  });
+  const rules = fsync === null ? [] : [
+    { label: 'fsync p50', us: us(fsync.p50Ns) },
+    { label: 'fsync p99', us: us(fsync.p99Ns) },
+  ];
+  const y = { field: 'design', type: 'nominal', title: 'Design · workload · load' } as const;
+  const colour = { field: 'mode', type: 'nominal', title: 'Journal mode', sort: JOURNAL_ORDER, scale: { domain: JOURNAL_ORDER } } as const;
+  const yOffset = { field: 'mode', type: 'nominal', sort: JOURNAL_ORDER } as const;
+  const description = { field: 'note', type: 'nominal' } as const;
+  return {
+    id: `${prefix}journal`,
+    title: 'What durability costs: throughput and acknowledgement p99 per journal mode',
+    caption:
+      'Each group of bars is one design on one workload and load, one bar per journal mode: none (no journal), async (journaled off the ' +
+      'hot path, acknowledged at once), group (acknowledged once its group commit is on disk), sync (an fsync per command). Left: median ' +
+      'throughput. Right: acknowledgement p99 on a log scale, with the disk’s own fsync p50 and p99 (dashed, every fsync of this file) ' +
+      '— the physical limit of group and sync.',
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      hconcat: [
+        {
+          width: WIDTH / 2,
+          data: { values },
+          mark: { type: 'bar' },
+          encoding: { y, yOffset, color: colour, x: { field: 'throughput', type: 'quantitative', axis: { title: 'Median throughput (M cmd/s)', grid: true } }, description },
+        },
+        {
+          width: WIDTH / 2,
+          layer: [
+            {
+              data: { values },
+              mark: { type: 'point', filled: true, size: 70 },
+              encoding: {
+                y, yOffset, color: colour, description,
+                x: { field: 'p99', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'Acknowledgement p99 (µs, log)', grid: true } },
+              },
+            },
+            ...(rules.length === 0 ? [] : [{
+              data: { values: rules },
+              mark: { type: 'rule', strokeDash: [6, 3], color: '#444' },
+              encoding: { x: { field: 'us', type: 'quantitative' }, description: { field: 'label', type: 'nominal' } },
+            }]),
+          ],
+        },
+      ],
+    } as unknown as TopLevelSpec,
+    table: {
+      columns: ['Design', 'Workload', 'Load', 'Journal', 'Throughput median', 'p50 µs', 'p99 µs', 'fsyncs', 'fsync p50 µs', 'fsync p99 µs'],
+      rows: runs.map((r) => [
+        runLabel(r, file).replace(/ journal=\S+/, ''), workloadName(file, r.workload), r.mode === 'closed' ? 'closed' : formatRate(r.offeredRate ?? 0),
+        r.journal?.mode ?? 'none', formatRate(r.summary.throughput.median), us(r.summary.latency.p50Ns), us(r.summary.latency.p99Ns),
+        r.repetitions.reduce((n, rep) => n + (rep.journal?.fsyncs ?? 0), 0),
+        r.summary.fsync == null ? '–' : us(r.summary.fsync.p50Ns), r.summary.fsync == null ? '–' : us(r.summary.fsync.p99Ns),
+      ]),
+    },
+  };
+}
+
 function fidelityChart(file: ResultsFile, prefix: string): Chart | undefined {
   if (file.fidelity.length === 0) return undefined;
   const values = file.fidelity.flatMap((f) => [
@@ -503,6 +589,7 @@ export function chartsFor(file: ResultsFile, prefix: string): Chart[] {
     ...percentileCharts(file, prefix),
     latencyVsLoadChart(file, prefix),
     ...scalingCharts(file, prefix),
+    journalChart(file, prefix),
     fidelityChart(file, prefix),
   ].filter((c): c is Chart => c !== undefined);
 }

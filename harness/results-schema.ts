@@ -124,6 +124,29 @@ export interface RunResult {
   readonly coreCapacities: CoreCapacities;
   readonly repetitions: readonly Repetition[];
   readonly summary: RunSummary;
+  /** The journal mode of the run (journal/journal-mode.ts); absent: none (files before the journal have none). */
+  readonly journal?: JournalRunSettings;
+}
+
+export interface JournalRunSettings {
+  readonly mode: 'async' | 'group' | 'sync';
+  /** group: frame size and wait (journal/journal-mode.ts); present in every mode so the settings are complete. */
+  readonly groupCommands: number;
+  readonly groupWaitUs: number;
+  /** The directory each run's journal was made in (its disk sets the fsync figures). */
+  readonly dir: string;
+}
+
+/** What the journaller did in one repetition (harness/run.ts JournalOutcome). */
+export interface JournalFigures {
+  readonly frames: number;
+  readonly records: number;
+  readonly fsyncs: number;
+  readonly bytes: number;
+  readonly segments: number;
+  /** Every write + fsync of a frame: encoded histogram (ns) and percentiles; null when the mode made none. */
+  readonly fsyncHistogram: string | null;
+  readonly fsync: LatencyPercentiles | null;
 }
 
 /** `inline` through the harness against the fast core alone, same workload, warm-up and repetitions (harness/harness-overhead.ts). */
@@ -167,7 +190,9 @@ export interface Repetition {
   readonly latency: LatencyPercentiles;
   /** The repetition's merged latency histogram, HdrHistogram compressed base64, values in ns. */
   readonly histogram: string;
+  /** Includes the journal check (harness/journal-check.ts) in runs with a journal. */
   readonly equivalence: EquivalenceVerdict;
+  readonly journal?: JournalFigures;
 }
 
 export interface LatencyPercentiles {
@@ -195,6 +220,8 @@ export interface RunSummary {
   readonly ratioToInline: number | null;
   /** True when every repetition passed equivalence. */
   readonly equivalent: boolean;
+  /** Runs with a journal: every repetition's fsyncs merged (null when the mode made none). */
+  readonly fsync?: LatencyPercentiles | null;
 }
 
 /** Medians over the repetitions of what the CPU did (Repetition.cpuNs over its window). */

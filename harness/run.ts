@@ -4,17 +4,28 @@
  * logs, read the recorded sequences and book hashes, close everything. The equivalence check is the caller's,
  * after this returns (outside anything timed).
  *
+ * With a journal mode other than `none`, a journaller thread (journal/journaller-thread.ts) journals the run into a
+ * temporary directory under the request's journal directory, acknowledgements wait for the disk where the mode
+ * says so (harness/producer-loop.ts), and after the run the journal is read back and checked against the recorded
+ * sequences (harness/journal-check.ts), then deleted.
+ *
  * A run fails, with the design and producer named, if a producer or engine worker throws or exits early, or if no
  * command completes for `stallTimeoutMs` (a wedged design must not hang the comparison).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { JournalSettings } from '../journal/journal-mode.ts';
+import type { JournallerStats } from '../journal/journaller.ts';
+import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
 import type { EngineDesign, ParamValues, SequencedRun } from '../engines/engine.ts';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
 import { nowNs } from './clock.ts';
 import type { EventLogData } from './event-log.ts';
-import { mergeEncoded } from './histogram.ts';
+import { encodeHistogram, latencyHistogram, mergeEncoded, percentilesOf } from './histogram.ts';
+import { checkJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { ProducerReport, ProducerTask } from './producer-worker.ts';
 import type { LatencyPercentiles, LoopMode } from './results-schema.ts';
@@ -44,6 +55,21 @@ export interface RunRequest {
   /** Called about every 100 ms with commands completed so far (warm-up included) out of the workload's. */
   readonly onProgress?: (completed: number, total: number) => void;
   readonly stallTimeoutMs?: number;
+  /** The journal mode and the directory each run's journal is made in (and deleted from); absent: none. */
+  readonly journal?: { readonly settings: JournalSettings; readonly dir: string };
+}
+
+/** What the journaller did in one run, and the check of what it wrote. */
+export interface JournalOutcome {
+  readonly frames: number;
+  readonly records: number;
+  readonly fsyncs: number;
+  readonly bytes: number;
+  readonly segments: number;
+  /** Every fsync the journaller made (write + fsync of a frame), encoded histogram and percentiles; null: none made. */
+  readonly fsyncHistogram: string | null;
+  readonly fsync: LatencyPercentiles | null;
+  readonly check: JournalVerdict;
 }
 
 export interface RunOutcome {
@@ -66,6 +92,7 @@ export interface RunOutcome {
   readonly sequenced: SequencedRun;
   /** Canonical hash of the whole book at the end (all sequencers' books together). */
   readonly bookHash: string;
+  readonly journal: JournalOutcome | null;
 }
 
 export async function runOnce(request: RunRequest): Promise<RunOutcome> {
@@ -85,12 +112,28 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
   failure.catch(() => {});
   session.onError((error) => fail(error));
   let watch: NodeJS.Timeout | undefined;
+  let journaller: JournallerHandle | null = null;
+  let journalDir: string | null = null;
   try {
+    const journalSettings = request.journal?.settings;
+    let journalDirs: string[] = [];
+    if (request.journal !== undefined && journalSettings !== undefined && journalSettings.mode !== 'none') {
+      journalDir = mkdtempSync(join(request.journal.dir, `matchbench-journal-${design.name}-`));
+      const logs = session.sequenceLogs();
+      const root = journalDir;
+      journalDirs = logs.length === 1 ? [root] : logs.map((_, k) => join(root, `shard-${k}`));
+      const senders = sendersOfSplit(split, workload.shared.count);
+      journaller = await startJournaller({
+        logs, dirs: journalDirs, firstSequences: logs.map(() => 0), design: design.name, symbols: workload.shared.symbols,
+        records: workload.shared.records, recordCount: workload.shared.count, ...senders, settings: journalSettings,
+      }, (error) => fail(error));
+    }
+    const durable = journaller?.durable ?? null;
     const reports = split.streams.map((stream, p) => {
       const { init, transfer } = session.producerInit(p);
       const task: ProducerTask = {
         design: design.name, init, workload: workload.shared, producer: p, producers, stream,
-        warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer,
+        warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer, durable,
       };
       const worker = new Worker(new URL('./producer-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
       workers.push(worker);
@@ -128,6 +171,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     const done = await Promise.race([all, failure]);
     const cpu = process.cpuUsage(cpuBefore);
     const cpuWindowNs = nowNs() - cpuFrom;
+    const journalStats = journaller === null ? null : await Promise.race([journaller.stop(), failure]);
 
     const commands = done.reduce((n, r) => n + r.commands, 0);
     const events = done.reduce((n, r) => n + r.events, 0);
@@ -140,18 +184,35 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
       sequences: session.sequences(),
       bookHashes: cores.map((core) => bookHashOfCores([core], symbols)),
     };
+    const journal = journalStats === null ? null : journalOutcome(journalStats, checkJournal(journalDirs, sequenced.sequences, split, new Uint8Array(workload.shared.records)));
     return {
       commands, events, elapsedNs, throughput: elapsedNs === 0 ? 0 : (commands * 1e9) / elapsedNs,
       cpuNs: (cpu.user + cpu.system) * 1000, cpuWindowNs,
       histogram: merged.histogram, latency: merged.latency, logs: done.map((r) => r.log), sequenced,
       // One core: the whole book is that core's book, already hashed for the sequence check.
       bookHash: cores.length === 1 ? sequenced.bookHashes[0]! : bookHashOfCores(cores, symbols),
+      journal,
     };
   } finally {
     clearInterval(watch);
     await Promise.all(workers.map((w) => w.terminate()));
+    await journaller?.close();
     await session.close();
+    if (journalDir !== null) rmSync(journalDir, { recursive: true, force: true });
   }
+}
+
+function journalOutcome(stats: JournallerStats, check: JournalVerdict): JournalOutcome {
+  let fsyncHistogram: string | null = null;
+  let fsync: LatencyPercentiles | null = null;
+  if (stats.fsyncNs.length > 0) {
+    const histogram = latencyHistogram();
+    for (const ns of stats.fsyncNs) histogram.recordValue(Math.max(1, Math.round(ns)));
+    fsyncHistogram = encodeHistogram(histogram);
+    fsync = percentilesOf(histogram);
+    histogram.destroy();
+  }
+  return { frames: stats.frames, records: stats.records, fsyncs: stats.fsyncs, bytes: stats.bytes, segments: stats.segments, fsyncHistogram, fsync, check };
 }
 
 /** Resolves once `producers` producers have reported ready, checking every millisecond without blocking. */

@@ -15,10 +15,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RECORD_BYTES } from '../workloads/workload.ts';
-import {
-  encodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_RESERVED,
-  REC_OFF_SESSION, sealFrame, segmentName,
-} from './format.ts';
+import { encodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, sealFrame, segmentName } from './format.ts';
+
+const COMMAND_WORDS = RECORD_BYTES / 4;
+const RECORD_WORDS_IN_JOURNAL = JOURNAL_RECORD_BYTES / 4;
 
 export interface JournalWriterOptions {
   readonly dir: string;
@@ -56,7 +56,9 @@ export class JournalWriter {
   readonly #options: JournalWriterOptions;
   /** Frame header space, then `maxFrameRecords` records: one frame is built and written from here. */
   readonly #frame: Uint8Array;
-  readonly #frameView: DataView;
+  /** The record area as u32 words and f64s (records are 8-byte aligned in the frame). */
+  readonly #recordWords: Uint32Array;
+  readonly #recordF64: Float64Array;
   /** The records part of the frame buffer, where the caller puts a frame's records. */
   readonly recordArea: Uint8Array;
   #fd = -1;
@@ -69,8 +71,9 @@ export class JournalWriter {
     if (!(options.maxFrameRecords >= 1)) throw new Error(`journal writer: maxFrameRecords ${options.maxFrameRecords} (at least 1)`);
     this.#options = options;
     this.#frame = new Uint8Array(FRAME_HEADER_BYTES + options.maxFrameRecords * JOURNAL_RECORD_BYTES);
-    this.#frameView = new DataView(this.#frame.buffer);
     this.recordArea = this.#frame.subarray(FRAME_HEADER_BYTES);
+    this.#recordWords = new Uint32Array(this.#frame.buffer, FRAME_HEADER_BYTES);
+    this.#recordF64 = new Float64Array(this.#frame.buffer, FRAME_HEADER_BYTES);
     this.#nextSequence = options.firstSequence;
   }
 
@@ -91,15 +94,19 @@ export class JournalWriter {
     return { ...this.#stats };
   }
 
-  /** Copies command record `commandIndex` of `commands` into slot `slot` of the record area, with its sender. */
-  putRecord(slot: number, commands: Uint8Array, commandIndex: number, session: number, clientSequence: number): void {
-    const at = slot * JOURNAL_RECORD_BYTES;
-    const from = commandIndex * RECORD_BYTES;
-    this.recordArea.set(commands.subarray(from, from + RECORD_BYTES), at);
-    const base = FRAME_HEADER_BYTES + at;
-    this.#frameView.setUint32(base + REC_OFF_SESSION, session, true);
-    this.#frameView.setUint32(base + REC_OFF_RESERVED, 0, true);
-    this.#frameView.setFloat64(base + REC_OFF_CLIENT_SEQUENCE, clientSequence, true);
+  /**
+   * Copies command record `commandIndex` of `commandWords` (the command records viewed as u32 words) into slot
+   * `slot` of the record area, with its sender. Word by word: no view is made per record (the journaller calls
+   * this for every command), and no NaN-valued f64 of a record is ever read as a number, which could change its bits.
+   */
+  putRecord(slot: number, commandWords: Uint32Array, commandIndex: number, session: number, clientSequence: number): void {
+    const to = this.#recordWords;
+    const at = slot * RECORD_WORDS_IN_JOURNAL;
+    const from = commandIndex * COMMAND_WORDS;
+    for (let w = 0; w < COMMAND_WORDS; w++) to[at + w] = commandWords[from + w]!;
+    to[at + COMMAND_WORDS] = session;
+    to[at + COMMAND_WORDS + 1] = 0;
+    this.#recordF64[(at >> 1) + (REC_OFF_CLIENT_SEQUENCE >> 3)] = clientSequence;
   }
 
   /** Writes the first `count` records of the record area as one frame; with `sync`, fsyncs before returning. */

@@ -39,11 +39,12 @@ function journal(dir: string, workload: Workload, from: number, to: number, segm
   const random = new Prng(seed);
   let i = from;
   let frame = 0;
+  const words = new Uint32Array(workload.records);
   while (i < to) {
     const count = Math.min(to - i, 1 + random.below(64));
     for (let k = 0; k < count; k++) {
       const { session, clientSequence } = senderOf(i + k);
-      writer.putRecord(k, workload.bytes, i + k, session, clientSequence);
+      writer.putRecord(k, words, i + k, session, clientSequence);
     }
     writer.writeFrame(count, frame++ % 3 === 0);
     i += count;
