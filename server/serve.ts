@@ -1,0 +1,239 @@
+/**
+ * `npm run serve -- --design NAME [--producers P] [--param k=v ...] [--journal MODE] [--dir DIR] [--port N]
+ * [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]`:
+ * one design as a long-running engine process on 127.0.0.1, speaking the wire protocol (server/protocol.ts).
+ *
+ * Start: on a directory that holds a journal it recovers first (journal/recovery.ts: the newest valid snapshot,
+ * then the journal after it, a torn tail cut off), copies the recovered books into the design's cores and the
+ * sessions into the shared session table, and continues the journal where it ended; then P producer threads
+ * (server/connection-worker.ts) listen on the port with SO_REUSEPORT, and when all listen it prints exactly one
+ * line, `matchbench serve: listening on 127.0.0.1:PORT` (`--port 0`: a free port). The journaller thread
+ * (journal/journaller-thread.ts) journals every command the design sequences, in the mode given.
+ *
+ * SIGTERM (or SIGINT): stop taking connections and commands, finish and acknowledge what was accepted, close the
+ * journal (fsynced), write a snapshot of every core with the session table (journal/snapshot.ts), exit 0.
+ *
+ * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
+ * starts a fresh arena); snapshots are taken at SIGTERM only (a periodic snapshot needs the engine paused mid-run);
+ * `sharded` journals per shard, and after a crash a session whose commands spread over shards can find a gap (one
+ * shard fsynced a later command than another): its exactly-once resume is only guaranteed with one sequencer.
+ */
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { designByName, DESIGNS, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
+import type { ParamValue, SharedWorkload } from '../engines/engine.ts';
+import type { FastEngineCapacities } from '../engines/fast.ts';
+import { defaultLadderTicks } from '../engines/fast.ts';
+import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../harness/cli-args.ts';
+import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
+import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
+import { DEFAULT_MAX_ORDERS, journalDirectories, recover, type Recovery } from '../journal/recovery.ts';
+import { copyCoreRegion, writeSnapshot } from '../journal/snapshot.ts';
+import { sequenceOfSegmentName } from '../journal/format.ts';
+import { resolveWorkload } from '../workloads/load.ts';
+import { RECORD_BYTES } from '../workloads/workload.ts';
+import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
+import { SessionTable } from './session-table.ts';
+
+export const LISTENING_PREFIX = 'matchbench serve: listening on ';
+const DEFAULT_CAPACITY = 1 << 20;
+const DEFAULT_SYMBOLS_FROM = 'preset:balanced';
+
+const SPEC: CommandSpec = {
+  command: 'npm run serve --',
+  summary: 'Run one engine design as a server on 127.0.0.1 (wire protocol: README "Wire protocol"), with a write-ahead journal and recovery.',
+  details:
+    'On a --dir that holds a journal it recovers first (newest valid snapshot, then the journal), then listens.\n' +
+    'Prints exactly one line "matchbench serve: listening on 127.0.0.1:PORT" when ready. SIGTERM: finish what was accepted, snapshot, exit 0.\n' +
+    `Designs: ${DESIGNS.map((d) => d.name).join(', ')}.`,
+  options: {
+    design: { type: 'string', value: 'NAME', description: 'the design to run', required: true },
+    producers: { type: 'string', value: 'P', description: 'producer threads, each serving the connections it accepts (default 1)' },
+    param: { type: 'list', value: 'K=V', description: 'design parameter' },
+    journal: { type: 'string', value: 'MODE', description: `journal mode: ${JOURNAL_MODES.join(', ')} (default none; any other needs --dir)` },
+    dir: { type: 'string', value: 'DIR', description: 'journal and snapshot directory (recovered from when it holds a journal)' },
+    port: { type: 'string', value: 'N', description: 'TCP port on 127.0.0.1 (default 0: a free port)' },
+    'symbols-from': { type: 'string', value: 'WORKLOAD', description: `the symbol table of a fresh engine: a workload file or preset spec (default ${DEFAULT_SYMBOLS_FROM}); a recovered engine keeps its journal's` },
+    capacity: { type: 'string', value: 'N', description: `commands this process can take in its lifetime (default ${DEFAULT_CAPACITY})` },
+    'max-orders': { type: 'string', value: 'N', description: `resting orders each core holds (default ${DEFAULT_MAX_ORDERS}; a snapshot's core keeps its own)` },
+    'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
+    'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
+  },
+};
+
+function hasJournal(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((name) => sequenceOfSegmentName(name) !== undefined || /^shard-\d+$/.test(name));
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), SPEC);
+  if (args.help) {
+    process.stdout.write(formatHelp(SPEC));
+    return;
+  }
+  let design;
+  try {
+    design = designByName(args.string('design')!);
+  } catch (error) {
+    throw new UsageError(SPEC.command, `--design: ${(error as Error).message}`);
+  }
+  if (design === HARNESS_FLOOR) throw new UsageError(SPEC.command, `--design: ${design.name} is the harness floor, not an engine`);
+  const given: Record<string, ParamValue> = {};
+  for (const flag of args.list('param')) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw new UsageError(SPEC.command, `--param: '${flag}' is not NAME=VALUE`);
+    const value = flag.slice(eq + 1);
+    given[flag.slice(0, eq)] = /^-?\d+$/.test(value) ? Number(value) : value;
+  }
+  let params;
+  try {
+    params = resolveParams(design, given);
+  } catch (error) {
+    throw new UsageError(SPEC.command, `--param: ${(error as Error).message}`);
+  }
+  const producers = args.integer('producers', 1, 64) ?? 1;
+  if (producers > design.maxProducers(params)) throw new UsageError(SPEC.command, `--producers: ${design.name} supports at most ${design.maxProducers(params)}`);
+  let mode;
+  try {
+    mode = parseJournalMode(args.string('journal') ?? 'none', '--journal');
+  } catch (error) {
+    throw new UsageError(SPEC.command, (error as Error).message);
+  }
+  const dirFlag = args.string('dir');
+  if (mode !== 'none' && dirFlag === undefined) throw new UsageError(SPEC.command, `--journal ${mode} needs --dir DIR`);
+  const dir = dirFlag === undefined ? null : resolve(dirFlag);
+  const capacity = args.integer('capacity', 16, 1 << 28) ?? DEFAULT_CAPACITY;
+  const maxOrders = args.integer('max-orders', 1, 1 << 26) ?? DEFAULT_MAX_ORDERS;
+  const requestedPort = args.integer('port', 0, 65535) ?? 0;
+
+  // Recover, or start fresh.
+  let recovery: Recovery | null = null;
+  let symbols: readonly string[];
+  if (dir !== null && hasJournal(dir)) {
+    recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders } });
+    symbols = recovery.shards[0]!.symbols;
+    const t = recovery.timings;
+    process.stderr.write(`serve: recovered ${recovery.commandsReplayed} commands from ${dir} in ${t.totalMs.toFixed(0)} ms, book ${recovery.bookHash.slice(0, 16)}\n`);
+  } else {
+    symbols = (await resolveWorkload(args.string('symbols-from') ?? DEFAULT_SYMBOLS_FROM)).symbols;
+  }
+  const coreCapacities = recovery?.shards[0]!.core.capacities ?? { maxOrders, maxSymbols: Math.max(1, symbols.length), ladderTicks: defaultLadderTicks(Math.max(1, symbols.length)) };
+  const capacities: FastEngineCapacities = { ...coreCapacities, maxEventsPerCommand: Math.min(coreCapacities.maxOrders + 2, 1 << 16) };
+
+  const workload: SharedWorkload = { symbols, records: new SharedArrayBuffer(capacity * RECORD_BYTES), count: capacity };
+  const session = design.start({ workload, producers, params, capacities });
+  const failures: Error[] = [];
+  let shutdown: ((error?: Error) => void) | undefined;
+  session.onError((error) => shutdown?.(error));
+  const cores = session.cores();
+  const table = SessionTable.create();
+  if (recovery !== null) {
+    if (recovery.shards.length !== cores.length) throw new Error(`${dir}: the journal has ${recovery.shards.length} sequencer(s); ${design.name} with these parameters has ${cores.length}`);
+    recovery.shards.forEach((shard, k) => {
+      const n = shard.core.layout.totalBytes;
+      new Uint8Array(cores[k]!.buffer, cores[k]!.byteOffset, n).set(new Uint8Array(shard.core.buffer, shard.core.byteOffset, n));
+      for (const [id, last] of shard.sessions) {
+        const slot = table.slotOf(id);
+        table.setLastApplied(slot, Math.max(table.lastApplied(slot), last));
+      }
+    });
+  }
+
+  const logs = session.sequenceLogs();
+  const journalDirs = dir === null || mode === 'none' ? null
+    : recovery !== null ? [...journalDirectories(dir).dirs]
+    : logs.length === 1 ? [dir] : logs.map((_, k) => join(dir, `shard-${k}`));
+  const senders = { sessions: new SharedArrayBuffer(4 * capacity), clientSequences: new SharedArrayBuffer(8 * capacity) };
+  let journaller: JournallerHandle | null = null;
+  if (journalDirs !== null) {
+    mkdirSync(dir!, { recursive: true });
+    journaller = await startJournaller({
+      logs, dirs: journalDirs, firstSequences: logs.map((_, k) => recovery?.shards[k]!.nextSequence ?? 0), design: design.name, symbols,
+      records: workload.records, recordCount: capacity, ...senders,
+      settings: { mode, groupCommands: args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS, groupWaitUs: args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US },
+    }, (error) => shutdown?.(error));
+  }
+
+  const port = requestedPort === 0 ? await freePort() : requestedPort;
+  const workers: Worker[] = [];
+  const perProducer = Math.floor(capacity / producers);
+  const listening: Promise<void>[] = [];
+  const stopped: Promise<void>[] = [];
+  for (let p = 0; p < producers; p++) {
+    const { init, transfer } = session.producerInit(p);
+    const task: ConnectionWorkerTask = {
+      design: design.name, init, workload, port, producer: p, slotFrom: p * perProducer, slotTo: (p + 1) * perProducer, ...senders,
+      durable: journaller?.durable ?? null, sessionTable: table.buffers, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
+    };
+    const worker = new Worker(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
+    workers.push(worker);
+    let onListening: () => void = () => {};
+    let onStopped: () => void = () => {};
+    listening.push(new Promise<void>((r) => { onListening = r; }));
+    stopped.push(new Promise<void>((r) => { onStopped = r; }));
+    worker.on('message', (message: ConnectionWorkerMessage) => {
+      if (message.type === 'listening') onListening();
+      else if (message.type === 'stopped') onStopped();
+    });
+    worker.once('error', (error) => shutdown?.(new Error(`producer thread ${p}: ${error.stack ?? error.message}`)));
+  }
+
+  const finished = new Promise<void>((resolveFinished) => {
+    let started = false;
+    shutdown = (error?: Error) => {
+      if (error !== undefined) failures.push(error);
+      if (started) return;
+      started = true;
+      void (async () => {
+        try {
+          if (error === undefined) {
+            for (const worker of workers) worker.postMessage({ type: 'stop' });
+            await Promise.all(stopped);
+          }
+          await Promise.all(workers.map((w) => w.terminate()));
+          if (journaller !== null) {
+            const stats = error === undefined ? await journaller.stop() : null;
+            await journaller.close();
+            if (stats !== null && journalDirs !== null) {
+              const entries = table.entries();
+              logs.forEach((log, k) => {
+                const sequence = (recovery?.shards[k]!.nextSequence ?? 0) + log.length;
+                const file = writeSnapshot(journalDirs[k]!, { design: design.name, symbols, sequence, sessions: entries, core: copyCoreRegion(cores[k]!) });
+                process.stderr.write(`serve: snapshot ${file} at sequence ${sequence}\n`);
+              });
+            }
+          }
+          await session.close();
+        } catch (failure) {
+          failures.push(failure as Error);
+        }
+        resolveFinished();
+      })();
+    };
+  });
+  await Promise.all(listening);
+  process.stdout.write(`${LISTENING_PREFIX}127.0.0.1:${port}\n`);
+  process.once('SIGTERM', () => shutdown!());
+  process.once('SIGINT', () => shutdown!());
+  await finished;
+  if (failures.length > 0) {
+    for (const failure of failures) process.stderr.write(`serve: ${failure.stack ?? failure.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+runCli(main);
