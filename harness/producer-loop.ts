@@ -37,7 +37,7 @@ export const BURST = 32;
  * closed-loop latency measures the journal's backlog, tens of thousands of commands deep. 4096 is the `group`
  * mode's default frame: a window can fill one frame.
  */
-export const DURABLE_WINDOW = 4096;
+export const DURABLE_WINDOW = 16384;
 
 /**
  * Waiting for a due time without reading the clock. Every read allocates (performance.now() boxes its result), and

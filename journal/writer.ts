@@ -5,17 +5,18 @@
  * Contract:
  * - `create` starts a new segment at `firstSequence` (a fresh journal: 0; after recovery: the next sequence) and
  *   fsyncs the directory, so the segment's name survives a crash before any record in it is acknowledged. It
- *   refuses to overwrite a segment file that exists.
+ *   refuses to overwrite a segment file that holds frames; one that holds only its header (a process died before
+ *   its first frame) is replaced.
  * - The caller puts records into `recordArea` (`putRecord`) and calls `writeFrame(count, sync)`: one write(2) of
  *   the sealed frame; with `sync`, an fsync(2) of the segment before it returns (the frame is then marked synced,
  *   and every record in it may be acknowledged in `group` and `sync` modes).
  * - A frame that would take the segment past `segmentBytes` first rolls to a new segment (the old one fsynced and
  *   closed, the directory fsynced). A frame is never split across segments.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RECORD_BYTES } from '../workloads/workload.ts';
-import { encodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, sealFrame, segmentName } from './format.ts';
+import { decodeSegmentHeader, encodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, sealFrame, segmentName } from './format.ts';
 
 const COMMAND_WORDS = RECORD_BYTES / 4;
 const RECORD_WORDS_IN_JOURNAL = JOURNAL_RECORD_BYTES / 4;
@@ -145,8 +146,16 @@ export class JournalWriter {
 
   #openSegment(): void {
     const header = encodeSegmentHeader({ firstSequence: this.#nextSequence, design: this.#options.design, symbols: this.#options.symbols });
+    const path = join(this.#options.dir, segmentName(this.#nextSequence));
+    // A segment of that name exists when an earlier process started it and died before its first frame (recovery
+    // cut any torn frame off): it holds nothing but its header, so it is replaced. Anything more is never overwritten.
+    if (existsSync(path)) {
+      const bytes = readFileSync(path);
+      if (bytes.length > decodeSegmentHeader(path, bytes).length) throw new Error(`journal writer: ${path} exists and holds frames; a writer never overwrites a segment`);
+      unlinkSync(path);
+    }
     // 'wx': never overwrite a segment an earlier process wrote.
-    this.#fd = openSync(join(this.#options.dir, segmentName(this.#nextSequence)), 'wx');
+    this.#fd = openSync(path, 'wx');
     let written = 0;
     while (written < header.length) written += writeSync(this.#fd, header, written, header.length - written);
     fsyncSync(this.#fd);

@@ -5,7 +5,8 @@
  * every command's events exactly once and the journal exactly the workload's commands; a malformed frame closes only
  * its own connection; without a journal a resend is refused by name. Nothing here asserts a time.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -107,4 +108,37 @@ it('without a journal a session that needs a resend is refused with RESEND_UNAVA
   const again = await runSession(server.port, workload, 31, 50, 100);
   expect(again.error).toMatch(/^RESEND_UNAVAILABLE: .*no journal/);
   await stopServer(server, 'SIGTERM');
+});
+
+it('npm run load --retry through two kill -9 restarts writes exactly the reference engine\'s events, in order', async () => {
+  const dir = freshDir();
+  const probe = await startServer(['--design', 'inline']);
+  const port = probe.port;
+  await stopServer(probe, 'SIGTERM');
+  const args = ['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir, '--port', String(port)];
+  const count = 20_000;
+  const spec = `preset:balanced,seed=4,count=${count}`;
+  const big = generateWorkload({ preset: 'balanced', seed: 4, count });
+  const out = join(root, 'load-events.ndjson');
+  let server = await startServer(args);
+  const load = spawn(process.execPath, [join(import.meta.dirname, '..', 'server', 'load.ts'), '--connect', `127.0.0.1:${port}`, '--workload', spec,
+    '--rate', '10k', '--retry', '--events', out, '--session', '77', '--timeout', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let loadOutput = '';
+  load.stdout.on('data', (d: Buffer) => { loadOutput += d.toString(); });
+  load.stderr.on('data', (d: Buffer) => { loadOutput += d.toString(); });
+  const exited = new Promise<number | null>((r) => load.once('exit', (code) => r(code)));
+  try {
+    for (const afterMs of [400, 500]) {
+      await new Promise((r) => setTimeout(r, afterMs));
+      await stopServer(server, 'SIGKILL');
+      server = await startServer(args);
+    }
+    expect(await exited, loadOutput).toBe(0);
+  } finally {
+    if (load.exitCode === null) load.kill('SIGKILL');
+  }
+  await stopServer(server, 'SIGTERM');
+  expect(loadOutput).toMatch(/reconnect/i);
+  const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
+  expect(lines).toStrictEqual(referenceLines(big));
 });
