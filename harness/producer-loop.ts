@@ -33,9 +33,12 @@ import type { LatencyRecorder } from './histogram.ts';
 export const BURST = 32;
 /**
  * Closed loop with acknowledgements that wait for the journal: at most this many commands submitted but not yet
- * acknowledged, like a client's window. Without it the engine runs ahead of the disk (nothing else pushes back) and
- * closed-loop latency measures the journal's backlog, tens of thousands of commands deep. 4096 is the `group`
- * mode's default frame: a window can fill one frame.
+ * acknowledged, like a client's window. Without one the engine runs ahead of the disk (nothing else pushes back) and
+ * closed-loop latency measures the journal's backlog, tens of thousands of commands deep. The window bounds group
+ * commit's throughput at window / (fsync + wait): four of `group`'s default 4096-command frames, so one frame fills
+ * while the one before is being fsynced. Measured (`compare --journal none,group`, balanced, 200 K commands,
+ * closed loop, AMD EPYC 2 vCPU): with 4096, disruptor group ran at 38 % of none and inline at 52 %; with 16384, 72 %
+ * and 74 %, acknowledgement p99 1.1× → 2.1× the run's fsync p99.
  */
 export const DURABLE_WINDOW = 16384;
 

@@ -471,9 +471,10 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
   const runs = file.runs.filter((r) => keys.has(groupKey(r)));
   const fsyncs = journaled.flatMap((r) => r.repetitions.flatMap((rep) => (rep.journal?.fsyncHistogram == null ? [] : [rep.journal.fsyncHistogram])));
   const fsync = fsyncs.length === 0 ? null : mergeEncoded(fsyncs).latency;
+  const oneWorkload = new Set(runs.map((r) => r.workload)).size === 1;
   const designOf = (r: RunResult): string => {
     const label = runLabel(r, file).replace(/ journal=\S+/, '');
-    return `${label} · ${workloadName(file, r.workload)} · ${r.mode === 'closed' ? 'closed' : formatRate(r.offeredRate ?? 0)}`;
+    return `${label}${oneWorkload ? '' : ` · ${workloadName(file, r.workload)}`} · ${r.mode === 'closed' ? 'closed loop' : formatRate(r.offeredRate ?? 0)}`;
   };
   const values = runs.map((r) => {
     const mode = r.journal?.mode ?? 'none';
@@ -486,7 +487,7 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
     { label: 'fsync p50', us: us(fsync.p50Ns) },
     { label: 'fsync p99', us: us(fsync.p99Ns) },
   ];
-  const y = { field: 'design', type: 'nominal', title: 'Design · workload · load' } as const;
+  const y = { field: 'design', type: 'nominal', title: oneWorkload ? 'Design · load' : 'Design · workload · load', axis: { labelLimit: 320 } } as const;
   const colour = { field: 'mode', type: 'nominal', title: 'Journal mode', sort: JOURNAL_ORDER, scale: { domain: JOURNAL_ORDER } } as const;
   const yOffset = { field: 'mode', type: 'nominal', sort: JOURNAL_ORDER } as const;
   const description = { field: 'note', type: 'nominal' } as const;

@@ -28,7 +28,7 @@ import {
   ACK_FRAME_BYTES, encodeAck, encodeError, encodeEvent, encodeWelcome, ERR_ENGINE_FAILED, ERR_RESEND_UNAVAILABLE, ERR_SESSION_AHEAD,
   ERR_SESSION_BUSY, EVENT_FRAME_BYTES, FRAME_COMMAND, FRAME_HELLO, FRAME_NONE, frameBytes, FRAME_ERROR, FRAME_WELCOME, FrameReader, ProtocolError,
 } from './protocol.ts';
-import { resendFrames } from './resend.ts';
+import { replayEventFrames, resendFrames } from './resend.ts';
 import { SessionTable, type SessionTableBuffers } from './session-table.ts';
 
 export interface ConnectionWorkerTask {
@@ -43,6 +43,8 @@ export interface ConnectionWorkerTask {
   readonly clientSequences: SharedArrayBuffer;
   readonly durable: SharedArrayBuffer | null;
   readonly sessionTable: SessionTableBuffers;
+  /** Per session, client sequences already applied past a gap after a crash (several sequencers; server/serve.ts). */
+  readonly appliedAhead: Readonly<Record<number, readonly number[]>>;
   /** The journal directories (resend replays them); null without a journal. */
   readonly journalDirs: readonly string[] | null;
   readonly coreCapacities: FastCoreCapacities;
@@ -101,6 +103,8 @@ class Connection {
   /** Frames of commands that completed before an older one of this connection (sharded), and which those are. */
   readonly stash = new Map<number, Uint8Array[]>();
   readonly completedAhead = new Set<number>();
+  /** Events of this session's commands applied before a crash past a gap: answered from the journal, not applied again. */
+  appliedAhead: Map<number, Uint8Array> | null = null;
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -255,6 +259,11 @@ function hello(connection: Connection): void {
     return;
   }
   reader.acceptSession(lastApplied);
+  const ahead = task.appliedAhead[reader.session]?.filter((c) => c > lastApplied) ?? [];
+  if (ahead.length > 0 && task.journalDirs !== null) {
+    const wanted = new Set(ahead);
+    connection.appliedAhead = replayEventFrames(task.journalDirs, task.coreCapacities, task.maxEventsPerCommand, reader.session, (c) => wanted.has(c));
+  }
   const welcome = new Uint8Array(frameBytes(FRAME_WELCOME, task.design));
   encodeWelcome(welcome, 0, reader.session, symbolCount, lastApplied, task.design);
   connection.appendReady(welcome);
@@ -301,6 +310,11 @@ function readFrames(connection: Connection): void {
           return;
         }
         const slot = nextSlot++;
+        const answered = connection.appliedAhead?.get(reader.clientSequence);
+        if (answered !== undefined) {
+          answerFromJournal(connection, slot, reader.clientSequence, answered);
+          continue;
+        }
         records.set(reader.bytes.subarray(reader.recordOffset, reader.recordOffset + RECORD_BYTES), slot * RECORD_BYTES);
         senderSessions[slot] = connection.session;
         senderSequences[slot] = reader.clientSequence;
@@ -315,6 +329,27 @@ function readFrames(connection: Connection): void {
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     connection.fail(error.code, error.message);
+  }
+}
+
+/**
+ * A command the engine applied before a crash, past a gap in its session: it takes a slot only to keep the
+ * connection's frames in order, is never submitted, and its events come from the journal (so it is durable already).
+ */
+function answerFromJournal(connection: Connection, slot: number, clientSequence: number, events: Uint8Array): void {
+  connection.appliedAhead!.delete(clientSequence);
+  senderSessions[slot] = connection.session;
+  senderSequences[slot] = clientSequence;
+  accepted(connection, slot);
+  if (durable !== null) Atomics.store(durable, slot, 1);
+  if (connection.submitted[connection.submittedHead] === slot) {
+    connection.room(events.length);
+    connection.out.set(events, connection.used);
+    connection.used += events.length;
+    sink.complete(slot);
+  } else {
+    if (events.length > 0) stashOf(connection, slot).push(events);
+    sink.complete(slot);
   }
 }
 

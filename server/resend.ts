@@ -18,11 +18,12 @@ import { readJournal } from '../journal/reader.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import { ACK_FRAME_BYTES, encodeAck, encodeEvent, EVENT_FRAME_BYTES } from './protocol.ts';
 
-export function resendFrames(dirs: readonly string[], capacities: FastCoreCapacities, maxEventsPerCommand: number, session: number, after: number, through: number): Uint8Array | null {
-  if (through <= after) return new Uint8Array(0);
-  const wanted = through - after;
-  /** Encoded frames of each wanted command, by client sequence − after − 1. */
-  const perCommand: (Uint8Array | undefined)[] = new Array(wanted);
+/**
+ * The EVENT frames (no ACK) of every command of `session` whose client sequence `wanted` accepts, by client
+ * sequence, from one replay of the journals.
+ */
+export function replayEventFrames(dirs: readonly string[], capacities: FastCoreCapacities, maxEventsPerCommand: number, session: number, wanted: (clientSequence: number) => boolean): Map<number, Uint8Array> {
+  const found = new Map<number, Uint8Array>();
   const record = new Uint8Array(RECORD_BYTES);
   const recordF64 = new Float64Array(record.buffer);
   const output = new ArrayBuffer((maxEventsPerCommand + 1) * EVENT_BYTES);
@@ -39,26 +40,32 @@ export function resendFrames(dirs: readonly string[], capacities: FastCoreCapaci
         const n = core.processRecord(record, recordF64, 0, frame.firstSequence + j);
         if (view.getUint32(at + REC_OFF_SESSION, true) !== session) continue;
         const clientSequence = view.getFloat64(at + REC_OFF_CLIENT_SEQUENCE, true);
-        if (clientSequence <= after || clientSequence > through) continue;
-        const frames = new Uint8Array(n * EVENT_FRAME_BYTES + ACK_FRAME_BYTES);
+        if (!wanted(clientSequence)) continue;
+        const frames = new Uint8Array(n * EVENT_FRAME_BYTES);
         let o = 0;
         for (let e = 0; e < n; e++) o = encodeEvent(frames, o, clientSequence, events, e * EVENT_BYTES);
-        encodeAck(frames, o, clientSequence);
-        perCommand[clientSequence - after - 1] = frames;
+        found.set(clientSequence, frames);
       }
     });
   }
+  return found;
+}
+
+export function resendFrames(dirs: readonly string[], capacities: FastCoreCapacities, maxEventsPerCommand: number, session: number, after: number, through: number): Uint8Array | null {
+  if (through <= after) return new Uint8Array(0);
+  const found = replayEventFrames(dirs, capacities, maxEventsPerCommand, session, (c) => c > after && c <= through);
   let bytes = 0;
-  for (let k = 0; k < wanted; k++) {
-    const frames = perCommand[k];
+  for (let c = after + 1; c <= through; c++) {
+    const frames = found.get(c);
     if (frames === undefined) return null;
-    bytes += frames.length;
+    bytes += frames.length + ACK_FRAME_BYTES;
   }
   const out = new Uint8Array(bytes);
   let o = 0;
-  for (const frames of perCommand) {
-    out.set(frames!, o);
-    o += frames!.length;
+  for (let c = after + 1; c <= through; c++) {
+    const frames = found.get(c)!;
+    out.set(frames, o);
+    o = encodeAck(out, o + frames.length, c);
   }
   return out;
 }

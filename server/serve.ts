@@ -14,9 +14,7 @@
  * journal (fsynced), write a snapshot of every core with the session table (journal/snapshot.ts), exit 0.
  *
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
- * starts a fresh arena); snapshots are taken at SIGTERM only (a periodic snapshot needs the engine paused mid-run);
- * `sharded` journals per shard, and after a crash a session whose commands spread over shards can find a gap (one
- * shard fsynced a later command than another): its exactly-once resume is only guaranteed with one sequencer.
+ * starts a fresh arena); snapshots are taken at SIGTERM only (a periodic snapshot needs the engine paused mid-run).
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -31,7 +29,8 @@ import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJour
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
 import { DEFAULT_MAX_ORDERS, journalDirectories, recover, type Recovery } from '../journal/recovery.ts';
 import { copyCoreRegion, writeSnapshot } from '../journal/snapshot.ts';
-import { sequenceOfSegmentName } from '../journal/format.ts';
+import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from '../journal/format.ts';
+import { readJournal } from '../journal/reader.ts';
 import { resolveWorkload } from '../workloads/load.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
@@ -62,6 +61,36 @@ const SPEC: CommandSpec = {
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
   },
 };
+
+/**
+ * After a crash, K sequencers' journals can disagree on a session: one shard fsynced a later command of it than
+ * another (none of them acknowledged: a session is acknowledged in order, each command once durable). The session
+ * then resumes after its last contiguous client sequence, and the commands already applied past the gap are not
+ * applied again when the client resends them: their events come from the journal (server/connection-worker.ts).
+ * Commands on different shards touch different books, so applying them out of order changed nothing.
+ */
+function shardGaps(dirs: readonly string[]): Map<number, { prefix: number; ahead: number[] }> {
+  const applied = new Map<number, Set<number>>();
+  for (const journal of dirs) {
+    readJournal(journal, (frame) => {
+      const view = new DataView(frame.records.buffer, frame.records.byteOffset, frame.records.byteLength);
+      for (let j = 0; j < frame.count; j++) {
+        const session = view.getUint32(j * JOURNAL_RECORD_BYTES + REC_OFF_SESSION, true);
+        if (session === 0) continue;
+        let set = applied.get(session);
+        if (set === undefined) applied.set(session, (set = new Set()));
+        set.add(view.getFloat64(j * JOURNAL_RECORD_BYTES + REC_OFF_CLIENT_SEQUENCE, true));
+      }
+    });
+  }
+  const gaps = new Map<number, { prefix: number; ahead: number[] }>();
+  for (const [session, set] of applied) {
+    let prefix = 0;
+    while (set.has(prefix + 1)) prefix++;
+    if (prefix < set.size) gaps.set(session, { prefix, ahead: [...set].filter((c) => c > prefix).sort((a, b) => a - b) });
+  }
+  return gaps;
+}
 
 function hasJournal(dir: string): boolean {
   if (!existsSync(dir)) return false;
@@ -141,6 +170,8 @@ async function main(): Promise<void> {
   session.onError((error) => shutdown?.(error));
   const cores = session.cores();
   const table = SessionTable.create();
+  /** Per session, commands applied past its last contiguous one (several sequencers only: see shardGaps). */
+  const appliedAhead: Record<number, number[]> = {};
   if (recovery !== null) {
     if (recovery.shards.length !== cores.length) throw new Error(`${dir}: the journal has ${recovery.shards.length} sequencer(s); ${design.name} with these parameters has ${cores.length}`);
     recovery.shards.forEach((shard, k) => {
@@ -151,6 +182,12 @@ async function main(): Promise<void> {
         table.setLastApplied(slot, Math.max(table.lastApplied(slot), last));
       }
     });
+    if (recovery.shards.length > 1) {
+      for (const [id, gap] of shardGaps(journalDirectories(dir!).dirs)) {
+        table.setLastApplied(table.slotOf(id), gap.prefix);
+        appliedAhead[id] = gap.ahead;
+      }
+    }
   }
 
   const logs = session.sequenceLogs();
@@ -177,7 +214,7 @@ async function main(): Promise<void> {
     const { init, transfer } = session.producerInit(p);
     const task: ConnectionWorkerTask = {
       design: design.name, init, workload, port, producer: p, slotFrom: p * perProducer, slotTo: (p + 1) * perProducer, ...senders,
-      durable: journaller?.durable ?? null, sessionTable: table.buffers, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
+      durable: journaller?.durable ?? null, sessionTable: table.buffers, appliedAhead, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
     };
     const worker = new Worker(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
     workers.push(worker);

@@ -5,7 +5,7 @@
  * every command's events exactly once and the journal exactly the workload's commands; a malformed frame closes only
  * its own connection; without a journal a resend is refused by name. Nothing here asserts a time.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,4 +141,13 @@ it('npm run load --retry through two kill -9 restarts writes exactly the referen
   expect(loadOutput).toMatch(/reconnect/i);
   const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
   expect(lines).toStrictEqual(referenceLines(big));
+});
+
+it('npm run crashtest with a few kills passes: acknowledged ⇒ present, nothing twice, the reference\'s events', () => {
+  const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'crashtest.ts'), '--design', 'disruptor', '--journal', 'group', '--kills', '3', '--seed', '7', '--json'],
+    { encoding: 'utf8', timeout: 120_000 });
+  expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+  const summary = JSON.parse(result.stdout) as { ok: boolean; kills: number; lost: number; duplicates: number; acknowledged: number; commands: number };
+  expect(summary).toMatchObject({ ok: true, kills: 3, lost: 0, duplicates: 0 });
+  expect(summary.acknowledged).toBe(summary.commands);
 });

@@ -1,0 +1,274 @@
+/**
+ * `npm run crashtest -- --design NAME --journal MODE [--kills N] [--connections C] [--seed S] [--rate R] [--json]`:
+ * kill -9 the engine server N times at random moments under load, restart it on the same directory and port each
+ * time, let the load client (server/load.ts, `--retry`) resume its sessions, and check the survivors:
+ *
+ *   (a) every command acknowledged before a kill is in the journal the server recovers from (group and sync
+ *       promise 0 lost, ever; async and none count what they lost — the client then stops on SESSION_AHEAD);
+ *   (b) nothing applied twice: no (session, client sequence) twice in the journal;
+ *   (c) the journal is a valid interleaving of the clients' streams (each session's client sequences 1, 2, 3 …
+ *       in order, each the command the client sent), and replaying it through the reference engine gives the
+ *       recovered book hash (`npm run recover`'s);
+ *   (d) every client received exactly the reference's events for its commands, once.
+ *
+ * Moments come from a seeded PRNG (printed, `--seed` replays a run's schedule; the machine's timing still varies).
+ * Everything runs in a temporary directory on 127.0.0.1 and is removed afterwards; the server is stopped by the
+ * pid it was started with, also on failure. Reports kills, acknowledged, lost, duplicates, recovery time (restart to
+ * listening, p50/max) and the verdict; exit 0 only when every check passes for what the mode promises.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { designByName } from '../engines/designs.ts';
+import { ReferenceEngine } from '../engines/reference.ts';
+import { formatEvent } from '../engines/types.ts';
+import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../harness/cli-args.ts';
+import { splitWorkload } from '../harness/split.ts';
+import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
+import { acknowledgesDurable, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
+import { readJournal } from '../journal/reader.ts';
+import { journalDirectories, recover } from '../journal/recovery.ts';
+import { generateWorkload } from '../workloads/generator.ts';
+import { Prng } from '../workloads/prng.ts';
+import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
+import { runLoad } from './load.ts';
+
+const SERVE = join(import.meta.dirname, 'serve.ts');
+const LISTENING = /^matchbench serve: listening on 127\.0\.0\.1:(\d+)$/m;
+const SESSION_BASE = 1000;
+
+const SPEC: CommandSpec = {
+  command: 'npm run crashtest --',
+  summary: 'kill -9 the engine server N times under load, restart it, let the clients resume, and check that acknowledged commands survive exactly once.',
+  details: `Journal modes: ${JOURNAL_MODES.join(', ')} (group and sync promise 0 lost). The seed is printed; --seed replays the kill schedule.`,
+  options: {
+    design: { type: 'string', value: 'NAME', description: 'the design to serve', required: true },
+    journal: { type: 'string', value: 'MODE', description: 'journal mode (default group)' },
+    kills: { type: 'string', value: 'N', description: 'kill -9 this many times (default 10)' },
+    connections: { type: 'string', value: 'C', description: 'client connections, one session each (default 1)' },
+    seed: { type: 'string', value: 'S', description: 'seed of the kill moments and the workload (default: random, printed)' },
+    rate: { type: 'string', value: 'R', description: 'offered commands/s of the client (default 20000)' },
+    json: { type: 'boolean', description: 'print one JSON object' },
+  },
+};
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly listeningMs: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function startServer(args: readonly string[], running: Set<ChildProcess>): Promise<Server> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [SERVE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  await new Promise<void>((resolveListening, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not listen within 60 s:\n${output}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (LISTENING.test(output)) {
+        clearTimeout(timer);
+        resolveListening();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { child, listeningMs: performance.now() - started };
+}
+
+async function kill(server: Server, signal: 'SIGKILL' | 'SIGTERM', running: Set<ChildProcess>): Promise<void> {
+  const { child } = server;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(signal);
+    await exited;
+  }
+  running.delete(child);
+}
+
+function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), SPEC);
+  if (args.help) {
+    process.stdout.write(formatHelp(SPEC));
+    return;
+  }
+  const designName = args.string('design')!;
+  try {
+    designByName(designName);
+  } catch (error) {
+    throw new UsageError(SPEC.command, `--design: ${(error as Error).message}`);
+  }
+  let mode;
+  try {
+    mode = parseJournalMode(args.string('journal') ?? 'group', '--journal');
+  } catch (error) {
+    throw new UsageError(SPEC.command, (error as Error).message);
+  }
+  const kills = args.integer('kills', 0, 100_000) ?? 10;
+  const connections = args.integer('connections', 1, 64) ?? 1;
+  const seed = args.integer('seed') ?? Math.floor(Math.random() * 1e9);
+  const rate = args.integer('rate', 100, 10_000_000) ?? 20_000;
+  const random = new Prng(seed);
+  // Each kill comes 150–600 ms after the server listens; the load runs past the last one by about a second.
+  const uptimesMs = Array.from({ length: kills }, () => 150 + random.below(450));
+  const count = Math.ceil(rate * (uptimesMs.reduce((a, b) => a + b, 0) / 1000 + 1)) + 1000;
+  const workload = generateWorkload({ preset: 'balanced', seed, count });
+  process.stderr.write(`crashtest: ${designName}, journal ${mode}, ${kills} kills, ${connections} connection(s), ${count} commands at ${rate}/s, seed ${seed}\n`);
+
+  const root = mkdtempSync(join(tmpdir(), 'matchbench-crashtest-'));
+  const running = new Set<ChildProcess>();
+  try {
+    const dir = join(root, 'journal');
+    const port = await freePort();
+    const serveArgs = ['--design', designName, '--journal', mode, '--dir', dir, '--port', String(port), '--symbols-from', `preset:balanced,seed=${seed},count=${count}`,
+      '--capacity', String(Math.max(1 << 16, 2 * count)), ...(designName === 'mutex' ? ['--producers', String(Math.min(2, connections))] : [])];
+    let server = await startServer(serveArgs, running);
+    const recoveryMs: number[] = [];
+    const eventsPath = join(root, 'events.ndjson');
+    const acksPath = join(root, 'acks.ndjson');
+    const load = runLoad({
+      addresses: [{ host: '127.0.0.1', port }], workload, connections, rate, window: 256, eventsPath, acksPath, retry: true,
+      sessionBase: SESSION_BASE, timeoutMs: 120_000 + kills * 5_000, log: () => {},
+    });
+    let loadDone = false;
+    void load.then(() => { loadDone = true; });
+    let killed = 0;
+    for (const uptime of uptimesMs) {
+      await new Promise((r) => setTimeout(r, uptime));
+      if (loadDone) break;
+      await kill(server, 'SIGKILL', running);
+      killed++;
+      server = await startServer(serveArgs, running);
+      recoveryMs.push(server.listeningMs);
+    }
+    const report = await load;
+    await kill(server, 'SIGTERM', running);
+
+    // The survivors, checked against the reference engine.
+    const split = splitWorkload(workload.records, workload.count, connections, 'order');
+    const acked = readFileSync(acksPath, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { conn: number; cseq: number; seq: number });
+    const problems: string[] = [];
+    const seen = new Map<number, Set<number>>();
+        let duplicates = 0;
+    const engine = new ReferenceEngine();
+    const record = new Uint8Array(RECORD_BYTES);
+    const recordF64 = new Float64Array(record.buffer);
+    const referenceEvents = new Map<number, string[]>();
+    const { sharded, dirs: journals } = journalDirectories(dir);
+    for (const journal of journals) {
+      const lastInJournal = new Map<number, number>();
+      readJournal(journal, (frame) => {
+        const view = new DataView(frame.records.buffer, frame.records.byteOffset, frame.records.byteLength);
+        for (let j = 0; j < frame.count; j++) {
+          const at = j * JOURNAL_RECORD_BYTES;
+          const session = view.getUint32(at + REC_OFF_SESSION, true);
+          const cseq = view.getFloat64(at + REC_OFF_CLIENT_SEQUENCE, true);
+          const set = seen.get(session) ?? new Set<number>();
+          seen.set(session, set);
+          if (set.has(cseq)) {
+            duplicates++;
+            continue;
+          }
+          set.add(cseq);
+          const index = split.streams[session - SESSION_BASE]?.[cseq - 1];
+          if (index === undefined) {
+            problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: session ${session} client sequence ${cseq} was never sent`);
+            continue;
+          }
+          // One sequencer: a session's client sequences follow each other; a shard's journal holds an increasing subset.
+          const last = lastInJournal.get(session) ?? 0;
+          if ((sharded ? cseq <= last : cseq !== last + 1) && problems.length < 5) {
+            problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: session ${session} client sequence ${cseq} after ${last} (not an interleaving of the clients' streams)`);
+          }
+          lastInJournal.set(session, cseq);
+          record.set(frame.records.subarray(at, at + RECORD_BYTES));
+          for (let b = 0; b < RECORD_BYTES; b++) {
+            if (record[b] !== workload.bytes[index * RECORD_BYTES + b]) {
+              problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: the command differs from the client's command ${index} at byte ${b}`);
+              break;
+            }
+          }
+          const lines: string[] = [];
+          engine.process(decodeRecord(record, recordF64, 0, workload.symbols), index, (e) => lines.push(formatEvent(e)));
+          referenceEvents.set(index, lines);
+        }
+      });
+    }
+    for (const [session, set] of seen) {
+      for (let cseq = 1; cseq <= set.size; cseq++) {
+        if (!set.has(cseq)) {
+          problems.push(`session ${session}: the journal holds ${set.size} of its commands but not client sequence ${cseq} (a gap)`);
+          break;
+        }
+      }
+    }
+    const present = (a: { conn: number; cseq: number }): boolean => seen.get(SESSION_BASE + a.conn)?.has(a.cseq) ?? false;
+    const lost = acked.filter((a) => !present(a));
+    const recovered = recover(dir, { ignoreSnapshots: false });
+    if (recovered.bookHash !== engine.bookHash()) problems.push(`recovered book hash ${recovered.bookHash.slice(0, 16)}… differs from the reference replay's ${engine.bookHash().slice(0, 16)}…`);
+    // (d) the client's events, per command, against the reference's.
+    const received = new Map<number, string[]>();
+    for (const line of readFileSync(eventsPath, 'utf8').split('\n')) {
+      if (line === '') continue;
+      const seq = (JSON.parse(line) as { seq: number }).seq;
+      const list = received.get(seq) ?? [];
+      list.push(line);
+      received.set(seq, list);
+    }
+    let eventMismatches = 0;
+    for (const a of acked) {
+      if (!present(a)) continue;
+      const want = referenceEvents.get(a.seq) ?? [];
+      const got = received.get(a.seq) ?? [];
+      if (want.length !== got.length || want.some((l, i) => l !== got[i])) {
+        if (eventMismatches++ < 3) problems.push(`command ${a.seq} (connection ${a.conn}, client sequence ${a.cseq}): the client received ${got.length} events, the reference gives ${want.length}${got[0] !== want[0] ? ` (first: ${got[0]} vs ${want[0]})` : ''}`);
+      }
+    }
+    const durableMode = acknowledgesDurable(mode);
+    const ok = problems.length === 0 && duplicates === 0 && eventMismatches === 0 && (!durableMode || (lost.length === 0 && report.ok));
+    const summary = {
+      design: designName, journal: mode, seed, kills: killed, connections, commands: count, acknowledged: acked.length, lost: lost.length, duplicates,
+      eventMismatches, clientOk: report.ok, clientFailures: report.failures, reconnects: report.reconnects,
+      recoveryMs: { p50: percentile(recoveryMs, 0.5), max: Math.max(0, ...recoveryMs) }, problems, ok,
+      environment: { cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+    };
+    if (args.boolean('json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else {
+      process.stdout.write(
+        `crashtest ${designName} journal ${mode} (seed ${seed}, ${summary.environment.cpu}): ${killed} kills, ${acked.length} of ${count} acknowledged, ` +
+          `${lost.length} lost, ${duplicates} duplicated, ${eventMismatches} with wrong events, ${report.reconnects} reconnects; ` +
+          `restart to listening p50 ${summary.recoveryMs.p50.toFixed(0)} ms, max ${summary.recoveryMs.max.toFixed(0)} ms: ${ok ? 'PASS' : 'FAIL'}\n`,
+      );
+      for (const p of [...problems, ...report.failures.map((f) => `client: ${f}`)]) process.stdout.write(`  ${p}\n`);
+    }
+    if (!ok) process.exitCode = 1;
+  } finally {
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+runCli(main);
