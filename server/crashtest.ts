@@ -11,7 +11,8 @@
  *       recovered book hash (`npm run recover`'s);
  *   (d) every client received exactly the reference's events for its commands, once.
  *
- * Moments come from a seeded PRNG (printed, `--seed` replays a run's schedule; the machine's timing still varies).
+ * A kill comes a random 150–600 ms after every unfinished connection was acknowledged again by the restarted
+ * server (so every kill lands under load, whatever the client's backoff). Moments come from a seeded PRNG (printed, `--seed` replays a run's schedule; the machine's timing still varies).
  * Everything runs in a temporary directory on 127.0.0.1 and is removed afterwards; the server is stopped by the
  * pid it was started with, also on failure. Reports kills, acknowledged, lost, duplicates, recovery time (restart to
  * listening, p50/max) and the verdict; exit 0 only when every check passes for what the mode promises.
@@ -49,7 +50,7 @@ const SPEC: CommandSpec = {
     kills: { type: 'string', value: 'N', description: 'kill -9 this many times (default 10)' },
     connections: { type: 'string', value: 'C', description: 'client connections, one session each (default 1)' },
     seed: { type: 'string', value: 'S', description: 'seed of the kill moments and the workload (default: random, printed)' },
-    rate: { type: 'string', value: 'R', description: 'offered commands/s of the client (default 20000)' },
+    rate: { type: 'string', value: 'R', description: 'offered commands/s of the client (default 10000)' },
     json: { type: 'boolean', description: 'print one JSON object' },
   },
 };
@@ -130,11 +131,12 @@ async function main(): Promise<void> {
   const kills = args.integer('kills', 0, 100_000) ?? 10;
   const connections = args.integer('connections', 1, 64) ?? 1;
   const seed = args.integer('seed') ?? Math.floor(Math.random() * 1e9);
-  const rate = args.integer('rate', 100, 10_000_000) ?? 20_000;
+  const rate = args.integer('rate', 100, 10_000_000) ?? 10_000;
   const random = new Prng(seed);
-  // Each kill comes 150–600 ms after the server listens; the load runs past the last one by about a second.
+  // Each kill comes 150–600 ms after the clients are back; the load runs past the last one (a restart and the
+  // client's backoff take a second or two).
   const uptimesMs = Array.from({ length: kills }, () => 150 + random.below(450));
-  const count = Math.ceil(rate * (uptimesMs.reduce((a, b) => a + b, 0) / 1000 + 1)) + 1000;
+  const count = Math.ceil(rate * (uptimesMs.reduce((a, b) => a + b, 0) / 1000 + 1.5 * kills + 1)) + 1000;
   const workload = generateWorkload({ preset: 'balanced', seed, count });
   process.stderr.write(`crashtest: ${designName}, journal ${mode}, ${kills} kills, ${connections} connection(s), ${count} commands at ${rate}/s, seed ${seed}\n`);
 
@@ -144,19 +146,26 @@ async function main(): Promise<void> {
     const dir = join(root, 'journal');
     const port = await freePort();
     const serveArgs = ['--design', designName, '--journal', mode, '--dir', dir, '--port', String(port), '--symbols-from', `preset:balanced,seed=${seed},count=${count}`,
-      '--capacity', String(Math.max(1 << 16, 2 * count)), ...(designName === 'mutex' ? ['--producers', String(Math.min(2, connections))] : [])];
+      '--capacity', String(Math.max(1 << 16, count + 1000)), ...(designName === 'mutex' ? ['--producers', String(Math.min(2, connections))] : [])];
     let server = await startServer(serveArgs, running);
     const recoveryMs: number[] = [];
     const eventsPath = join(root, 'events.ndjson');
     const acksPath = join(root, 'acks.ndjson');
+    const acks = new Array<number>(connections).fill(0);
     const load = runLoad({
       addresses: [{ host: '127.0.0.1', port }], workload, connections, rate, window: 256, eventsPath, acksPath, retry: true,
-      sessionBase: SESSION_BASE, timeoutMs: 120_000 + kills * 5_000, log: () => {},
+      sessionBase: SESSION_BASE, timeoutMs: 120_000 + kills * 5_000, log: () => {}, onAcknowledged: (c) => { acks[c]!++; },
     });
     let loadDone = false;
     void load.then(() => { loadDone = true; });
     let killed = 0;
+    const perConnection = splitWorkload(workload.records, workload.count, connections, 'order').streams.map((s) => s.length);
     for (const uptime of uptimesMs) {
+      // Under load: every unfinished connection has been acknowledged since the restart (it found the new server
+      // through its backoff), then the random uptime.
+      const seen = [...acks];
+      const back = Date.now() + 15_000;
+      while (!loadDone && Date.now() < back && acks.some((n, c) => n === seen[c] && n < perConnection[c]!)) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, uptime));
       if (loadDone) break;
       await kill(server, 'SIGKILL', running);

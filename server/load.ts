@@ -87,12 +87,16 @@ class ReceivedLog implements AckSink {
   #acks = new Int32Array(1 << 12);
   #ackCount = 0;
 
-  constructor(keepEvents: boolean, keepAcks: boolean) {
+  readonly #onAcknowledged: ((connection: number) => void) | undefined;
+
+  constructor(keepEvents: boolean, keepAcks: boolean, onAcknowledged: ((connection: number) => void) | undefined) {
     this.#keepEvents = keepEvents;
     this.#keepAcks = keepAcks;
+    this.#onAcknowledged = onAcknowledged;
   }
 
   acknowledged(connection: number, clientSequence: number, events: Uint32Array, eventCount: number): void {
+    this.#onAcknowledged?.(connection);
     if (this.#keepAcks) {
       if (2 * this.#ackCount + 2 > this.#acks.length) this.#acks = grown(this.#acks, 2 * this.#ackCount + 2);
       this.#acks[2 * this.#ackCount] = connection;
@@ -163,6 +167,8 @@ export interface LoadOptions {
   readonly timeoutMs: number;
   /** Notes for the user (ERROR frames, reconnects); the CLI's go to stderr. */
   readonly log: (line: string) => void;
+  /** Called on every acknowledgement (with --events or --acks): how the crash test sees a client back at work. */
+  readonly onAcknowledged?: (connection: number) => void;
 }
 
 export interface LoadReport {
@@ -193,7 +199,7 @@ export interface LoadReport {
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const { workload, connections: count } = options;
   const split = splitWorkload(workload.records, workload.count, count, 'order');
-  const received = options.eventsPath === null && options.acksPath === null ? null : new ReceivedLog(options.eventsPath !== null, options.acksPath !== null);
+  const received = options.eventsPath === null && options.acksPath === null ? null : new ReceivedLog(options.eventsPath !== null, options.acksPath !== null, options.onAcknowledged);
   // Built before anything is timed: the first histogram of a thread compiles hdr-histogram-js's WebAssembly.
   const latencies = new LatencyRecorder(latencyHistogram());
   const connections = split.streams.map((stream, c) => new LoadConnection({

@@ -224,7 +224,10 @@ async function main(): Promise<void> {
     stopped.push(new Promise<void>((r) => { onStopped = r; }));
     worker.on('message', (message: ConnectionWorkerMessage) => {
       if (message.type === 'listening') onListening();
-      else if (message.type === 'stopped') onStopped();
+      else {
+        process.stderr.write(`serve: producer thread ${p} stopped after ${message.commands} commands on ${message.connections} connections\n`);
+        onStopped();
+      }
     });
     worker.once('error', (error) => shutdown?.(new Error(`producer thread ${p}: ${error.stack ?? error.message}`)));
   }
