@@ -13,12 +13,6 @@
  *   the completion time of everything the previous turn's poll delivered (nothing but the loop test ran in
  *   between) and the send time of what this turn submits.
  *
- * - With a journal mode that acknowledges only what is on disk (`group`, `sync`: journal/journal-mode.ts), a
- *   completion is not yet an acknowledgement: it waits, in submission order, until the journaller sets the
- *   command's durable flag, and its latency runs to the turn that saw the flag. A command is acknowledged only when
- *   both the match and the journal are done, as in the LMAX design. In closed loop the producer then keeps at most
- *   DURABLE_WINDOW commands unacknowledged.
- *
  * Nothing here allocates per command: send times live in a Float64Array indexed by workload index, completions
  * of one poll in an Int32Array, events in the EventLog, latencies in a LatencyRecorder's slots — each written
  * through once before the start line, so no page of them is first touched (a page fault) inside the timed part.
@@ -31,16 +25,6 @@ import type { LatencyRecorder } from './histogram.ts';
 
 /** Commands submitted between two polls in closed loop. */
 export const BURST = 32;
-/**
- * Closed loop with acknowledgements that wait for the journal: at most this many commands submitted but not yet
- * acknowledged, like a client's window. Without one the engine runs ahead of the disk (nothing else pushes back) and
- * closed-loop latency measures the journal's backlog, tens of thousands of commands deep. The window bounds group
- * commit's throughput at window / (fsync + wait): four of `group`'s default 4096-command frames, so one frame fills
- * while the one before is being fsynced. Measured (`compare --journal none,group`, balanced, 200 K commands,
- * closed loop, AMD EPYC 2 vCPU): with 4096, disruptor group ran at 38 % of none and inline at 52 %; with 16384, 72 %
- * and 74 %, acknowledgement p99 1.1× → 2.1× the run's fsync p99.
- */
-export const DURABLE_WINDOW = 16384;
 
 /**
  * Waiting for a due time without reading the clock. Every read allocates (performance.now() boxes its result), and
@@ -113,29 +97,20 @@ export class ProducerLoop {
   readonly #sink: LoggingSink;
   readonly #sendTime: Float64Array;
   readonly #onProgress: (completed: number) => void;
-  /** Durable flag by workload index (journal/journaller.ts), or null when a completion is the acknowledgement. */
-  readonly #durable: Uint8Array | null;
-  /** Completed commands waiting for their durable flag, in completion order: positions [#waitHead, #waitTail). */
-  readonly #waiting: Int32Array;
-  #waitHead = 0;
-  #waitTail = 0;
   #completedTotal = 0;
 
   /**
    * @param stream workload indexes this producer submits, in order.
    * @param workloadCount size of the whole workload (send times are indexed by workload index).
    * @param onProgress called with the running completion count after every poll that completed something.
-   * @param durable durable flags by workload index, when acknowledgements wait for the journal.
    */
-  constructor(producer: Producer, stream: Int32Array, workloadCount: number, sink: LoggingSink, onProgress: (completed: number) => void, durable: Uint8Array | null) {
+  constructor(producer: Producer, stream: Int32Array, workloadCount: number, sink: LoggingSink, onProgress: (completed: number) => void) {
     this.#producer = producer;
     this.#stream = stream;
     this.#sink = sink;
     // Written now so its pages are mapped before the start line, not on a command's first send (see EventLog).
     this.#sendTime = new Float64Array(workloadCount).fill(0);
     this.#onProgress = onProgress;
-    this.#durable = durable;
-    this.#waiting = new Int32Array(durable === null ? 0 : stream.length).fill(0);
   }
 
   /** Stream positions [from, to) in closed loop, latencies into `latencies`. */
@@ -151,16 +126,13 @@ export class ProducerLoop {
     while (completed < total) {
       // One clock read per turn: it timestamps what the poll just before delivered, and the burst sent next.
       const now = nowNs();
-      if (sink.completedCount > 0 || this.#waitTail > this.#waitHead) {
-        const acknowledged = this.#settle(now, latencies);
-        if (acknowledged > 0) lastCompletionNs = now;
-        completed += acknowledged;
+      if (sink.completedCount > 0) {
+        lastCompletionNs = now;
+        completed += this.#settle(now, latencies);
       }
       if (next < to) {
         let burst = 0;
-        // Within the durable window when acknowledgements wait for the journal.
-        const room = this.#durable === null ? BURST : Math.min(BURST, DURABLE_WINDOW - (next - from - completed));
-        while (next < to && burst < room) {
+        while (next < to && burst < BURST) {
           const index = stream[next]!;
           if (!producer.trySubmit(index)) break;
           sendTime[index] = now;
@@ -187,10 +159,9 @@ export class ProducerLoop {
     let lastCompletionNs = 0;
     while (completed < total) {
       const now = nowNs();
-      if (sink.completedCount > 0 || this.#waitTail > this.#waitHead) {
-        const acknowledged = this.#settle(now, latencies);
-        if (acknowledged > 0) lastCompletionNs = now;
-        completed += acknowledged;
+      if (sink.completedCount > 0) {
+        lastCompletionNs = now;
+        completed += this.#settle(now, latencies);
       }
       const submittedTo = this.#submitDue(next, to, from, t0, intervalNs, phase, now);
       if (submittedTo > next) {
@@ -226,40 +197,19 @@ export class ProducerLoop {
     return next;
   }
 
-  /**
-   * Acknowledges what the last poll completed, or with a journal that acknowledges durable commands, what has
-   * become durable of the completed ones, in order: records each one's latency and returns how many there were.
-   */
+  /** Records the latency of every completion of the last poll; returns how many there were. */
   #settle(now: number, latencies: LatencyRecorder): number {
     const sink = this.#sink;
     const n = sink.completedCount;
     const sendTime = this.#sendTime;
     const completed = sink.completed;
+    for (let k = 0; k < n; k++) {
+      const latency = now - sendTime[completed[k]!]!;
+      latencies.record(latency > 0 ? Math.round(latency) : 0);
+    }
     sink.completedCount = 0;
-    const durable = this.#durable;
-    let acknowledged = 0;
-    if (durable === null) {
-      for (let k = 0; k < n; k++) {
-        const latency = now - sendTime[completed[k]!]!;
-        latencies.record(latency > 0 ? Math.round(latency) : 0);
-      }
-      acknowledged = n;
-    } else {
-      const waiting = this.#waiting;
-      for (let k = 0; k < n; k++) waiting[this.#waitTail++] = completed[k]!;
-      while (this.#waitHead < this.#waitTail) {
-        const index = waiting[this.#waitHead]!;
-        if (Atomics.load(durable, index) === 0) break;
-        const latency = now - sendTime[index]!;
-        latencies.record(latency > 0 ? Math.round(latency) : 0);
-        this.#waitHead++;
-        acknowledged++;
-      }
-    }
-    if (acknowledged > 0) {
-      this.#completedTotal += acknowledged;
-      this.#onProgress(this.#completedTotal);
-    }
-    return acknowledged;
+    this.#completedTotal += n;
+    this.#onProgress(this.#completedTotal);
+    return n;
   }
 }

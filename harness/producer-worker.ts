@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SharedWorkload } from '../engines/engine.ts';
 import { designByName } from '../engines/designs.ts';
+import { DurableAcknowledgements } from './durable-acknowledgements.ts';
 import { nowNs } from './clock.ts';
 import { EventLog } from './event-log.ts';
 import { encodeHistogram, LatencyRecorder, latencyHistogram } from './histogram.ts';
@@ -49,11 +50,12 @@ const port = parentPort;
 if (port === null) throw new Error('harness/producer-worker.ts must run as a worker thread');
 
 const control = controlViews(task.control);
-const producer = designByName(task.design).connect(task.init, task.workload);
+const connected = designByName(task.design).connect(task.init, task.workload);
+const producer = task.durable === null ? connected : new DurableAcknowledgements(connected, new Uint8Array(task.durable), task.stream.length);
 const log = new EventLog(task.stream.length * 3);
 const sink = new LoggingSink(log, task.stream.length);
 const progress = progressWord(task.producer);
-const loop = new ProducerLoop(producer, task.stream, task.workload.count, sink, (completed) => Atomics.store(control.i32, progress, completed), task.durable === null ? null : new Uint8Array(task.durable));
+const loop = new ProducerLoop(producer, task.stream, task.workload.count, sink, (completed) => Atomics.store(control.i32, progress, completed));
 
 // Built before the start line: a thread's first histogram compiles hdr-histogram-js's WebAssembly (~18 ms here),
 // which inside the timed part would stall the first commands and lengthen every run by that much.
