@@ -28,7 +28,7 @@ import { encodeHistogram, latencyHistogram, mergeEncoded, percentilesOf } from '
 import { checkJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { ProducerReport, ProducerTask } from './producer-worker.ts';
-import type { LatencyPercentiles, LoopMode } from './results-schema.ts';
+import type { JournalFigures, LatencyPercentiles, LoopMode } from './results-schema.ts';
 import { CONTROL_GO, CONTROL_READY, CONTROL_START_F64, controlBytes, controlViews, progressWord } from './run-control.ts';
 import type { WorkloadSplit } from './split.ts';
 
@@ -60,15 +60,7 @@ export interface RunRequest {
 }
 
 /** What the journaller did in one run, and the check of what it wrote. */
-export interface JournalOutcome {
-  readonly frames: number;
-  readonly records: number;
-  readonly fsyncs: number;
-  readonly bytes: number;
-  readonly segments: number;
-  /** Every fsync the journaller made (write + fsync of a frame), encoded histogram and percentiles; null: none made. */
-  readonly fsyncHistogram: string | null;
-  readonly fsync: LatencyPercentiles | null;
+export interface JournalOutcome extends JournalFigures {
   readonly check: JournalVerdict;
 }
 

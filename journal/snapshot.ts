@@ -56,6 +56,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readd
 import { basename, join } from 'node:path';
 import { FastCore } from '../engines/fast-core.ts';
 import { crc32c } from './crc32c.ts';
+import { fsyncDirectory } from './writer.ts';
 
 export const SNAPSHOT_MAGIC = 'MBSN';
 export const SNAPSHOT_VERSION = 1;
@@ -160,14 +161,6 @@ export function copyCoreRegion(core: FastCore, staging?: Uint8Array): Uint8Array
   return staging.subarray(0, region.length);
 }
 
-function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Everything before the core bytes: fixed fields, names, session table, padding to C. */
 function encodeHeader(contents: SnapshotContents): Uint8Array {

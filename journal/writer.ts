@@ -44,7 +44,7 @@ export interface JournalWriterStats {
 }
 
 /** Opens `dir` itself and fsyncs it, so that a file created in it keeps its name after a crash. */
-function fsyncDirectory(dir: string): void {
+export function fsyncDirectory(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);

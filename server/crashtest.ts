@@ -19,7 +19,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { designByName } from '../engines/designs.ts';
@@ -34,6 +33,7 @@ import { journalDirectories, recover } from '../journal/recovery.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
 import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
+import { freePort } from './free-port.ts';
 import { runLoad } from './load.ts';
 
 const SERVE = join(import.meta.dirname, 'serve.ts');
@@ -58,17 +58,6 @@ const SPEC: CommandSpec = {
 interface Server {
   readonly child: ChildProcess;
   readonly listeningMs: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function startServer(args: readonly string[], running: Set<ChildProcess>): Promise<Server> {

@@ -17,7 +17,6 @@
  * starts a fresh arena); snapshots are taken at SIGTERM only (a periodic snapshot needs the engine paused mid-run).
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { designByName, DESIGNS, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
@@ -34,6 +33,7 @@ import { readJournal } from '../journal/reader.ts';
 import { resolveWorkload } from '../workloads/load.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
+import { freePort } from './free-port.ts';
 import { SessionTable } from './session-table.ts';
 
 export const LISTENING_PREFIX = 'matchbench serve: listening on ';
@@ -95,17 +95,6 @@ function shardGaps(dirs: readonly string[]): Map<number, { prefix: number; ahead
 function hasJournal(dir: string): boolean {
   if (!existsSync(dir)) return false;
   return readdirSync(dir).some((name) => sequenceOfSegmentName(name) !== undefined || /^shard-\d+$/.test(name));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function main(): Promise<void> {
