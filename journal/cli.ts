@@ -1,7 +1,8 @@
 /**
  * `npm run journal -- info|verify|to-ndjson DIR`: look into a write-ahead journal (format: journal/format.ts).
  *
- *   info DIR       segments, records, frames, fsync batches (synced frames), sessions, sequence range, torn tail
+ *   info DIR       segments, records, frames, fsync batches (synced frames), sessions, sequence range, torn tail,
+ *                  the fsync mark
  *   verify DIR     reads every frame and checks every CRC and rule; exit 0 when the journal is intact or ends in a
  *                  torn tail (what recovery truncates, named with its segment and offset), 1 on corruption
  *   to-ndjson DIR  the journaled commands in sequence order as command NDJSON (the workload format, header line
@@ -9,12 +10,13 @@
  *
  * None of them changes the journal: only recovery truncates a torn tail.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { runCli, runSubcommand, type Subcommand } from '../harness/cli-args.ts';
 import { formatCommand, formatHeader } from '../workloads/ndjson.ts';
 import { decodeRecord, RECORD_BYTES, Workload } from '../workloads/workload.ts';
-import { JOURNAL_RECORD_BYTES } from './format.ts';
+import { decodeFsyncMark, FSYNC_MARK_FILE, JOURNAL_RECORD_BYTES, segmentName, type FsyncMark } from './format.ts';
 import { readJournal, recordSender, type JournalScan } from './reader.ts';
 
 const CLI = 'npm run journal --';
@@ -23,6 +25,12 @@ const dirPositional = [{ name: 'DIR', description: 'journal directory (segment f
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** The journal's fsync mark (journal/format.ts), if it has one. */
+function fsyncMarkOf(dir: string): FsyncMark | null {
+  const file = join(dir, FSYNC_MARK_FILE);
+  return existsSync(file) ? decodeFsyncMark(file, readFileSync(file)) : null;
 }
 
 function tornText(scan: JournalScan): string {
@@ -60,6 +68,7 @@ const info: Subcommand = {
       symbols: scan.symbols.length,
       sessions: [...sessions].sort(([a], [b]) => a - b).map(([session, s]) => ({ session, ...s })),
       tornTail: scan.tornTail ?? null,
+      fsyncMark: fsyncMarkOf(scan.dir),
     };
     if (args.boolean('json')) {
       out(JSON.stringify(summary));
@@ -70,6 +79,8 @@ const info: Subcommand = {
     out(`frames: ${scan.frames}, of which fsynced before acknowledgement: ${scan.syncedFrames}`);
     out(`sessions: ${sessions.size}${[...sessions].sort(([a], [b]) => a - b).slice(0, 20).map(([id, s]) => `\n  session ${id}: ${s.records} records, last client sequence ${s.lastClientSequence}`).join('')}${sessions.size > 20 ? `\n  … ${sessions.size - 20} more (--json lists all)` : ''}`);
     out(`CRC: every frame checked, all valid; torn tail: ${tornText(scan)}`);
+    const mark = summary.fsyncMark;
+    out(`fsync mark: ${mark === null ? 'none' : `segment ${segmentName(mark.segment)} on disk through byte ${mark.durableLength}, every record below sequence ${mark.nextSequence} fsynced`}`);
   },
 };
 

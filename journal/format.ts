@@ -49,6 +49,22 @@
  * a torn frame in a segment that is not the last) is corruption: recovery stops with an error naming the segment,
  * the offset and the field, and never silently drops a record that may have been acknowledged.
  *
+ * Fsync mark: the file `DIR/fsynced` (32 bytes), rewritten in place by the writer after every fsync of the
+ * journal, and itself never fsynced. It says how much of the journal the disk is known to hold:
+ *
+ *   offset  size  field
+ *   0       4     magic: the ASCII bytes "MBJF" (4D 42 4A 46)
+ *   4       2     version: u16 = 1
+ *   6       2     reserved: u16 = 0
+ *   8       8     segment: u64, the first sequence of the segment last fsynced (its file name)
+ *   16      8     durable length: u64, the bytes of that segment the fsync covered (header and whole frames)
+ *   24      8     next sequence: u64, every record with a lower sequence is on disk
+ *
+ * Written after the fsync returns and before any command of the fsynced frames is acknowledged, so after a kill -9
+ * (the page cache survives) it is a lower bound of what is on disk that covers everything acknowledged; a crash
+ * test cuts the journal back to it to play a power cut (server/crashtest.ts). After a real power cut the mark
+ * itself may be older (a lower bound still). Recovery never reads it: the frames' CRCs decide.
+ *
  * Version rule: a change to any field's meaning or position bumps the version; a reader refuses versions it does
  * not know. New flag bits are a new version too, since readers reject unknown bits.
  */
@@ -86,6 +102,55 @@ export const REC_OFF_RESERVED = RECORD_BYTES + 4;
 export const REC_OFF_CLIENT_SEQUENCE = RECORD_BYTES + 8;
 
 const MAX_NAME_BYTES = 0xffff;
+
+/** Fsync mark offsets. */
+export const FSYNC_MARK_FILE = 'fsynced';
+export const FSYNC_MARK_MAGIC = 'MBJF';
+export const FSYNC_MARK_VERSION = 1;
+export const MARK_OFF_VERSION = 4;
+export const MARK_OFF_RESERVED = 6;
+export const MARK_OFF_SEGMENT = 8;
+export const MARK_OFF_DURABLE_LENGTH = 16;
+export const MARK_OFF_NEXT_SEQUENCE = 24;
+export const FSYNC_MARK_BYTES = 32;
+
+export interface FsyncMark {
+  /** First sequence of the segment last fsynced. */
+  readonly segment: number;
+  /** Bytes of that segment on disk. */
+  readonly durableLength: number;
+  /** Every record below this sequence is on disk. */
+  readonly nextSequence: number;
+}
+
+/** Writes the fsync mark into `bytes` (FSYNC_MARK_BYTES long). */
+export function encodeFsyncMark(bytes: Uint8Array, mark: FsyncMark): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, FSYNC_MARK_BYTES);
+  bytes.set(new TextEncoder().encode(FSYNC_MARK_MAGIC), 0);
+  view.setUint16(MARK_OFF_VERSION, FSYNC_MARK_VERSION, true);
+  view.setUint16(MARK_OFF_RESERVED, 0, true);
+  view.setBigUint64(MARK_OFF_SEGMENT, BigInt(mark.segment), true);
+  view.setBigUint64(MARK_OFF_DURABLE_LENGTH, BigInt(mark.durableLength), true);
+  view.setBigUint64(MARK_OFF_NEXT_SEQUENCE, BigInt(mark.nextSequence), true);
+}
+
+/** Decodes and checks the fsync mark `bytes`, the content of `file`. */
+export function decodeFsyncMark(file: string, bytes: Uint8Array): FsyncMark {
+  const fail = (offset: number, what: string): never => {
+    throw new JournalFormatError(`${file}: byte offset ${offset}: ${what}`);
+  };
+  if (bytes.length !== FSYNC_MARK_BYTES) fail(0, `fsync mark: the file is ${bytes.length} bytes, a mark is ${FSYNC_MARK_BYTES}`);
+  if (new TextDecoder().decode(bytes.subarray(0, 4)) !== FSYNC_MARK_MAGIC) fail(0, `field 'magic': not an fsync mark (expected "${FSYNC_MARK_MAGIC}")`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint16(MARK_OFF_VERSION, true);
+  if (version !== FSYNC_MARK_VERSION) fail(MARK_OFF_VERSION, `field 'version': ${version}, this code reads version ${FSYNC_MARK_VERSION}`);
+  const number = (offset: number, field: string): number => {
+    const value = Number(view.getBigUint64(offset, true));
+    if (!Number.isSafeInteger(value)) fail(offset, `field '${field}': ${value} is beyond 2^53`);
+    return value;
+  };
+  return { segment: number(MARK_OFF_SEGMENT, 'segment'), durableLength: number(MARK_OFF_DURABLE_LENGTH, 'durable length'), nextSequence: number(MARK_OFF_NEXT_SEQUENCE, 'next sequence') };
+}
 
 /** A journal that cannot be read as written: the message names the segment, the byte offset and the field. */
 export class JournalFormatError extends Error {

@@ -18,35 +18,31 @@ export const CONTROL_STOP = 0;
 
 export type JournallerMessage = { readonly type: 'ready' } | { readonly type: 'done'; readonly stats: JournallerStats };
 
-export interface JournallerStart {
+/** The journaller's inputs as the main thread has them: the logs themselves, and the buffers this file makes left out. */
+export interface JournallerStart extends Omit<JournallerInputs, 'logs' | 'durable' | 'journaled'> {
   readonly logs: readonly SequenceLog[];
-  readonly dirs: readonly string[];
-  readonly firstSequences: readonly number[];
-  readonly design: string;
-  readonly symbols: readonly string[];
-  readonly records: SharedArrayBuffer;
   /** How many record indexes there are (the durable flags' length). */
   readonly recordCount: number;
-  readonly sessions: SharedArrayBuffer;
-  readonly clientSequences: SharedArrayBuffer;
-  readonly settings: JournalSettings;
 }
 
 export interface JournallerHandle {
   /** Uint8 per record index, 1 once on disk; null when acknowledgements do not wait for the disk. */
   readonly durable: SharedArrayBuffer | null;
+  /** Int32 per log: the positions the journal holds (JournallerInputs.journaled). */
+  readonly journaled: SharedArrayBuffer;
   stop(): Promise<JournallerStats>;
   close(): Promise<void>;
 }
 
 export async function startJournaller(start: JournallerStart, onError: (error: Error) => void): Promise<JournallerHandle> {
   const durable = acknowledgesDurable(start.settings.mode) ? new SharedArrayBuffer(start.recordCount) : null;
+  const journaled = new SharedArrayBuffer(4 * start.logs.length);
   const control = new SharedArrayBuffer(4);
   for (const log of start.logs) log.publishForJournal();
   const inputs: JournallerInputs & { readonly control: SharedArrayBuffer } = {
     logs: start.logs.map((log) => log.region), dirs: start.dirs, firstSequences: start.firstSequences, design: start.design,
     symbols: start.symbols, records: start.records, sessions: start.sessions, clientSequences: start.clientSequences,
-    durable, settings: start.settings, control,
+    durable, journaled, settings: start.settings, control,
   };
   const worker = new Worker(new URL('./journaller-worker.ts', import.meta.url), { workerData: inputs });
   let done: ((stats: JournallerStats) => void) | undefined;
@@ -81,6 +77,7 @@ export async function startJournaller(start: JournallerStart, onError: (error: E
   const stopWord = new Int32Array(control);
   return {
     durable,
+    journaled,
     stop: async () => {
       Atomics.store(stopWord, CONTROL_STOP, 1);
       Atomics.notify(stopWord, CONTROL_STOP);

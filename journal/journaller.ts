@@ -11,7 +11,9 @@
  * - `pump()` does one pass over every log: copies newly sequenced records into frames and writes the frames that
  *   are due (async: at once, no fsync; group: at N records or T µs, fsynced; sync: one per record, fsynced). After
  *   a frame is on disk it sets `durable[record] = 1` for each of its records (group and sync), which is what a
- *   producer waits for before acknowledging. Returns the records it took in.
+ *   producer waits for before acknowledging, and stores per log how many of its positions are written
+ *   (`journaled`: in group and sync modes, fsynced; in async, written to the page cache), which is what a snapshot
+ *   waits for (a snapshot never covers commands the journal lacks). Returns the records it took in.
  * - `finish()` writes everything still pending (fsynced in every mode but none) and closes the segments: a clean
  *   stop. After a crash, whatever `pump` had not fsynced may be lost: exactly what the mode promises.
  * - K logs (sharded) get K journals, one directory each; one journaller serves all, in turn.
@@ -43,6 +45,8 @@ export interface JournallerInputs {
   readonly clientSequences: SharedArrayBuffer;
   /** Uint8 per record index, set to 1 once the record is on disk; null when the mode acknowledges without waiting. */
   readonly durable: SharedArrayBuffer | null;
+  /** Int32 per log: how many of its positions the journal holds (written; fsynced in group and sync modes). */
+  readonly journaled: SharedArrayBuffer;
   readonly settings: JournalSettings;
 }
 
@@ -52,6 +56,8 @@ export interface JournallerStats extends JournalWriterStats {
 }
 
 interface LogState {
+  /** The log's position in the inputs (its `journaled` word). */
+  readonly k: number;
   readonly log: SequenceLog;
   readonly writer: JournalWriter;
   /** Log positions [written, taken) are in the writer's record area, not yet written. */
@@ -68,6 +74,7 @@ export class Journaller {
   readonly #sessions: Uint32Array;
   readonly #clientSequences: Float64Array;
   readonly #durable: Uint8Array | null;
+  readonly #journaled: Int32Array;
   readonly #frameRecords: number;
   readonly #fsyncNs: number[] = [];
 
@@ -92,7 +99,9 @@ export class Journaller {
     this.#sessions = new Uint32Array(inputs.sessions);
     this.#clientSequences = new Float64Array(inputs.clientSequences);
     this.#durable = inputs.durable === null ? null : new Uint8Array(inputs.durable);
+    this.#journaled = new Int32Array(inputs.journaled);
     this.#states = inputs.logs.map((region, k) => ({
+      k,
       log: SequenceLog.attach(region),
       writer: JournalWriter.create({
         dir: inputs.dirs[k]!, design: inputs.design, symbols: inputs.symbols, firstSequence: inputs.firstSequences[k]!,
@@ -168,5 +177,6 @@ export class Journaller {
     const durable = this.#durable;
     if (durable !== null) for (let i = s.written; i < s.written + count; i++) Atomics.store(durable, s.log.at(i), 1);
     s.written += count;
+    Atomics.store(this.#journaled, s.k, s.written);
   }
 }

@@ -52,11 +52,11 @@
  * not know. New flag bits are a new version too, since readers reject unknown bits. A change of the core's own
  * layout (its CORE_VERSION) makes old snapshots unattachable: they are rejected, and recovery replays the journal.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FastCore } from '../engines/fast-core.ts';
 import { crc32c } from './crc32c.ts';
-import { fsyncDirectory } from './writer.ts';
 
 export const SNAPSHOT_MAGIC = 'MBSN';
 export const SNAPSHOT_VERSION = 1;
@@ -212,21 +212,17 @@ function encodeHeader(contents: SnapshotContents): Uint8Array {
   return bytes;
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-}
-
 /**
- * Writes `contents` as `journalDir/snapshots/<sequence>.mbs`, crash-safe (see the header); returns its path.
- * Synchronous and stateless, so the engine's snapshot thread can call it on a copy the engine handed over.
+ * Writes `contents` as `journalDir/snapshots/<sequence>.mbs`, crash-safe (see the header); resolves with its path.
+ * Stateless, and asynchronous so that the file I/O (the fsyncs above all) runs on libuv's pool: the snapshotter
+ * thread (journal/snapshotter-worker.ts) keeps answering other sequencers' pauses while a snapshot is written.
  */
-export function writeSnapshot(journalDir: string, contents: SnapshotContents): string {
+export async function writeSnapshot(journalDir: string, contents: SnapshotContents): Promise<string> {
   const dir = snapshotDirectory(journalDir);
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true });
     // The new directory's own name must survive a crash too.
-    fsyncDirectory(journalDir);
+    await fsyncDirectoryAsync(journalDir);
   }
   const header = encodeHeader(contents);
   const crc = crc32c(contents.core, 0, contents.core.length, crc32c(header));
@@ -234,18 +230,28 @@ export function writeSnapshot(journalDir: string, contents: SnapshotContents): s
   new DataView(trailer.buffer).setUint32(0, crc, true);
   const file = join(dir, snapshotName(contents.sequence));
   const partial = `${file}${PARTIAL_SUFFIX}`;
-  const fd = openSync(partial, 'w');
+  const handle = await open(partial, 'w');
   try {
-    writeAll(fd, header);
-    writeAll(fd, contents.core);
-    writeAll(fd, trailer);
-    fsyncSync(fd);
+    for (const part of [header, contents.core, trailer]) {
+      let written = 0;
+      while (written < part.length) written += (await handle.write(part, written, part.length - written)).bytesWritten;
+    }
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
-  renameSync(partial, file);
-  fsyncDirectory(dir);
+  await rename(partial, file);
+  await fsyncDirectoryAsync(dir);
   return file;
+}
+
+async function fsyncDirectoryAsync(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Reads file bytes [position, position + bytes.length) of `fd` into `bytes`. */

@@ -12,11 +12,13 @@
  *   and every record in it may be acknowledged in `group` and `sync` modes).
  * - A frame that would take the segment past `segmentBytes` first rolls to a new segment (the old one fsynced and
  *   closed, the directory fsynced). A frame is never split across segments.
+ * - After every fsync it rewrites the fsync mark (`DIR/fsynced`, journal/format.ts) before returning, so nothing
+ *   the fsync made durable is acknowledged before the mark covers it. One pwrite(2) of 32 bytes per fsync.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RECORD_BYTES } from '../workloads/workload.ts';
-import { decodeSegmentHeader, encodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, sealFrame, segmentName } from './format.ts';
+import { decodeSegmentHeader, encodeFsyncMark, encodeSegmentHeader, FRAME_FLAG_SYNCED, FSYNC_MARK_BYTES, FSYNC_MARK_FILE, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, sealFrame, segmentName } from './format.ts';
 
 const COMMAND_WORDS = RECORD_BYTES / 4;
 const RECORD_WORDS_IN_JOURNAL = JOURNAL_RECORD_BYTES / 4;
@@ -63,6 +65,8 @@ export class JournalWriter {
   /** The records part of the frame buffer, where the caller puts a frame's records. */
   readonly recordArea: Uint8Array;
   #fd = -1;
+  readonly #markFd: number;
+  readonly #mark = new Uint8Array(FSYNC_MARK_BYTES);
   #segmentSize = 0;
   #segmentFirstSequence = 0;
   #nextSequence: number;
@@ -76,6 +80,7 @@ export class JournalWriter {
     this.#recordWords = new Uint32Array(this.#frame.buffer, FRAME_HEADER_BYTES);
     this.#recordF64 = new Float64Array(this.#frame.buffer, FRAME_HEADER_BYTES);
     this.#nextSequence = options.firstSequence;
+    this.#markFd = openSync(join(options.dir, FSYNC_MARK_FILE), 'w');
   }
 
   /** Creates the directory if needed and starts a segment at `options.firstSequence`. */
@@ -119,12 +124,12 @@ export class JournalWriter {
     sealFrame(this.#frame, 0, count, this.#nextSequence, sync ? FRAME_FLAG_SYNCED : 0);
     let written = 0;
     while (written < length) written += writeSync(this.#fd, this.#frame, written, length - written);
-    if (sync) {
-      fsyncSync(this.#fd);
-      this.#stats.fsyncs++;
-    }
     this.#segmentSize += length;
     this.#nextSequence += count;
+    if (sync) {
+      this.#fsync();
+      this.#stats.fsyncs++;
+    }
     this.#stats.frames++;
     this.#stats.records += count;
     this.#stats.bytes += length;
@@ -132,16 +137,27 @@ export class JournalWriter {
 
   /** fsyncs what was written so far (async mode's last act before a clean exit). */
   sync(): void {
-    fsyncSync(this.#fd);
+    this.#fsync();
     this.#stats.fsyncs++;
   }
 
-  /** fsyncs and closes the current segment. */
+  /** fsyncs and closes the current segment (and the mark). */
   close(): void {
     if (this.#fd < 0) return;
-    fsyncSync(this.#fd);
+    this.#fsync();
     closeSync(this.#fd);
+    closeSync(this.#markFd);
     this.#fd = -1;
+  }
+
+  #fsync(): void {
+    fsyncSync(this.#fd);
+    this.#writeMark();
+  }
+
+  #writeMark(): void {
+    encodeFsyncMark(this.#mark, { segment: this.#segmentFirstSequence, durableLength: this.#segmentSize, nextSequence: this.#nextSequence });
+    writeSync(this.#markFd, this.#mark, 0, FSYNC_MARK_BYTES, 0);
   }
 
   #openSegment(): void {
@@ -164,10 +180,12 @@ export class JournalWriter {
     this.#segmentFirstSequence = this.#nextSequence;
     this.#stats.segments++;
     this.#stats.bytes += header.length;
+    this.#writeMark();
   }
 
   #roll(): void {
-    this.close();
+    this.#fsync();
+    closeSync(this.#fd);
     this.#openSegment();
   }
 }

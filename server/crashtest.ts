@@ -1,7 +1,11 @@
 /**
- * `npm run crashtest -- --design NAME --journal MODE [--kills N] [--connections C] [--seed S] [--rate R] [--json]`:
+ * `npm run crashtest -- --design NAME --journal MODE [--kills N] [--connections C] [--seed S] [--rate R]
+ * [--snapshot-every N] [--power-loss F] [--json]`:
  * kill -9 the engine server N times at random moments under load, restart it on the same directory and port each
- * time, let the load client (server/load.ts, `--retry`) resume its sessions, and check the survivors:
+ * time, let the load client (server/load.ts, `--retry`) resume its sessions, and check the survivors. A fraction F
+ * of the kills (group and sync; default half) is also a power cut: before the restart the journal is cut back to
+ * its fsync mark, or torn inside, or bit-flipped in, the frame after it (journal/power-cut.ts). The server snapshots
+ * every N sequence numbers (default 50,000), so restarts recover from a snapshot taken under load plus the journal.
  *
  *   (a) every command acknowledged before a kill is in the journal the server recovers from (group and sync
  *       promise 0 lost, ever; async and none count what they lost — the client then stops on SESSION_AHEAD);
@@ -15,7 +19,8 @@
  * server (so every kill lands under load, whatever the client's backoff). Moments come from a seeded PRNG (printed, `--seed` replays a run's schedule; the machine's timing still varies).
  * Everything runs in a temporary directory on 127.0.0.1 and is removed afterwards; the server is stopped by the
  * pid it was started with, also on failure. Reports kills, acknowledged, lost, duplicates, recovery time (restart to
- * listening, p50/max) and the verdict; exit 0 only when every check passes for what the mode promises.
+ * listening, p50/max), the power cuts, the snapshots' pauses and size, and the verdict; exit 0 only when every
+ * check passes for what the mode promises.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +34,7 @@ import { splitWorkload } from '../harness/split.ts';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
 import { acknowledgesDurable, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
 import { readJournal } from '../journal/reader.ts';
+import { POWER_CUTS, powerCut, type PowerCut } from '../journal/power-cut.ts';
 import { journalDirectories, recover } from '../journal/recovery.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
@@ -39,6 +45,9 @@ import { runLoad } from './load.ts';
 const SERVE = join(import.meta.dirname, 'serve.ts');
 const LISTENING = /^matchbench serve: listening on 127\.0\.0\.1:(\d+)$/m;
 const SESSION_BASE = 1000;
+const DEFAULT_SNAPSHOT_EVERY = 50_000;
+const DEFAULT_POWER_LOSS = 0.5;
+const SNAPSHOT_LINE = /^serve: snapshot .* at sequence \d+: (\d+) bytes, engine paused (\d+) µs/gm;
 
 const SPEC: CommandSpec = {
   command: 'npm run crashtest --',
@@ -51,6 +60,8 @@ const SPEC: CommandSpec = {
     connections: { type: 'string', value: 'C', description: 'client connections, one session each (default 1)' },
     seed: { type: 'string', value: 'S', description: 'seed of the kill moments and the workload (default: random, printed)' },
     rate: { type: 'string', value: 'R', description: 'offered commands/s of the client (default 5000)' },
+    'snapshot-every': { type: 'string', value: 'N', description: `the server snapshots every N sequence numbers (default ${DEFAULT_SNAPSHOT_EVERY}; 0: at clean stops only)` },
+    'power-loss': { type: 'string', value: 'F', description: `fraction of kills that are also power cuts (group and sync; default ${DEFAULT_POWER_LOSS}; 0 for async and none)` },
     json: { type: 'boolean', description: 'print one JSON object' },
   },
 };
@@ -58,6 +69,8 @@ const SPEC: CommandSpec = {
 interface Server {
   readonly child: ChildProcess;
   readonly listeningMs: number;
+  /** Its stdout and stderr so far. */
+  output(): string;
 }
 
 async function startServer(args: readonly string[], running: Set<ChildProcess>): Promise<Server> {
@@ -80,7 +93,7 @@ async function startServer(args: readonly string[], running: Set<ChildProcess>):
       reject(new Error(`serve exited (${code}) before listening:\n${output}`));
     });
   });
-  return { child, listeningMs: performance.now() - started };
+  return { child, listeningMs: performance.now() - started, output: () => output };
 }
 
 async function kill(server: Server, signal: 'SIGKILL' | 'SIGTERM', running: Set<ChildProcess>): Promise<void> {
@@ -121,6 +134,12 @@ async function main(): Promise<void> {
   const connections = args.integer('connections', 1, 64) ?? 1;
   const seed = args.integer('seed') ?? Math.floor(Math.random() * 1e9);
   const rate = args.integer('rate', 100, 10_000_000) ?? 5_000;
+  const snapshotEvery = args.integer('snapshot-every', 0, 2 ** 40) ?? DEFAULT_SNAPSHOT_EVERY;
+  const powerLossFlag = args.string('power-loss');
+  const powerLoss = powerLossFlag === undefined ? (acknowledgesDurable(mode) ? DEFAULT_POWER_LOSS : 0) : Number(powerLossFlag);
+  if (!(powerLoss >= 0 && powerLoss <= 1)) throw new UsageError(SPEC.command, `--power-loss: '${powerLossFlag}' is not a fraction from 0 to 1`);
+  if (powerLoss > 0 && !acknowledgesDurable(mode)) throw new UsageError(SPEC.command, `--power-loss: journal ${mode} does not fsync before acknowledging, so a power cut would take back acknowledged commands by design; use group or sync`);
+  if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every: journal none keeps no journal to snapshot beside (pass --snapshot-every 0)');
   const random = new Prng(seed);
   // Each kill comes 150–600 ms after the clients are back; the load runs past the last one (a restart and the
   // client's backoff take a second or two).
@@ -129,7 +148,7 @@ async function main(): Promise<void> {
   // the 2-vCPU machine; with fewer commands the load ends early and the kills left are reported as not made.
   const count = Math.ceil(rate * (uptimesMs.reduce((a, b) => a + b, 0) / 1000 + 4 * kills + 1)) + 1000;
   const workload = generateWorkload({ preset: 'balanced', seed, count });
-  process.stderr.write(`crashtest: ${designName}, journal ${mode}, ${kills} kills, ${connections} connection(s), ${count} commands at ${rate}/s, seed ${seed}\n`);
+  process.stderr.write(`crashtest: ${designName}, journal ${mode}, ${kills} kills (power cuts: ${powerLoss}), ${connections} connection(s), ${count} commands at ${rate}/s, snapshots every ${snapshotEvery}, seed ${seed}\n`);
 
   const root = mkdtempSync(join(tmpdir(), 'matchbench-crashtest-'));
   const running = new Set<ChildProcess>();
@@ -137,7 +156,11 @@ async function main(): Promise<void> {
     const dir = join(root, 'journal');
     const port = await freePort();
     const serveArgs = ['--design', designName, '--journal', mode, '--dir', dir, '--port', String(port), '--symbols-from', `preset:balanced,seed=${seed},count=${count}`,
-      '--capacity', String(Math.max(1 << 16, count + 1000)), ...(designName === 'mutex' ? ['--producers', String(Math.min(2, connections))] : [])];
+      '--capacity', String(Math.max(1 << 16, count + 1000)), ...(designName === 'mutex' ? ['--producers', String(Math.min(2, connections))] : []),
+      ...(snapshotEvery > 0 ? ['--snapshot-every', String(snapshotEvery)] : [])];
+    const serverOutputs: string[] = [];
+    const powerCuts: Record<PowerCut, number> = { cut: 0, torn: 0, flip: 0 };
+    let powerCutBytes = 0;
     let server = await startServer(serveArgs, running);
     const recoveryMs: number[] = [];
     const eventsPath = join(root, 'events.ndjson');
@@ -160,12 +183,24 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, uptime));
       if (loadDone) break;
       await kill(server, 'SIGKILL', running);
+      serverOutputs.push(server.output());
       killed++;
+      if (powerLoss > 0 && random.chance(powerLoss)) {
+        const kind = POWER_CUTS[random.below(POWER_CUTS.length)]!;
+        for (const journal of journalDirectories(dir).dirs) {
+          const outcome = powerCut(journal, kind, random);
+          powerCuts[outcome.kind]++;
+          powerCutBytes += outcome.bytesLost;
+        }
+      }
       server = await startServer(serveArgs, running);
       recoveryMs.push(server.listeningMs);
     }
     const report = await load;
     await kill(server, 'SIGTERM', running);
+    serverOutputs.push(server.output());
+    const snapshotLines = [...serverOutputs.join('\n').matchAll(SNAPSHOT_LINE)];
+    const pausesUs = snapshotLines.map((m) => Number(m[2]));
 
     // The survivors, checked against the reference engine.
     const split = splitWorkload(workload.records, workload.count, connections, 'order');
@@ -253,7 +288,10 @@ async function main(): Promise<void> {
     const summary = {
       design: designName, journal: mode, seed, kills: killed, connections, commands: count, acknowledged: acked.length, lost: lost.length, duplicates,
       eventMismatches, clientOk: report.ok, clientFailures: report.failures, reconnects: report.reconnects,
-      recoveryMs: { p50: percentile(recoveryMs, 0.5), max: Math.max(0, ...recoveryMs) }, problems, ok,
+      recoveryMs: { p50: percentile(recoveryMs, 0.5), max: Math.max(0, ...recoveryMs) },
+      powerCuts: { ...powerCuts, bytesLost: powerCutBytes },
+      snapshots: { every: snapshotEvery, taken: pausesUs.length, pauseUs: { p50: percentile(pausesUs, 0.5), max: Math.max(0, ...pausesUs) }, bytes: Number(snapshotLines.at(-1)?.[1] ?? 0) },
+      problems, ok,
       environment: { cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     };
     if (args.boolean('json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -261,7 +299,9 @@ async function main(): Promise<void> {
       process.stdout.write(
         `crashtest ${designName} journal ${mode} (seed ${seed}, ${summary.environment.cpu}): ${killed} kills, ${acked.length} of ${count} acknowledged, ` +
           `${lost.length} lost, ${duplicates} duplicated, ${eventMismatches} with wrong events, ${report.reconnects} reconnects; ` +
-          `restart to listening p50 ${summary.recoveryMs.p50.toFixed(0)} ms, max ${summary.recoveryMs.max.toFixed(0)} ms: ${ok ? 'PASS' : 'FAIL'}\n`,
+          `restart to listening p50 ${summary.recoveryMs.p50.toFixed(0)} ms, max ${summary.recoveryMs.max.toFixed(0)} ms; ` +
+          `power cuts: ${powerCuts.cut} cut to the fsync mark, ${powerCuts.torn} torn, ${powerCuts.flip} bit-flipped (${powerCutBytes} bytes lost); ` +
+          `${pausesUs.length} snapshots under load, engine paused p50 ${summary.snapshots.pauseUs.p50} µs, max ${summary.snapshots.pauseUs.max} µs, ${summary.snapshots.bytes} bytes: ${ok ? 'PASS' : 'FAIL'}\n`,
       );
       for (const p of [...problems, ...report.failures.map((f) => `client: ${f}`)]) process.stdout.write(`  ${p}\n`);
     }

@@ -1,6 +1,6 @@
 /**
  * `npm run serve -- --design NAME [--producers P] [--param k=v ...] [--journal MODE] [--dir DIR] [--port N]
- * [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]`:
+ * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]`:
  * one design as a long-running engine process on 127.0.0.1, speaking the wire protocol (server/protocol.ts).
  *
  * Start: on a directory that holds a journal it recovers first (journal/recovery.ts: the newest valid snapshot,
@@ -8,13 +8,15 @@
  * sessions into the shared session table, and continues the journal where it ended; then P producer threads
  * (server/connection-worker.ts) listen on the port with SO_REUSEPORT, and when all listen it prints exactly one
  * line, `matchbench serve: listening on 127.0.0.1:PORT` (`--port 0`: a free port). The journaller thread
- * (journal/journaller-thread.ts) journals every command the design sequences, in the mode given.
+ * (journal/journaller-thread.ts) journals every command the design sequences, in the mode given, and the
+ * snapshotter thread (journal/snapshotter-thread.ts) snapshots every core every `--snapshot-every` commands and on
+ * SIGUSR2, each engine pausing only for the copy of its core; each snapshot is logged with its size and pause.
  *
  * SIGTERM (or SIGINT): stop taking connections and commands, finish and acknowledge what was accepted, close the
- * journal (fsynced), write a snapshot of every core with the session table (journal/snapshot.ts), exit 0.
+ * journal (fsynced), write a snapshot of every core with its sessions (journal/snapshot.ts), exit 0.
  *
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
- * starts a fresh arena); snapshots are taken at SIGTERM only (a periodic snapshot needs the engine paused mid-run).
+ * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -27,7 +29,7 @@ import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../
 import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
 import { DEFAULT_MAX_ORDERS, journalDirectories, recover, type Recovery } from '../journal/recovery.ts';
-import { copyCoreRegion, writeSnapshot } from '../journal/snapshot.ts';
+import { startSnapshotter, type SnapshotterHandle, type SnapshotTaken } from '../journal/snapshotter-thread.ts';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from '../journal/format.ts';
 import { readJournal } from '../journal/reader.ts';
 import { resolveWorkload } from '../workloads/load.ts';
@@ -57,6 +59,7 @@ const SPEC: CommandSpec = {
     'symbols-from': { type: 'string', value: 'WORKLOAD', description: `the symbol table of a fresh engine: a workload file or preset spec (default ${DEFAULT_SYMBOLS_FROM}); a recovered engine keeps its journal's` },
     capacity: { type: 'string', value: 'N', description: `commands this process can take in its lifetime (default ${DEFAULT_CAPACITY})` },
     'max-orders': { type: 'string', value: 'N', description: `resting orders each core holds (default ${DEFAULT_MAX_ORDERS}; a snapshot's core keeps its own)` },
+    'snapshot-every': { type: 'string', value: 'N', description: 'snapshot every core at every multiple of N journal sequence numbers (needs a journal; default: at SIGTERM and on SIGUSR2 only)' },
     'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
   },
@@ -90,6 +93,18 @@ function shardGaps(dirs: readonly string[]): Map<number, { prefix: number; ahead
     if (prefix < set.size) gaps.set(session, { prefix, ahead: [...set].filter((c) => c > prefix).sort((a, b) => a - b) });
   }
   return gaps;
+}
+
+function describeSnapshot(s: SnapshotTaken): string {
+  const pause = s.final ? 'at stop, engine idle' : `engine paused ${(s.pauseNs / 1000).toFixed(0)} µs (copy ${(s.copyNs / 1000).toFixed(0)} µs)`;
+  return `snapshot ${s.file} at sequence ${s.sequence}: ${s.bytes} bytes, ${pause}, journal wait ${s.journalWaitMs.toFixed(1)} ms, written in ${s.writeMs.toFixed(1)} ms`;
+}
+
+/** The pause figures of a server's life, for its last log line. */
+function summariseSnapshots(taken: readonly SnapshotTaken[]): string {
+  const pauses = taken.filter((s) => !s.final && Number.isFinite(s.pauseNs)).map((s) => s.pauseNs / 1000).sort((a, b) => a - b);
+  const running = pauses.length === 0 ? 'none while running' : `${pauses.length} while running, engine paused p50 ${pauses[Math.floor(pauses.length / 2)]!.toFixed(0)} µs, max ${pauses.at(-1)!.toFixed(0)} µs`;
+  return `snapshots: ${running}; ${taken.filter((s) => s.final).length} at stop; ${taken.at(-1)?.bytes ?? 0} bytes each`;
 }
 
 function hasJournal(dir: string): boolean {
@@ -137,6 +152,8 @@ async function main(): Promise<void> {
   const capacity = args.integer('capacity', 16, 1 << 28) ?? DEFAULT_CAPACITY;
   const maxOrders = args.integer('max-orders', 1, 1 << 26) ?? DEFAULT_MAX_ORDERS;
   const requestedPort = args.integer('port', 0, 65535) ?? 0;
+  const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40) ?? 0;
+  if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every needs a journal (--journal async|group|sync --dir DIR): a snapshot covers only what the journal holds');
 
   // Recover, or start fresh.
   let recovery: Recovery | null = null;
@@ -193,6 +210,18 @@ async function main(): Promise<void> {
       settings: { mode, groupCommands: args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS, groupWaitUs: args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US },
     }, (error) => shutdown?.(error));
   }
+  let snapshotter: SnapshotterHandle | null = null;
+  // Handled from here on, so an early SIGUSR2 cannot take its default action (ending the process).
+  process.on('SIGUSR2', () => {
+    if (snapshotter === null) process.stderr.write('serve: SIGUSR2 asks for a snapshot, and this server keeps no journal (--journal none): ignored\n');
+    else snapshotter.request();
+  });
+  if (journaller !== null) {
+    snapshotter = await startSnapshotter({
+      logs, cores, dirs: journalDirs!, firstSequences: logs.map((_, k) => recovery?.shards[k]!.nextSequence ?? 0), design: design.name, symbols,
+      initialSessions: logs.map((_, k) => [...(recovery?.shards[k]!.sessions ?? [])]), ...senders, journaled: journaller.journaled, every: snapshotEvery,
+    }, (snapshot) => process.stderr.write(`serve: ${describeSnapshot(snapshot)}\n`), (error) => shutdown?.(error));
+  }
 
   const port = requestedPort === 0 ? await freePort() : requestedPort;
   const workers: Worker[] = [];
@@ -237,15 +266,9 @@ async function main(): Promise<void> {
           if (journaller !== null) {
             const stats = error === undefined ? await journaller.stop() : null;
             await journaller.close();
-            if (stats !== null && journalDirs !== null) {
-              const entries = table.entries();
-              logs.forEach((log, k) => {
-                const sequence = (recovery?.shards[k]!.nextSequence ?? 0) + log.length;
-                const file = writeSnapshot(journalDirs[k]!, { design: design.name, symbols, sequence, sessions: entries, core: copyCoreRegion(cores[k]!) });
-                process.stderr.write(`serve: snapshot ${file} at sequence ${sequence}\n`);
-              });
-            }
+            if (stats !== null && snapshotter !== null) process.stderr.write(`serve: ${summariseSnapshots(await snapshotter.stop(true))}\n`);
           }
+          await snapshotter?.close();
           await session.close();
         } catch (failure) {
           failures.push(failure as Error);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../journal/crc32c.ts';
-import { FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, JournalFormatError, segmentName } from '../journal/format.ts';
+import { FRAME_HEADER_BYTES, FSYNC_MARK_FILE, JOURNAL_RECORD_BYTES, JournalFormatError, segmentName } from '../journal/format.ts';
 import { readJournal, recordSender, truncateTornTail } from '../journal/reader.ts';
 import { JournalWriter } from '../journal/writer.ts';
 import { generateWorkload } from '../workloads/generator.ts';
@@ -108,7 +108,7 @@ describe('journal writer and reader', () => {
     const dir = tempDir();
     journal(dir, workload, 0, 1200, 1 << 20, 2);
     journal(dir, workload, 1200, 3000, 1 << 20, 3);
-    expect(readdirSync(dir).sort()).toEqual([segmentName(0), segmentName(1200)]);
+    expect(readdirSync(dir).sort()).toEqual([segmentName(0), segmentName(1200), FSYNC_MARK_FILE]);
     expectRecords(dir, workload, 3000);
     expect(() => journal(dir, workload, 1200, 1300, 1 << 20, 4)).toThrow(/exists and holds frames/);
     // A process that started a segment and died before its first frame: the next one takes the name over.
@@ -191,8 +191,11 @@ describe('npm run journal', () => {
     journal(dir, workload, 0, 1500, 8 * 1024, 6);
     const info = run('info', dir, '--json');
     expect(info.status).toBe(0);
-    const summary = JSON.parse(info.stdout) as { records: number; nextSequence: number; sessions: { session: number; records: number; lastClientSequence: number }[]; tornTail: unknown };
+    const summary = JSON.parse(info.stdout) as { records: number; nextSequence: number; sessions: { session: number; records: number; lastClientSequence: number }[]; tornTail: unknown; fsyncMark: unknown };
     expect(summary.records).toBe(1500);
+    // Closed cleanly: the last fsync covered every record.
+    expect(summary.fsyncMark).toMatchObject({ nextSequence: 1500 });
+    expect(run('info', dir).stdout).toMatch(/^fsync mark: segment \d{20}\.mbj on disk through byte \d+, every record below sequence 1500 fsynced$/m);
     expect(summary.sessions).toEqual([7, 8, 9].map((session) => ({ session, records: 500, lastClientSequence: 500 })));
     expect(summary.tornTail).toBeNull();
     expect(run('verify', dir).status).toBe(0);

@@ -1,7 +1,8 @@
 /**
  * Snapshots and recovery (journal/snapshot.ts, journal/recovery.ts, journal/recover-cli.ts): the snapshot format
  * round trip and its checks, the fallback past a broken snapshot, recovery against the reference engine (journal
- * alone, snapshot + tail, sharded), the session rule, torn tails, corruption, capacity errors, and `npm run recover`.
+ * alone, snapshot + tail, sharded), the session rule, torn tails, corruption, capacity errors, `npm run recover`, and
+ * the fsync mark with the power cuts a crash test plays on it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
 import { ReferenceEngine } from '../engines/reference.ts';
 import { formatEvent } from '../engines/types.ts';
-import { FRAME_HEADER_BYTES, JournalFormatError, sealFrame, segmentName } from '../journal/format.ts';
+import { decodeFsyncMark, encodeFsyncMark, FRAME_HEADER_BYTES, FSYNC_MARK_BYTES, FSYNC_MARK_FILE, JournalFormatError, sealFrame, segmentName } from '../journal/format.ts';
+import { POWER_CUTS, powerCut } from '../journal/power-cut.ts';
 import { readJournal } from '../journal/reader.ts';
 import { recover, RecoveryCapacityError, type RecoveredJournal } from '../journal/recovery.ts';
 import {
@@ -80,7 +82,7 @@ function recoverOne(dir: string, options: Parameters<typeof recover>[1] = {}): {
 }
 
 /** Writes a snapshot of `dir` at `sequence`, made by recovering the journal's first `sequence` records elsewhere. */
-function snapshotAt(dir: string, workload: Workload, entries: readonly Entry[], sequence: number): string {
+async function snapshotAt(dir: string, workload: Workload, entries: readonly Entry[], sequence: number): Promise<string> {
   const prefix = tempDir();
   writeJournal(prefix, workload, entries.slice(0, sequence));
   const { journal } = recoverOne(prefix);
@@ -90,13 +92,13 @@ function snapshotAt(dir: string, workload: Workload, entries: readonly Entry[], 
 const workload = generateWorkload({ preset: 'balanced', seed: 11, count: 3000 });
 
 describe('snapshot file', () => {
-  it('is written under its sequence, atomically, and reads back every field and the core byte for byte', () => {
+  it('is written under its sequence, atomically, and reads back every field and the core byte for byte', async () => {
     const dir = tempDir();
     const entries = range(0, 3000);
     writeJournal(dir, workload, entries.slice(0, 1200));
     const { journal } = recoverOne(dir);
     const core = copyCoreRegion(journal.core);
-    const file = writeSnapshot(dir, { design: 'disruptor', symbols: workload.symbols, sequence: 1200, sessions: journal.sessions, core });
+    const file = await writeSnapshot(dir, { design: 'disruptor', symbols: workload.symbols, sequence: 1200, sessions: journal.sessions, core });
     expect(file).toBe(join(dir, 'snapshots', '00000000000000001200.mbs'));
     expect(readdirSync(snapshotDirectory(dir))).toEqual([snapshotName(1200)]);
     const back = readSnapshot(file);
@@ -115,14 +117,14 @@ describe('snapshot file', () => {
     const staged = copyCoreRegion(journal.core, staging);
     expect(staged.length).toBe(core.length);
     const again = tempDir();
-    const stagedFile = writeSnapshot(again, { design: 'disruptor', symbols: workload.symbols, sequence: 1200, sessions: journal.sessions, core: staged });
+    const stagedFile = await writeSnapshot(again, { design: 'disruptor', symbols: workload.symbols, sequence: 1200, sessions: journal.sessions, core: staged });
     expect(readFileSync(stagedFile).equals(readFileSync(file))).toBe(true);
     expect(() => copyCoreRegion(journal.core, new Uint8Array(16))).toThrow(/a staging buffer of 16 bytes cannot hold the core's \d+/);
   });
 
-  it('names the file, the byte offset and the field of whatever is wrong', () => {
+  it('names the file, the byte offset and the field of whatever is wrong', async () => {
     const dir = tempDir();
-    const file = snapshotAt(dir, workload, range(0, 3000), 500);
+    const file = await snapshotAt(dir, workload, range(0, 3000), 500);
     const whole = readFileSync(file);
     const broken = (change: (bytes: Buffer) => Buffer): string => {
       writeFileSync(file, change(Buffer.from(whole)));
@@ -151,12 +153,12 @@ describe('snapshot file', () => {
     expect(broken((b) => b.subarray(0, 20))).toMatch(/byte offset 0: snapshot header: the file is 20 bytes/);
   });
 
-  it('newestValidSnapshot falls back past a broken newer one and reports it, ignoring leftovers of a crash', () => {
+  it('newestValidSnapshot falls back past a broken newer one and reports it, ignoring leftovers of a crash', async () => {
     const dir = tempDir();
     const entries = range(0, 3000);
     writeJournal(dir, workload, entries);
-    snapshotAt(dir, workload, entries, 1000);
-    const newer = snapshotAt(dir, workload, entries, 2000);
+    await snapshotAt(dir, workload, entries, 1000);
+    const newer = await snapshotAt(dir, workload, entries, 2000);
     const bytes = readFileSync(newer);
     bytes[bytes.length - 50] = bytes[bytes.length - 50]! ^ 0x80;
     writeFileSync(newer, bytes);
@@ -178,7 +180,7 @@ describe('snapshot file', () => {
 });
 
 describe('recover', () => {
-  it('from the journal alone and from a snapshot + the journal after it gives the reference engine\'s book and events', () => {
+  it('from the journal alone and from a snapshot + the journal after it gives the reference engine\'s book and events', async () => {
     const dir = tempDir();
     const entries = range(0, 3000);
     // Small segments, so that the snapshot leaves whole segments unread.
@@ -197,7 +199,7 @@ describe('recover', () => {
     expect([...alone.journal.sessions]).toEqual([[7, 1000], [8, 1000], [9, 1000]]);
     expect(alone.journal.timings.replayCommandsPerSecond).toBeGreaterThan(0);
 
-    snapshotAt(dir, workload, entries, 1700);
+    await snapshotAt(dir, workload, entries, 1700);
     const tail = recoverOne(dir);
     expect(tail.journal.snapshot?.sequence).toBe(1700);
     expect(tail.journal.fromSequence).toBe(1700);
@@ -218,7 +220,7 @@ describe('recover', () => {
     expect(ignoring.journal.bookHash).toBe(expected.bookHash);
   });
 
-  it('skips a retried command by the session rule, also one the snapshot covers, and never skips session 0', () => {
+  it('skips a retried command by the session rule, also one the snapshot covers, and never skips session 0', async () => {
     const dir = tempDir();
     // Commands 0…1999, but after 1000 the last 100 of them come again (clients retrying after a crash), and then
     // two session-0 commands, both with client sequence 1.
@@ -234,7 +236,7 @@ describe('recover', () => {
     expect(journal.sessions.get(7)).toBe(Math.floor(1998 / 3) + 1);
 
     // With a snapshot taken before the retries, only its session table can tell them apart.
-    snapshotAt(dir, workload, entries, 1000);
+    await snapshotAt(dir, workload, entries, 1000);
     const tail = recoverOne(dir);
     expect(tail.journal.snapshot?.sequence).toBe(1000);
     expect(tail.journal.duplicatesSkipped).toBe(100);
@@ -305,19 +307,19 @@ describe('recover', () => {
     expect(() => recover(stub)).toThrow(new RegExp(`${segmentName(0)}: byte offset 0: segment header: the file is 6 bytes, shorter than the smallest header`));
   });
 
-  it('refuses a journal that does not join its snapshot', () => {
+  it('refuses a journal that does not join its snapshot', async () => {
     const entries = range(0, 3000);
     // The journal starts after the snapshot's sequence: records in between are missing.
     const gap = tempDir();
     writeJournal(gap, workload, entries.slice(1500), 1 << 20, 1500);
-    snapshotAt(gap, workload, entries, 1000);
+    await snapshotAt(gap, workload, entries, 1000);
     expect(() => recover(gap)).toThrow(/the journal starts at sequence 1500, after snapshot .*00000000000000001000\.mbs, which covers sequence < 1000: records \[1000, 1500\) are missing/);
     // Without any snapshot, a journal must start at 0.
     expect(() => recover(gap, { ignoreSnapshots: true })).toThrow(/the journal starts at sequence 1500 and no valid snapshot covers \[0, 1500\)/);
     // The journal ends before the snapshot's sequence: the snapshot holds records the journal lost.
     const short = tempDir();
     writeJournal(short, workload, entries.slice(0, 1000));
-    snapshotAt(short, workload, entries, 2000);
+    await snapshotAt(short, workload, entries, 2000);
     expect(() => recover(short)).toThrow(/the journal ends at sequence 1000, before snapshot .*, which covers sequence < 2000: records \[1000, 2000\) are in the snapshot and not in the journal/);
   });
 
@@ -408,11 +410,11 @@ describe('npm run recover', () => {
   const CLI = new URL('../journal/recover-cli.ts', import.meta.url).pathname;
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
-  it('prints what it replayed, the book hash, the time and the speed; --json and --events say the same', () => {
+  it('prints what it replayed, the book hash, the time and the speed; --json and --events say the same', async () => {
     const dir = tempDir();
     const entries = range(0, 3000);
     writeJournal(dir, workload, entries);
-    snapshotAt(dir, workload, entries, 1000);
+    await snapshotAt(dir, workload, entries, 1000);
     const expected = reference(workload, indexesOf(0, 3000));
 
     const text = run('--dir', dir);
@@ -467,5 +469,67 @@ describe('npm run recover', () => {
     const corrupt = run('--dir', dir);
     expect(corrupt.status).toBe(1);
     expect(corrupt.stderr).toMatch(/^error: .*00000000000000000000\.mbj: byte offset \d+: frame field 'CRC'/);
+  });
+});
+
+describe('fsync mark and power cuts (journal/power-cut.ts)', () => {
+  /** Writes frames of random sizes, each fsynced or not (seeded), and returns how far the disk is known to hold. */
+  function writeUnclosed(dir: string, seed: number): { durableThrough: number; written: number } {
+    const writer = JournalWriter.create({ dir, design: 'disruptor', symbols: workload.symbols, firstSequence: 0, maxFrameRecords: 16, segmentBytes: 8192 });
+    const random = new Prng(seed);
+    let durableThrough = 0;
+    let sequence = 0;
+    for (let f = 0; f < 60; f++) {
+      const count = 1 + random.below(16);
+      for (let k = 0; k < count; k++) {
+        const entry = sentBy(sequence + k);
+        writer.putRecord(k, workload.words, entry.index, entry.session, entry.clientSequence);
+      }
+      const segments = writer.stats.segments;
+      // The last frames are never fsynced: what a kill -9 leaves in the page cache beyond the last fsync.
+      const sync = f < 57 && random.chance(0.5);
+      writer.writeFrame(count, sync);
+      // A roll fsyncs the segment it leaves: everything before this frame.
+      if (writer.stats.segments > segments) durableThrough = Math.max(durableThrough, sequence);
+      sequence += count;
+      if (sync) durableThrough = sequence;
+    }
+    // No close: the process was killed.
+    return { durableThrough, written: sequence };
+  }
+
+  it('the mark covers what was fsynced; each kind of cut leaves exactly that, the torn and flipped frame a torn tail recovery cuts off', () => {
+    const made = new Set<string>();
+    for (const kind of POWER_CUTS) {
+      for (const seed of [1, 2, 3, 4]) {
+        const dir = tempDir();
+        const { durableThrough, written } = writeUnclosed(dir, seed);
+        const mark = decodeFsyncMark('fsynced', readFileSync(join(dir, FSYNC_MARK_FILE)));
+        expect(mark.nextSequence, `seed ${seed}`).toBe(durableThrough);
+        expect(readJournal(dir).nextSequence).toBe(written);
+        const outcome = powerCut(dir, kind, new Prng(seed));
+        made.add(outcome.kind);
+        expect(outcome.bytesLost).toBeGreaterThan(0);
+        const { journal } = recoverOne(dir, { truncateTornTail: true });
+        expect(journal.nextSequence, `${kind} seed ${seed}: ${outcome.description}`).toBe(durableThrough);
+        expect(journal.bookHash).toBe(reference(workload, indexesOf(0, durableThrough)).bookHash);
+        if (outcome.kind === 'cut') expect(journal.tornTail).toBeUndefined();
+        else expect(journal.tornTail, outcome.description).toMatchObject({ segment: join(dir, segmentName(mark.segment)), offset: mark.durableLength });
+      }
+    }
+    expect([...made].sort()).toStrictEqual([...POWER_CUTS].sort());
+  });
+
+  it('a mark that cannot be read names the file, the byte offset and the field', () => {
+    const good = new Uint8Array(FSYNC_MARK_BYTES);
+    encodeFsyncMark(good, { segment: 0, durableLength: 64, nextSequence: 3 });
+    expect(decodeFsyncMark('m', good)).toStrictEqual({ segment: 0, durableLength: 64, nextSequence: 3 });
+    expect(() => decodeFsyncMark('d/fsynced', good.subarray(0, 20))).toThrow(/^d\/fsynced: byte offset 0: fsync mark: the file is 20 bytes, a mark is 32$/);
+    const version = good.slice();
+    version[4] = 9;
+    expect(() => decodeFsyncMark('d/fsynced', version)).toThrow(/^d\/fsynced: byte offset 4: field 'version': 9/);
+    const magic = good.slice();
+    magic[0] = 0;
+    expect(() => decodeFsyncMark('d/fsynced', magic)).toThrow(/byte offset 0: field 'magic'/);
   });
 });

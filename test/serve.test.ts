@@ -11,13 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { bookHashOfCores } from '../engines/core-inspect.ts';
+import { ReferenceEngine } from '../engines/reference.ts';
 import { readJournal } from '../journal/reader.ts';
-import { REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
+import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
+import { journalDirectories } from '../journal/recovery.ts';
+import { readSnapshot, snapshotFiles } from '../journal/snapshot.ts';
+import { KEEP_SNAPSHOTS } from '../journal/snapshotter-thread.ts';
+import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
 import { encodeHello, FRAME_ERROR, FRAME_NONE, FRAME_WELCOME, FrameReader } from '../server/protocol.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { referenceLines, runSession, startServer, stopAll, stopServer } from './support/engine-server.ts';
 
 const COUNT = 3000;
+const SNAPSHOT_EVERY = 1000;
 const workload = generateWorkload({ preset: 'balanced', seed: 4, count: COUNT });
 const expected = referenceLines(workload);
 const root = mkdtempSync(join(tmpdir(), 'matchbench-serve-'));
@@ -28,16 +35,42 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('serve: every design answers with the reference engine\'s events', () => {
   for (const [design, extra] of [['inline', []], ['mutex', ['--producers', '2']], ['disruptor', ['--param', 'wait=spin-then-wait']], ['sharded', ['--param', 'wait=spin-then-wait']], ['channel', []]] as const) {
-    it(`${design}, journal group: one session, SIGTERM snapshots and exits 0`, async () => {
+    it(`${design}, journal group, --snapshot-every: one session; every snapshot taken under load is the state at its sequence; SIGTERM snapshots and exits 0`, async () => {
       const dir = freshDir();
-      const server = await startServer(['--design', design, ...extra, '--journal', 'group', '--dir', dir]);
+      const server = await startServer(['--design', design, ...extra, '--journal', 'group', '--dir', dir, '--snapshot-every', String(SNAPSHOT_EVERY)]);
       const outcome = await runSession(server.port, workload, 11, 0, COUNT);
       expect(outcome.error).toBeNull();
       expect(outcome.acked).toBe(COUNT);
       expect(outcome.lines).toStrictEqual(expected);
       expect(await stopServer(server, 'SIGTERM')).toBe(0);
-      const snapshots = design === 'sharded' ? join(dir, 'shard-0', 'snapshots') : join(dir, 'snapshots');
-      expect(existsSync(snapshots) && readdirSync(snapshots).some((f) => f.endsWith('.mbs'))).toBe(true);
+      expect(server.output()).toMatch(/serve: snapshot \S+ at sequence \d+: \d+ bytes, engine paused \d+ µs \(copy \d+ µs\)/);
+      expect(server.output()).toMatch(/serve: snapshots: \d+ while running, engine paused p50 \d+ µs, max \d+ µs; \d+ at stop/);
+      // Each journal's snapshots (the newest KEEP_SNAPSHOTS: a periodic one and the one at stop) against the
+      // reference engine fed that journal's first `sequence` commands, and its session table.
+      let periodic = 0;
+      for (const journal of journalDirectories(dir).dirs) {
+        const records: Uint8Array[] = [];
+        const clientSequences: number[] = [];
+        readJournal(journal, (frame) => {
+          const view = new DataView(frame.records.buffer, frame.records.byteOffset, frame.records.byteLength);
+          for (let j = 0; j < frame.count; j++) {
+            records.push(frame.records.slice(j * JOURNAL_RECORD_BYTES, j * JOURNAL_RECORD_BYTES + RECORD_BYTES));
+            clientSequences.push(view.getFloat64(j * JOURNAL_RECORD_BYTES + REC_OFF_CLIENT_SEQUENCE, true));
+          }
+        });
+        const files = snapshotFiles(journal);
+        expect(files.length).toBeGreaterThan(0);
+        expect(files.length).toBeLessThanOrEqual(KEEP_SNAPSHOTS);
+        for (const file of files) {
+          const snapshot = readSnapshot(file);
+          if (snapshot.sequence % SNAPSHOT_EVERY === 0 && snapshot.sequence < records.length) periodic++;
+          const reference = new ReferenceEngine();
+          for (let i = 0; i < snapshot.sequence; i++) reference.process(decodeRecord(records[i]!, new Float64Array(records[i]!.buffer), 0, workload.symbols), i, () => {});
+          expect(bookHashOfCores([snapshot.core], workload.symbols), `${file}`).toBe(reference.bookHash());
+          expect(snapshot.sessions, `${file}`).toStrictEqual(snapshot.sequence === 0 ? new Map() : new Map([[11, clientSequences[snapshot.sequence - 1]!]]));
+        }
+      }
+      expect(periodic, 'a snapshot taken under load, before the last command').toBeGreaterThan(0);
     });
   }
 });
@@ -143,11 +176,17 @@ it('npm run load --retry through two kill -9 restarts writes exactly the referen
   expect(lines).toStrictEqual(referenceLines(big));
 });
 
-it('npm run crashtest with a few kills passes: acknowledged ⇒ present, nothing twice, the reference\'s events', () => {
-  const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'crashtest.ts'), '--design', 'disruptor', '--journal', 'group', '--kills', '3', '--seed', '7', '--json'],
-    { encoding: 'utf8', timeout: 120_000 });
+it('npm run crashtest with a few kills, each a power cut, snapshots under load: acknowledged ⇒ present, nothing twice, the reference\'s events', () => {
+  const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'crashtest.ts'), '--design', 'disruptor', '--journal', 'group', '--kills', '3', '--seed', '7',
+    '--power-loss', '1', '--snapshot-every', '5000', '--json'], { encoding: 'utf8', timeout: 120_000 });
   expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
-  const summary = JSON.parse(result.stdout) as { ok: boolean; kills: number; lost: number; duplicates: number; acknowledged: number; commands: number };
+  const summary = JSON.parse(result.stdout) as {
+    ok: boolean; kills: number; lost: number; duplicates: number; acknowledged: number; commands: number;
+    powerCuts: { cut: number; torn: number; flip: number }; snapshots: { taken: number; bytes: number };
+  };
   expect(summary).toMatchObject({ ok: true, kills: 3, lost: 0, duplicates: 0 });
   expect(summary.acknowledged).toBe(summary.commands);
+  expect(summary.powerCuts.cut + summary.powerCuts.torn + summary.powerCuts.flip).toBe(3);
+  expect(summary.snapshots.taken).toBeGreaterThan(0);
+  expect(summary.snapshots.bytes).toBeGreaterThan(0);
 });
