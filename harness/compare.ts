@@ -68,6 +68,7 @@ const SPEC: CommandSpec = {
     split: { type: 'string', value: 'RULE', description: 'how producers share the workload: order (default: by symbol and order id), symbol or round-robin' },
     warmup: { type: 'string', value: 'N', description: 'warm-up commands per producer (default: 10% of its share, at most 50000)' },
     journal: { type: 'list', value: 'MODE', description: `journal modes, each a dimension: ${JOURNAL_MODES.join(', ')} (default none); see README "The write-ahead journal"` },
+    'snapshot-every': { type: 'string', value: 'N', description: 'journaled runs also snapshot every core under load at every multiple of N sequence numbers (the engine pauses for the copy; README "Snapshots and recovery")' },
     'journal-dir': { type: 'string', value: 'DIR', description: "where each journaled run's journal is made and deleted (default: the OS temporary directory): its disk sets the fsync figures" },
     'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
@@ -224,11 +225,16 @@ export function formatTable(runs: readonly RunResult[], floor: FloorResults): st
   return alignedTable(header, rows, new Set([3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17]));
 }
 
-/** The journal mode, with the disk's fsync p99 beside it when the mode made fsyncs. */
+/** The journal mode, with the disk's fsync p99 and the longest snapshot pause beside it when there were any. */
 function journalText(r: RunResult): string {
   if (r.journal === undefined) return 'none';
   const fsync = r.summary.fsync;
-  return fsync == null ? r.journal.mode : `${r.journal.mode} (fsync p99 ${formatNs(fsync.p99Ns)})`;
+  const pause = r.summary.snapshotPause;
+  const figures = [
+    ...(fsync == null ? [] : [`fsync p99 ${formatNs(fsync.p99Ns)}`]),
+    ...(pause == null ? [] : [`${pause.count} snapshots, pause max ${formatNs(pause.maxNs)}`]),
+  ];
+  return figures.length === 0 ? r.journal.mode : `${r.journal.mode} (${figures.join('; ')})`;
 }
 
 /** The floor's own table: the jitter probe and noop at every workload and load, with the probe's large gaps per second. */
@@ -302,7 +308,9 @@ async function main(): Promise<void> {
   }
   const groupCommands = args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS;
   const groupWaitUs = args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US;
-  const journals = journalModes.map((mode) => (mode === 'none' ? undefined : { mode, groupCommands, groupWaitUs, dir: journalDir }));
+  const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40);
+  if (snapshotEvery !== undefined && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--snapshot-every: snapshots are taken beside a journal; give --journal async, group or sync too');
+  const journals = journalModes.map((mode) => (mode === 'none' ? undefined : { mode, groupCommands, groupWaitUs, dir: journalDir, ...(snapshotEvery === undefined ? {} : { snapshotEvery }) }));
 
   const inputs = await loadInputs(args, progress);
   const configurations: Configuration[] = [];

@@ -26,7 +26,7 @@ import type { PreparedWorkload } from './prepared-workload.ts';
 import type { Progress } from './progress.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
 import type {
-  FloorResults, GapDecades, JournalFigures, JournalRunSettings, LatencyPercentiles, LoopMode, MachineFloorRun, ProbeRepetition, Repetition, RunResult, SplitRule,
+  FloorResults, GapDecades, JournalFigures, JournalRunSettings, LatencyPercentiles, LoopMode, MachineFloorRun, ProbeRepetition, Repetition, RunResult, RunSummary, SplitRule,
 } from './results-schema.ts';
 import { runOnce, type JournalOutcome } from './run.ts';
 import { splitWorkload, type WorkloadSplit } from './split.ts';
@@ -54,7 +54,7 @@ export interface ComparisonSettings {
 export function configurationId(c: Configuration): string {
   const params = Object.entries(c.params).map(([k, v]) => `${k}=${v}`).join(',');
   const mode = c.mode === 'closed' ? 'closed' : `open@${c.rate}`;
-  const journal = c.journal === undefined ? '' : `/journal=${c.journal.mode}`;
+  const journal = c.journal === undefined ? '' : `/journal=${c.journal.mode}${c.journal.snapshotEvery === undefined ? '' : `+snapshots=${c.journal.snapshotEvery}`}`;
   return `${c.design.name}${params === '' ? '' : `[${params}]`}/${c.workload.identity.id}/p${c.producers}/${mode}${journal}`;
 }
 
@@ -179,7 +179,7 @@ export async function runComparison(designConfigurations: readonly Configuration
         design: c.design, params: c.params, workload: c.workload, split, mode: c.mode, rate: c.rate, warmup: warmups[at]!,
         capacities: capacities.get(c.workload.identity.id)!,
         onProgress: (done, all) => progress.update(done, all),
-        ...(c.journal === undefined ? {} : { journal: { settings: c.journal, dir: c.journal.dir } }),
+        ...(c.journal === undefined ? {} : { journal: { settings: c.journal, dir: c.journal.dir, ...(c.journal.snapshotEvery === undefined ? {} : { snapshotEvery: c.journal.snapshotEvery }) } }),
       });
       const matched = c.design === HARNESS_FLOOR
         ? checkCompletions(split, outcome.logs)
@@ -232,7 +232,16 @@ function summariseProbe(slot: ProbeSlot, reps: readonly ProbeRepetition[]): Mach
 }
 
 function journalFigures(j: JournalOutcome): JournalFigures {
-  return { frames: j.frames, records: j.records, fsyncs: j.fsyncs, bytes: j.bytes, segments: j.segments, fsyncHistogram: j.fsyncHistogram, fsync: j.fsync };
+  return {
+    frames: j.frames, records: j.records, fsyncs: j.fsyncs, bytes: j.bytes, segments: j.segments, fsyncHistogram: j.fsyncHistogram, fsync: j.fsync,
+    ...(j.snapshots === undefined ? {} : { snapshots: j.snapshots }),
+  };
+}
+
+/** Every repetition's snapshot pauses; null when none was taken. */
+function mergedSnapshotPause(reps: readonly Repetition[]): NonNullable<RunSummary['snapshotPause']> | null {
+  const pauses = reps.flatMap((r) => r.journal?.snapshots?.pausesNs ?? []).sort((a, b) => a - b);
+  return pauses.length === 0 ? null : { count: pauses.length, p50Ns: pauses[Math.floor(pauses.length / 2)]!, maxNs: pauses.at(-1)! };
 }
 
 /** Every repetition's fsync histogram merged; null when no repetition made an fsync. */
@@ -269,6 +278,7 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
       ratioToInline: null,
       equivalent: reps.every((r) => r.equivalence.ok),
       ...(c.journal === undefined ? {} : { fsync: mergedFsync(reps) }),
+      ...(c.journal !== undefined && c.journal.snapshotEvery !== undefined ? { snapshotPause: mergedSnapshotPause(reps) } : {}),
     },
   };
 }

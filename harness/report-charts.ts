@@ -478,11 +478,14 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
   };
   const values = runs.map((r) => {
     const mode = r.journal?.mode ?? 'none';
+    const pause = r.summary.snapshotPause;
+    const snapshots = pause == null ? '' : `; ${pause.count} snapshots under load (every ${r.journal?.snapshotEvery}), engine paused p50 ${us(pause.p50Ns)} µs, max ${us(pause.maxNs)} µs`;
     return {
       design: designOf(r), mode, throughput: r.summary.throughput.median / 1e6, p99: us(r.summary.latency.p99Ns),
-      note: `${designOf(r)}, journal ${mode}: ${formatRate(r.summary.throughput.median)}, acknowledgement p99 ${us(r.summary.latency.p99Ns)} µs`,
+      note: `${designOf(r)}, journal ${mode}: ${formatRate(r.summary.throughput.median)}, acknowledgement p99 ${us(r.summary.latency.p99Ns)} µs${snapshots}`,
     };
   });
+  const snapshotEvery = journaled.find((r) => r.journal?.snapshotEvery !== undefined)?.journal?.snapshotEvery;
   const rules = fsync === null ? [] : [
     { label: 'fsync p50', us: us(fsync.p50Ns) },
     { label: 'fsync p99', us: us(fsync.p99Ns) },
@@ -498,7 +501,8 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
       'Each group of bars is one design on one workload and load, one bar per journal mode: none (no journal), async (journaled off the ' +
       'hot path, acknowledged at once), group (acknowledged once its group commit is on disk), sync (an fsync per command). Left: median ' +
       'throughput. Right: acknowledgement p99 on a log scale, with the disk’s own fsync p50 and p99 (dashed, every fsync of this file) ' +
-      '— the physical limit of group and sync.',
+      '— the physical limit of group and sync.' +
+      (snapshotEvery === undefined ? '' : ` Journaled runs also snapshot every core under load every ${snapshotEvery} commands (the engine pauses for one copy of its core; each bar’s tooltip gives the pauses), which is part of their figures.`),
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       hconcat: [

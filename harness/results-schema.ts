@@ -135,6 +135,17 @@ export interface JournalRunSettings {
   readonly groupWaitUs: number;
   /** The directory each run's journal was made in (its disk sets the fsync figures). */
   readonly dir: string;
+  /** Snapshots under load at every multiple of this sequence number (journal/snapshotter-worker.ts); absent: none. */
+  readonly snapshotEvery?: number;
+}
+
+/** The snapshots one repetition took under load (runs with `snapshotEvery`). */
+export interface SnapshotFigures {
+  readonly taken: number;
+  /** Bytes of one snapshot file (every one of a run has the core's size). */
+  readonly bytes: number;
+  /** How long each pause held its sequencer, ns, as the sequencer measured it (the copy of its core and two wake-ups). */
+  readonly pausesNs: readonly number[];
 }
 
 /** What the journaller did in one repetition (harness/run.ts JournalOutcome). */
@@ -147,6 +158,7 @@ export interface JournalFigures {
   /** Every write + fsync of a frame: encoded histogram (ns) and percentiles; null when the mode made none. */
   readonly fsyncHistogram: string | null;
   readonly fsync: LatencyPercentiles | null;
+  readonly snapshots?: SnapshotFigures;
 }
 
 /** `inline` through the harness against the fast core alone, same workload, warm-up and repetitions (harness/harness-overhead.ts). */
@@ -222,6 +234,8 @@ export interface RunSummary {
   readonly equivalent: boolean;
   /** Runs with a journal: every repetition's fsyncs merged (null when the mode made none). */
   readonly fsync?: LatencyPercentiles | null;
+  /** Runs with snapshots under load: every repetition's pauses (null when none was taken). */
+  readonly snapshotPause?: { readonly count: number; readonly p50Ns: number; readonly maxNs: number } | null;
 }
 
 /** Medians over the repetitions of what the CPU did (Repetition.cpuNs over its window). */

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import type { JournalSettings } from '../journal/journal-mode.ts';
 import type { JournallerStats } from '../journal/journaller.ts';
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
+import { startSnapshotter, type SnapshotterHandle, type SnapshotTaken } from '../journal/snapshotter-thread.ts';
 import type { EngineDesign, ParamValues, SequencedRun } from '../engines/engine.ts';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
@@ -28,7 +29,7 @@ import { encodeHistogram, latencyHistogram, mergeEncoded, percentilesOf } from '
 import { checkJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { ProducerReport, ProducerTask } from './producer-worker.ts';
-import type { JournalFigures, LatencyPercentiles, LoopMode } from './results-schema.ts';
+import type { JournalFigures, LatencyPercentiles, LoopMode, SnapshotFigures } from './results-schema.ts';
 import { CONTROL_GO, CONTROL_READY, CONTROL_START_F64, controlBytes, controlViews, progressWord } from './run-control.ts';
 import type { WorkloadSplit } from './split.ts';
 
@@ -55,8 +56,11 @@ export interface RunRequest {
   /** Called about every 100 ms with commands completed so far (warm-up included) out of the workload's. */
   readonly onProgress?: (completed: number, total: number) => void;
   readonly stallTimeoutMs?: number;
-  /** The journal mode and the directory each run's journal is made in (and deleted from); absent: none. */
-  readonly journal?: { readonly settings: JournalSettings; readonly dir: string };
+  /**
+   * The journal mode and the directory each run's journal is made in (and deleted from), and snapshots under load
+   * every `snapshotEvery` sequence numbers (absent: none); absent: no journal.
+   */
+  readonly journal?: { readonly settings: JournalSettings; readonly dir: string; readonly snapshotEvery?: number };
 }
 
 /** What the journaller did in one run, and the check of what it wrote. */
@@ -105,6 +109,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
   session.onError((error) => fail(error));
   let watch: NodeJS.Timeout | undefined;
   let journaller: JournallerHandle | null = null;
+  let snapshotter: SnapshotterHandle | null = null;
   let journalDir: string | null = null;
   try {
     const journalSettings = request.journal?.settings;
@@ -119,6 +124,13 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
         logs, dirs: journalDirs, firstSequences: logs.map(() => 0), design: design.name, symbols: workload.shared.symbols,
         records: workload.shared.records, recordCount: workload.shared.count, ...senders, settings: journalSettings,
       }, (error) => fail(error));
+      const every = request.journal.snapshotEvery ?? 0;
+      if (every > 0) {
+        snapshotter = await startSnapshotter({
+          logs, cores: session.cores(), dirs: journalDirs, firstSequences: logs.map(() => 0), design: design.name, symbols: workload.shared.symbols,
+          initialSessions: logs.map(() => []), ...senders, journaled: journaller.journaled, every,
+        }, () => {}, (error) => fail(error));
+      }
     }
     const durable = journaller?.durable ?? null;
     const reports = split.streams.map((stream, p) => {
@@ -164,6 +176,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     const cpu = process.cpuUsage(cpuBefore);
     const cpuWindowNs = nowNs() - cpuFrom;
     const journalStats = journaller === null ? null : await Promise.race([journaller.stop(), failure]);
+    const snapshots = snapshotter === null ? null : snapshotFigures(await Promise.race([snapshotter.stop(false), failure]));
 
     const commands = done.reduce((n, r) => n + r.commands, 0);
     const events = done.reduce((n, r) => n + r.events, 0);
@@ -176,7 +189,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
       sequences: session.sequences(),
       bookHashes: cores.map((core) => bookHashOfCores([core], symbols)),
     };
-    const journal = journalStats === null ? null : journalOutcome(journalStats, checkJournal(journalDirs, sequenced.sequences, split, new Uint8Array(workload.shared.records)));
+    const journal = journalStats === null ? null : journalOutcome(journalStats, checkJournal(journalDirs, sequenced.sequences, split, new Uint8Array(workload.shared.records)), snapshots);
     return {
       commands, events, elapsedNs, throughput: elapsedNs === 0 ? 0 : (commands * 1e9) / elapsedNs,
       cpuNs: (cpu.user + cpu.system) * 1000, cpuWindowNs,
@@ -189,12 +202,18 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     clearInterval(watch);
     await Promise.all(workers.map((w) => w.terminate()));
     await journaller?.close();
+    await snapshotter?.close();
     await session.close();
     if (journalDir !== null) rmSync(journalDir, { recursive: true, force: true });
   }
 }
 
-function journalOutcome(stats: JournallerStats, check: JournalVerdict): JournalOutcome {
+function snapshotFigures(taken: readonly SnapshotTaken[]): SnapshotFigures {
+  // A pause whose sequencer never reported back (NaN) has no length to show.
+  return { taken: taken.length, bytes: taken[0]?.bytes ?? 0, pausesNs: taken.map((s) => s.pauseNs).filter((ns) => Number.isFinite(ns)) };
+}
+
+function journalOutcome(stats: JournallerStats, check: JournalVerdict, snapshots: SnapshotFigures | null): JournalOutcome {
   let fsyncHistogram: string | null = null;
   let fsync: LatencyPercentiles | null = null;
   if (stats.fsyncNs.length > 0) {
@@ -204,7 +223,10 @@ function journalOutcome(stats: JournallerStats, check: JournalVerdict): JournalO
     fsync = percentilesOf(histogram);
     histogram.destroy();
   }
-  return { frames: stats.frames, records: stats.records, fsyncs: stats.fsyncs, bytes: stats.bytes, segments: stats.segments, fsyncHistogram, fsync, check };
+  return {
+    frames: stats.frames, records: stats.records, fsyncs: stats.fsyncs, bytes: stats.bytes, segments: stats.segments, fsyncHistogram, fsync, check,
+    ...(snapshots === null ? {} : { snapshots }),
+  };
 }
 
 /** Resolves once `producers` producers have reported ready, checking every millisecond without blocking. */

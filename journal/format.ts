@@ -165,6 +165,79 @@ export interface SegmentHeader {
   readonly length: number;
 }
 
+/**
+ * The names a segment header and a snapshot header (journal/snapshot.ts) both carry, in the same layout: the design
+ * name (u16 length D, D bytes of UTF-8), then the symbol table (u32 count S, then S symbols, each a u16 length and
+ * its UTF-8 bytes).
+ */
+export interface EncodedNames {
+  readonly design: Uint8Array;
+  readonly symbols: readonly Uint8Array[];
+  /** Bytes the names take in a header. */
+  readonly length: number;
+}
+
+/** UTF-8 of the names, checked against the u16 lengths; `what` starts the error ("journal", "snapshot"). */
+export function encodeNames(what: string, design: string, symbols: readonly string[]): EncodedNames {
+  const encoder = new TextEncoder();
+  const designBytes = encoder.encode(design);
+  if (designBytes.length > MAX_NAME_BYTES) throw new Error(`${what}: design name of ${designBytes.length} bytes (at most ${MAX_NAME_BYTES})`);
+  const symbolBytes = symbols.map((s, i) => {
+    const bytes = encoder.encode(s);
+    if (bytes.length > MAX_NAME_BYTES) throw new Error(`${what}: symbol ${i} is ${bytes.length} bytes of UTF-8 (at most ${MAX_NAME_BYTES})`);
+    return bytes;
+  });
+  return { design: designBytes, symbols: symbolBytes, length: 2 + designBytes.length + 4 + symbolBytes.reduce((n, s) => n + 2 + s.length, 0) };
+}
+
+/** Writes the names at `at`; returns where they end. */
+export function writeNames(bytes: Uint8Array, at: number, names: EncodedNames): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint16(at, names.design.length, true);
+  bytes.set(names.design, at + 2);
+  at += 2 + names.design.length;
+  view.setUint32(at, names.symbols.length, true);
+  at += 4;
+  for (const s of names.symbols) {
+    view.setUint16(at, s.length, true);
+    bytes.set(s, at + 2);
+    at += 2 + s.length;
+  }
+  return at;
+}
+
+/**
+ * Reads the names at `at` of `bytes`, which must end before `limit` (`limitName` says what that is, for errors);
+ * `fail` throws the format's error naming the byte offset.
+ */
+export function readNames(bytes: Uint8Array, at: number, limit: number, limitName: string, fail: (offset: number, what: string) => never): { design: string; symbols: string[]; end: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const text = (from: number, size: number, field: string): string => {
+    if (from + size > limit) fail(from, `field '${field}': ${size} bytes run past ${limitName} (${limit})`);
+    try {
+      return decoder.decode(bytes.subarray(from, from + size));
+    } catch {
+      return fail(from, `field '${field}': not UTF-8`);
+    }
+  };
+  if (at + 2 > limit) fail(at, `field 'design length': runs past ${limitName} (${limit})`);
+  const designLength = view.getUint16(at, true);
+  const design = text(at + 2, designLength, 'design');
+  at += 2 + designLength;
+  if (at + 4 > limit) fail(at, `field 'symbol count': runs past ${limitName} (${limit})`);
+  const symbolCount = view.getUint32(at, true);
+  at += 4;
+  const symbols: string[] = [];
+  for (let i = 0; i < symbolCount; i++) {
+    if (at + 2 > limit) fail(at, `field 'symbol ${i} length': runs past ${limitName} (${limit})`);
+    const size = view.getUint16(at, true);
+    symbols.push(text(at + 2, size, `symbol ${i}`));
+    at += 2 + size;
+  }
+  return { design, symbols, end: at };
+}
+
 /** The segment file name for a first sequence number. */
 export function segmentName(firstSequence: number): string {
   return `${String(firstSequence).padStart(20, '0')}${SEGMENT_SUFFIX}`;
@@ -178,15 +251,8 @@ export function sequenceOfSegmentName(name: string): number | undefined {
 
 /** Encodes a segment header (padded, with its CRC). */
 export function encodeSegmentHeader(header: Omit<SegmentHeader, 'length'>): Uint8Array {
-  const encoder = new TextEncoder();
-  const design = encoder.encode(header.design);
-  if (design.length > MAX_NAME_BYTES) throw new Error(`journal: design name of ${design.length} bytes (at most ${MAX_NAME_BYTES})`);
-  const symbols = header.symbols.map((s, i) => {
-    const bytes = encoder.encode(s);
-    if (bytes.length > MAX_NAME_BYTES) throw new Error(`journal: symbol ${i} is ${bytes.length} bytes of UTF-8 (at most ${MAX_NAME_BYTES})`);
-    return bytes;
-  });
-  const unpadded = SEG_OFF_DESIGN + 2 + design.length + 4 + symbols.reduce((n, s) => n + 2 + s.length, 0) + 4;
+  const names = encodeNames('journal', header.design, header.symbols);
+  const unpadded = SEG_OFF_DESIGN + names.length + 4;
   const bytes = new Uint8Array(Math.ceil(unpadded / 8) * 8);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC_BYTES, 0);
@@ -194,16 +260,7 @@ export function encodeSegmentHeader(header: Omit<SegmentHeader, 'length'>): Uint
   view.setUint16(SEG_OFF_FLAGS, 0, true);
   view.setBigUint64(SEG_OFF_FIRST_SEQUENCE, BigInt(header.firstSequence), true);
   view.setUint32(SEG_OFF_HEADER_LENGTH, bytes.length, true);
-  view.setUint16(SEG_OFF_DESIGN, design.length, true);
-  bytes.set(design, SEG_OFF_DESIGN + 2);
-  let at = SEG_OFF_DESIGN + 2 + design.length;
-  view.setUint32(at, symbols.length, true);
-  at += 4;
-  for (const s of symbols) {
-    view.setUint16(at, s.length, true);
-    bytes.set(s, at + 2);
-    at += 2 + s.length;
-  }
+  writeNames(bytes, SEG_OFF_DESIGN, names);
   view.setUint32(bytes.length - 4, crc32c(bytes, 0, bytes.length - 4), true);
   return bytes;
 }
@@ -227,28 +284,7 @@ export function decodeSegmentHeader(file: string, bytes: Uint8Array): SegmentHea
   if (stored !== actual) fail(length - 4, `field 'header CRC': stored 0x${stored.toString(16).padStart(8, '0')}, the header's bytes give 0x${actual.toString(16).padStart(8, '0')} (the header is corrupt)`);
   const firstSequence = Number(view.getBigUint64(SEG_OFF_FIRST_SEQUENCE, true));
   if (!Number.isSafeInteger(firstSequence)) fail(SEG_OFF_FIRST_SEQUENCE, `field 'first sequence': ${firstSequence} is beyond 2^53`);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  const text = (at: number, size: number, field: string): string => {
-    if (at + size > length - 4) fail(at, `field '${field}': ${size} bytes run past the header's end (${length - 4})`);
-    try {
-      return decoder.decode(bytes.subarray(at, at + size));
-    } catch {
-      return fail(at, `field '${field}': not UTF-8`);
-    }
-  };
-  const designLength = view.getUint16(SEG_OFF_DESIGN, true);
-  const design = text(SEG_OFF_DESIGN + 2, designLength, 'design');
-  let at = SEG_OFF_DESIGN + 2 + designLength;
-  if (at + 4 > length - 4) fail(at, `field 'symbol count': runs past the header's end`);
-  const symbolCount = view.getUint32(at, true);
-  at += 4;
-  const symbols: string[] = [];
-  for (let i = 0; i < symbolCount; i++) {
-    if (at + 2 > length - 4) fail(at, `field 'symbol ${i} length': runs past the header's end`);
-    const size = view.getUint16(at, true);
-    symbols.push(text(at + 2, size, `symbol ${i}`));
-    at += 2 + size;
-  }
+  const { design, symbols } = readNames(bytes, SEG_OFF_DESIGN, length - 4, "the header's end", fail);
   return { firstSequence, design, symbols, length };
 }
 

@@ -57,6 +57,7 @@ import { open, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FastCore } from '../engines/fast-core.ts';
 import { crc32c } from './crc32c.ts';
+import { encodeNames, readNames, writeNames } from './format.ts';
 
 export const SNAPSHOT_MAGIC = 'MBSN';
 export const SNAPSHOT_VERSION = 1;
@@ -83,7 +84,6 @@ export const CORE_ALIGN = 64;
 export const SNAPSHOT_CRC_BYTES = 4;
 /** The smallest file: fixed fields, an empty design name, no symbols, padding to C, an empty core, the CRC. */
 const MIN_SNAPSHOT_BYTES = CORE_ALIGN + SNAPSHOT_CRC_BYTES;
-const MAX_NAME_BYTES = 0xffff;
 const U32 = 4294967296;
 
 /** A snapshot that cannot be read as written: the message names the file, the byte offset and the field. */
@@ -164,21 +164,14 @@ export function copyCoreRegion(core: FastCore, staging?: Uint8Array): Uint8Array
 
 /** Everything before the core bytes: fixed fields, names, session table, padding to C. */
 function encodeHeader(contents: SnapshotContents): Uint8Array {
-  const encoder = new TextEncoder();
-  const design = encoder.encode(contents.design);
-  if (design.length > MAX_NAME_BYTES) throw new Error(`snapshot: design name of ${design.length} bytes (at most ${MAX_NAME_BYTES})`);
-  const symbols = contents.symbols.map((s, i) => {
-    const bytes = encoder.encode(s);
-    if (bytes.length > MAX_NAME_BYTES) throw new Error(`snapshot: symbol ${i} is ${bytes.length} bytes of UTF-8 (at most ${MAX_NAME_BYTES})`);
-    return bytes;
-  });
+  const names = encodeNames('snapshot', contents.design, contents.symbols);
   if (!(Number.isSafeInteger(contents.sequence) && contents.sequence >= 0)) throw new Error(`snapshot: sequence ${contents.sequence} is not an integer ≥ 0`);
   const sessions = [...contents.sessions].sort(([a], [b]) => a - b);
   for (const [session, clientSequence] of sessions) {
     if (!(Number.isInteger(session) && session >= 1 && session < U32)) throw new Error(`snapshot: session ${session} is not a u32 ≥ 1`);
     if (!(Number.isSafeInteger(clientSequence) && clientSequence >= 1)) throw new Error(`snapshot: session ${session} has last client sequence ${clientSequence}, not an integer ≥ 1`);
   }
-  const namesEnd = SNAP_OFF_DESIGN + 2 + design.length + 4 + symbols.reduce((n, s) => n + 2 + s.length, 0);
+  const namesEnd = SNAP_OFF_DESIGN + names.length;
   const sessionsAt = Math.ceil(namesEnd / 8) * 8;
   const coreOffset = Math.ceil((sessionsAt + SESSION_ENTRY_BYTES * sessions.length) / CORE_ALIGN) * CORE_ALIGN;
   if (coreOffset >= U32) throw new Error(`snapshot: the header would be ${coreOffset} bytes, beyond the u32 core offset`);
@@ -192,17 +185,8 @@ function encodeHeader(contents: SnapshotContents): Uint8Array {
   view.setUint32(SNAP_OFF_RESERVED, 0, true);
   view.setBigUint64(SNAP_OFF_CORE_LENGTH, BigInt(contents.core.length), true);
   view.setUint32(SNAP_OFF_SESSION_COUNT, sessions.length, true);
-  view.setUint16(SNAP_OFF_DESIGN, design.length, true);
-  bytes.set(design, SNAP_OFF_DESIGN + 2);
-  let at = SNAP_OFF_DESIGN + 2 + design.length;
-  view.setUint32(at, symbols.length, true);
-  at += 4;
-  for (const s of symbols) {
-    view.setUint16(at, s.length, true);
-    bytes.set(s, at + 2);
-    at += 2 + s.length;
-  }
-  at = sessionsAt;
+  writeNames(bytes, SNAP_OFF_DESIGN, names);
+  let at = sessionsAt;
   for (const [session, clientSequence] of sessions) {
     view.setUint32(at + SESSION_OFF_SESSION, session, true);
     view.setUint32(at + SESSION_OFF_RESERVED, 0, true);
@@ -316,29 +300,9 @@ export function readSnapshot(file: string): Snapshot {
   if (named !== undefined && named !== sequence) fail(SNAP_OFF_SEQUENCE, `field 'sequence': ${sequence}, but the file is named for ${named}`);
   if (view.getUint32(SNAP_OFF_RESERVED, true) !== 0) fail(SNAP_OFF_RESERVED, `field 'reserved' is not 0`);
   const sessionCount = view.getUint32(SNAP_OFF_SESSION_COUNT, true);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  const text = (at: number, size: number, field: string): string => {
-    if (at + size > coreOffset) fail(at, `field '${field}': ${size} bytes run past the core offset (${coreOffset})`);
-    try {
-      return decoder.decode(bytes.subarray(at, at + size));
-    } catch {
-      return fail(at, `field '${field}': not UTF-8`);
-    }
-  };
-  const designLength = view.getUint16(SNAP_OFF_DESIGN, true);
-  const design = text(SNAP_OFF_DESIGN + 2, designLength, 'design');
-  let at = SNAP_OFF_DESIGN + 2 + designLength;
-  if (at + 4 > coreOffset) fail(at, `field 'symbol count': runs past the core offset (${coreOffset})`);
-  const symbolCount = view.getUint32(at, true);
-  at += 4;
-  const symbols: string[] = [];
-  for (let i = 0; i < symbolCount; i++) {
-    if (at + 2 > coreOffset) fail(at, `field 'symbol ${i} length': runs past the core offset (${coreOffset})`);
-    const size = view.getUint16(at, true);
-    symbols.push(text(at + 2, size, `symbol ${i}`));
-    at += 2 + size;
-  }
-  at = Math.ceil(at / 8) * 8;
+  const names = readNames(bytes, SNAP_OFF_DESIGN, coreOffset, 'the core offset', fail);
+  const { design, symbols } = names;
+  let at = Math.ceil(names.end / 8) * 8;
   if (at + SESSION_ENTRY_BYTES * sessionCount > coreOffset) fail(SNAP_OFF_SESSION_COUNT, `field 'session count': ${sessionCount} entries of ${SESSION_ENTRY_BYTES} bytes from byte ${at} run past the core offset (${coreOffset})`);
   const sessions = new Map<number, number>();
   let previous = 0;

@@ -14,6 +14,10 @@
  *   closed, the directory fsynced). A frame is never split across segments.
  * - After every fsync it rewrites the fsync mark (`DIR/fsynced`, journal/format.ts) before returning, so nothing
  *   the fsync made durable is acknowledged before the mark covers it. One pwrite(2) of 32 bytes per fsync.
+ *
+ * Test-only knob: MATCHBENCH_SLOW_FSYNC_MS=T makes every fsync T ms slower (a sleep before it: a slow disk). A crash
+ * test with power cuts (server/crashtest.ts) then has a wide window in which an acknowledgement sent before its
+ * fsync would be caught lost; unset, nothing changes.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +25,16 @@ import { RECORD_BYTES } from '../workloads/workload.ts';
 import { decodeSegmentHeader, encodeFsyncMark, encodeSegmentHeader, FRAME_FLAG_SYNCED, FSYNC_MARK_BYTES, FSYNC_MARK_FILE, FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, sealFrame, segmentName } from './format.ts';
 
 const COMMAND_WORDS = RECORD_BYTES / 4;
+export const SLOW_FSYNC_ENV = 'MATCHBENCH_SLOW_FSYNC_MS';
+const slowFsyncMs = slowFsyncOf(process.env[SLOW_FSYNC_ENV]);
+const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+
+function slowFsyncOf(value: string | undefined): number {
+  if (value === undefined || value === '') return 0;
+  const ms = Number(value);
+  if (!(ms >= 0 && ms <= 10_000)) throw new Error(`${SLOW_FSYNC_ENV}="${value}": expected milliseconds from 0 to 10000`);
+  return ms;
+}
 const RECORD_WORDS_IN_JOURNAL = JOURNAL_RECORD_BYTES / 4;
 
 export interface JournalWriterOptions {
@@ -151,6 +165,7 @@ export class JournalWriter {
   }
 
   #fsync(): void {
+    if (slowFsyncMs > 0) Atomics.wait(sleepWord, 0, 0, slowFsyncMs);
     fsyncSync(this.#fd);
     this.#writeMark();
   }

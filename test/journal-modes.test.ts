@@ -1,7 +1,7 @@
 /**
  * Every journal mode through every design (short): the run stays equivalent to the reference, the journal read
  * back holds exactly the sequenced commands (harness/journal-check.ts), each mode fsyncs as it promises, and in
- * `sync` no acknowledgement comes before its fsync. Nothing asserts a time beyond a relation inside one run (sync's
+ * `sync` no acknowledgement comes before its fsync; snapshots under load leave every design equivalent. Nothing asserts a time beyond a relation inside one run (sync's
  * acknowledgement latencies dominate its fsync durations).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, type JournalMode } from 
 import { JournalWriter } from '../journal/writer.ts';
 
 const COUNT = 1500;
+const SNAPSHOT_EVERY = 400;
 const prepared = preparePreset({ preset: 'many-symbols', seed: 5, count: COUNT });
 const traces = new ReferenceTraceCache();
 const root = mkdtempSync(join(tmpdir(), 'matchbench-journal-modes-'));
@@ -59,6 +60,19 @@ for (const design of DESIGNS) {
         }
       });
     }
+    it(`group with snapshots under load every ${SNAPSHOT_EVERY}: still equivalent with the journal exact, every snapshot's pause measured`, async () => {
+      const split = splitWorkload(prepared.shared.records, COUNT, producers, 'order');
+      const settings = { mode: 'group' as const, groupCommands: DEFAULT_GROUP_COMMANDS, groupWaitUs: DEFAULT_GROUP_WAIT_US };
+      const outcome = await runOnce({ design, params: resolved, workload: prepared, split, mode: 'closed', rate: null, warmup: 100, journal: { settings, dir: root, snapshotEvery: SNAPSHOT_EVERY } });
+      const verdict = checkEquivalence({ workload: prepared.workload, workloadKey: prepared.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
+      expect(verdict.failure).toBeNull();
+      expect(outcome.journal!.check.failure).toBeNull();
+      const snapshots = outcome.journal!.snapshots!;
+      expect(snapshots.taken).toBeGreaterThanOrEqual(1);
+      expect(snapshots.bytes).toBeGreaterThan(0);
+      expect(snapshots.pausesNs).toHaveLength(snapshots.taken);
+      for (const ns of snapshots.pausesNs) expect(ns).toBeGreaterThan(0);
+    });
   });
 }
 
