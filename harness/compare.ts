@@ -68,7 +68,7 @@ const SPEC: CommandSpec = {
     split: { type: 'string', value: 'RULE', description: 'how producers share the workload: order (default: by symbol and order id), symbol or round-robin' },
     warmup: { type: 'string', value: 'N', description: 'warm-up commands per producer (default: 10% of its share, at most 50000)' },
     journal: { type: 'list', value: 'MODE', description: `journal modes, each a dimension: ${JOURNAL_MODES.join(', ')} (default none); see README "The write-ahead journal"` },
-    'snapshot-every': { type: 'string', value: 'N', description: 'journaled runs also snapshot every core under load at every multiple of N sequence numbers (the engine pauses for the copy; README "Snapshots and recovery")' },
+    'snapshot-every': { type: 'list', value: 'N', description: 'journaled runs also snapshot every core under load at every multiple of N sequence numbers, a dimension (0: no snapshots; e.g. 0,50000); the engine pauses for the copy (README "Snapshots and recovery")' },
     'journal-dir': { type: 'string', value: 'DIR', description: "where each journaled run's journal is made and deleted (default: the OS temporary directory): its disk sets the fsync figures" },
     'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
@@ -308,9 +308,15 @@ async function main(): Promise<void> {
   }
   const groupCommands = args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS;
   const groupWaitUs = args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US;
-  const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40);
-  if (snapshotEvery !== undefined && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--snapshot-every: snapshots are taken beside a journal; give --journal async, group or sync too');
-  const journals = journalModes.map((mode) => (mode === 'none' ? undefined : { mode, groupCommands, groupWaitUs, dir: journalDir, ...(snapshotEvery === undefined ? {} : { snapshotEvery }) }));
+  const snapshotFlags = commaList(args.list('snapshot-every'));
+  const snapshotEvery = snapshotFlags.length === 0 ? [0] : [...new Set(snapshotFlags.map((v) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(SPEC.command, `--snapshot-every: '${v}' is not an integer ≥ 0`);
+    return n;
+  }))];
+  if (snapshotEvery.some((n) => n > 0) && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--snapshot-every: snapshots are taken beside a journal; give --journal async, group or sync too');
+  const journals = journalModes.flatMap((mode) => (mode === 'none' ? [undefined]
+    : snapshotEvery.map((every) => ({ mode, groupCommands, groupWaitUs, dir: journalDir, ...(every === 0 ? {} : { snapshotEvery: every }) }))));
 
   const inputs = await loadInputs(args, progress);
   const configurations: Configuration[] = [];

@@ -476,8 +476,12 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
     const label = runLabel(r, file).replace(/ journal=\S+/, '');
     return `${label}${oneWorkload ? '' : ` · ${workloadName(file, r.workload)}`} · ${r.mode === 'closed' ? 'closed loop' : formatRate(r.offeredRate ?? 0)}`;
   };
+  // A journal mode with snapshots under load is its own bar beside the mode without.
+  const modeOf = (r: RunResult): string => (r.journal === undefined ? 'none' : r.journal.snapshotEvery === undefined ? r.journal.mode : `${r.journal.mode}+snapshots`);
+  // Every plain mode keeps its colour from report to report; a mode with snapshots joins only where it ran.
+  const order = JOURNAL_ORDER.flatMap((m) => (runs.some((r) => modeOf(r) === `${m}+snapshots`) ? [m, `${m}+snapshots`] : [m]));
   const values = runs.map((r) => {
-    const mode = r.journal?.mode ?? 'none';
+    const mode = modeOf(r);
     const pause = r.summary.snapshotPause;
     const snapshots = pause == null ? '' : `; ${pause.count} snapshots under load (every ${r.journal?.snapshotEvery}), engine paused p50 ${us(pause.p50Ns)} µs, max ${us(pause.maxNs)} µs`;
     return {
@@ -491,8 +495,8 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
     { label: 'fsync p99', us: us(fsync.p99Ns) },
   ];
   const y = { field: 'design', type: 'nominal', title: oneWorkload ? 'Design · load' : 'Design · workload · load', axis: { labelLimit: 320 } } as const;
-  const colour = { field: 'mode', type: 'nominal', title: 'Journal mode', sort: JOURNAL_ORDER, scale: { domain: JOURNAL_ORDER } } as const;
-  const yOffset = { field: 'mode', type: 'nominal', sort: JOURNAL_ORDER } as const;
+  const colour = { field: 'mode', type: 'nominal', title: 'Journal mode', sort: order, scale: { domain: order } } as const;
+  const yOffset = { field: 'mode', type: 'nominal', sort: order } as const;
   const description = { field: 'note', type: 'nominal' } as const;
   return {
     id: `${prefix}journal`,

@@ -91,21 +91,36 @@ export async function startSnapshotter(start: SnapshotterStart, onSnapshot: (sna
     finished.catch(reject);
   });
   let exited = false;
+  /** The thread reported its end, failed (already told), or is being terminated by `close`: an exit is no news. */
+  let expectedExit = false;
+  // A sequencer must never sleep at a pause point nobody will answer: a snapshotter that dies releases them all.
+  const releaseAll = (): void => {
+    for (const log of start.logs) log.release();
+  };
   worker.on('message', (message: SnapshotterMessage) => {
     if (message.type === 'ready') ready!();
     else if (message.type === 'snapshot') {
       taken.push(message.snapshot);
       onSnapshot(message.snapshot);
-    } else done!();
+    } else {
+      expectedExit = true;
+      done!();
+    }
   });
   worker.once('error', (error) => {
+    expectedExit = true;
+    releaseAll();
     const wrapped = new Error(`snapshotter (${start.dirs.join(', ')}): ${error.stack ?? error.message}`);
     failed!(wrapped);
     onError(wrapped);
   });
   worker.once('exit', (code) => {
     exited = true;
-    failed!(new Error(`snapshotter exited (code ${code}) before reporting`));
+    if (expectedExit) return;
+    releaseAll();
+    const error = new Error(`snapshotter (${start.dirs.join(', ')}) exited (code ${code}) before reporting`);
+    failed!(error);
+    onError(error);
   });
   try {
     await started;
@@ -126,8 +141,8 @@ export async function startSnapshotter(start: SnapshotterStart, onSnapshot: (sna
       return taken;
     },
     close: async () => {
-      // A sequencer the thread had paused must not sleep forever.
-      for (const log of start.logs) log.release();
+      expectedExit = true;
+      releaseAll();
       if (!exited) await worker.terminate();
     },
   };

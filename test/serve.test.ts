@@ -18,6 +18,7 @@ import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '
 import { journalDirectories } from '../journal/recovery.ts';
 import { readSnapshot, snapshotFiles } from '../journal/snapshot.ts';
 import { KEEP_SNAPSHOTS } from '../journal/snapshotter-thread.ts';
+import { SLOW_FSYNC_ENV } from '../journal/writer.ts';
 import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
 import { encodeHello, FRAME_ERROR, FRAME_NONE, FRAME_WELCOME, FrameReader } from '../server/protocol.ts';
 import { generateWorkload } from '../workloads/generator.ts';
@@ -176,9 +177,10 @@ it('npm run load --retry through two kill -9 restarts writes exactly the referen
   expect(lines).toStrictEqual(referenceLines(big));
 });
 
-it('npm run crashtest with a few kills, each a power cut, snapshots under load: acknowledged ⇒ present, nothing twice, the reference\'s events', () => {
+it('npm run crashtest with a few kills, each a power cut, on a slow disk, snapshots under load: acknowledged ⇒ present, nothing twice, the reference\'s events', () => {
+  // A slow disk (MATCHBENCH_SLOW_FSYNC_MS): an acknowledgement sent before its fsync would be lost to a cut.
   const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'crashtest.ts'), '--design', 'disruptor', '--journal', 'group', '--kills', '3', '--seed', '7',
-    '--power-loss', '1', '--snapshot-every', '5000', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    '--power-loss', '1', '--snapshot-every', '5000', '--json'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, [SLOW_FSYNC_ENV]: '5' } });
   expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
   const summary = JSON.parse(result.stdout) as {
     ok: boolean; kills: number; lost: number; duplicates: number; acknowledged: number; commands: number;
