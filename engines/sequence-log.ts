@@ -83,13 +83,16 @@ export class SequenceLog {
     const n = header[SEQUENCE_COUNT_WORD]!;
     if (n === this.capacity) throw new Error(`sequence log full: command ${index} arrived after ${this.capacity} commands, the log's capacity`);
     this.#indexes[n] = index;
-    if (header[PUBLISH] === 0) {
-      header[SEQUENCE_COUNT_WORD] = n + 1;
-    } else {
-      Atomics.store(header, SEQUENCE_COUNT_WORD, n + 1);
-      if (Atomics.load(header, SEQUENCE_COUNT_WORD + SLEEPERS_WORD) !== 0) Atomics.notify(header, SEQUENCE_COUNT_WORD);
-      if (Atomics.load(header, PAUSE_AT) === n + 1) this.#pause();
-    }
+    // The unpublished path stays this one store, so a run without a journal runs the loop it always did.
+    if (header[PUBLISH] === 0) header[SEQUENCE_COUNT_WORD] = n + 1;
+    else this.#publish(n + 1);
+  }
+
+  #publish(count: number): void {
+    const header = this.header;
+    Atomics.store(header, SEQUENCE_COUNT_WORD, count);
+    if (Atomics.load(header, SEQUENCE_COUNT_WORD + SLEEPERS_WORD) !== 0) Atomics.notify(header, SEQUENCE_COUNT_WORD);
+    if (Atomics.load(header, PAUSE_AT) === count) this.#pause();
   }
 
   #pause(): void {
