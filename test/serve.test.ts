@@ -3,7 +3,8 @@
  * test/support/engine-server.ts): every design serves a workload with the reference engine's events; a SIGTERM
  * finishes, snapshots and exits 0; a kill -9 mid-stream, a restart on the same directory and a resumed session give
  * every command's events exactly once and the journal exactly the workload's commands; a malformed frame closes only
- * its own connection; without a journal a resend is refused by name. Nothing here asserts a time.
+ * its own connection; without a journal a resend is refused by name; `sharded` resumes a session past a gap between
+ * its shard journals (hand-made) without applying anything twice. Nothing here asserts a time.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,11 +16,11 @@ import { bookHashOfCores } from '../engines/core-inspect.ts';
 import { ReferenceEngine } from '../engines/reference.ts';
 import { readJournal } from '../journal/reader.ts';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
-import { journalDirectories } from '../journal/recovery.ts';
+import { journalDirectories, recover } from '../journal/recovery.ts';
 import { readSnapshot, snapshotFiles } from '../journal/snapshot.ts';
 import { KEEP_SNAPSHOTS } from '../journal/snapshotter-thread.ts';
-import { SLOW_FSYNC_ENV } from '../journal/writer.ts';
-import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
+import { JournalWriter, SLOW_FSYNC_ENV } from '../journal/writer.ts';
+import { decodeRecord, OFF_SYM, RECORD_BYTES } from '../workloads/workload.ts';
 import { encodeHello, FRAME_ERROR, FRAME_NONE, FRAME_WELCOME, FrameReader } from '../server/protocol.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { referenceLines, runSession, startServer, stopAll, stopServer } from './support/engine-server.ts';
@@ -191,4 +192,59 @@ it('npm run crashtest with a few kills, each a power cut, on a slow disk, snapsh
   expect(summary.powerCuts.cut + summary.powerCuts.torn + summary.powerCuts.flip).toBe(3);
   expect(summary.snapshots.taken).toBeGreaterThan(0);
   expect(summary.snapshots.bytes).toBeGreaterThan(0);
+});
+
+it('sharded after a crash with a gap between its shard journals: the session resumes at the gap, commands applied past it are answered from the journal, never applied twice', async () => {
+  // Hand-made crash state: shard A fsynced its commands only up to client sequence g (exclusive of command g, its
+  // own), shard B fsynced its commands up to h > g. So the session's contiguous prefix is g, and B's commands in
+  // (g, h] were applied past the gap.
+  const dir = freshDir();
+  const session = 21;
+  const total = 400;
+  const shardOfIndex = (i: number): number => new DataView(workload.bytes.buffer, workload.bytes.byteOffset + i * RECORD_BYTES + OFF_SYM).getUint32(0, true) % 2;
+  let g = 150;
+  while (shardOfIndex(g) !== 0) g++;
+  const h = g + 30;
+  const ahead: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const writer = JournalWriter.create({ dir: join(dir, `shard-${i}`), design: 'sharded', symbols: workload.symbols, firstSequence: 0, maxFrameRecords: 8, segmentBytes: 1 << 20 });
+    let slot = 0;
+    for (let index = 0; index < (i === 0 ? g : h + 1); index++) {
+      if (shardOfIndex(index) !== i) continue;
+      if (index >= g) ahead.push(index + 1);
+      writer.putRecord(slot++, workload.words, index, session, index + 1);
+      if (slot === 8) {
+        writer.writeFrame(slot, true);
+        slot = 0;
+      }
+    }
+    if (slot > 0) writer.writeFrame(slot, true);
+    writer.close();
+  }
+  expect(ahead.length).toBeGreaterThan(0);
+  const server = await startServer(['--design', 'sharded', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir]);
+  // The client had seen acknowledgements up to g − 5 (acknowledgements come in order, so never past the gap).
+  const outcome = await runSession(server.port, workload, session, g - 5, total);
+  expect(outcome.error).toBeNull();
+  expect(outcome.lastApplied).toBe(g);
+  expect(outcome.lines).toStrictEqual(expected.filter((line) => (JSON.parse(line) as { seq: number }).seq >= g - 5 && (JSON.parse(line) as { seq: number }).seq < total));
+  expect(await stopServer(server, 'SIGTERM')).toBe(0);
+  // Every client sequence 1 … total journaled exactly once over both shards, each on its own symbol's shard.
+  const seen = new Map<number, number>();
+  for (const [k, journal] of journalDirectories(dir).dirs.entries()) {
+    readJournal(journal, (frame) => {
+      const view = new DataView(frame.records.buffer, frame.records.byteOffset, frame.records.byteLength);
+      for (let j = 0; j < frame.count; j++) {
+        const clientSequence = view.getFloat64(j * JOURNAL_RECORD_BYTES + REC_OFF_CLIENT_SEQUENCE, true);
+        expect(view.getUint32(j * JOURNAL_RECORD_BYTES + REC_OFF_SESSION, true)).toBe(session);
+        expect(shardOfIndex(clientSequence - 1), `client sequence ${clientSequence}`).toBe(k);
+        seen.set(clientSequence, (seen.get(clientSequence) ?? 0) + 1);
+      }
+    });
+  }
+  expect(seen.size).toBe(total);
+  expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  const reference = new ReferenceEngine();
+  for (let i = 0; i < total; i++) reference.process(workload.command(i), i, () => {});
+  expect(recover(dir).bookHash).toBe(reference.bookHash());
 });
