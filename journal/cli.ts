@@ -10,14 +10,13 @@
  *
  * None of them changes the journal: only recovery truncates a torn tail.
  */
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { runCli, runSubcommand, type Subcommand } from '../harness/cli-args.ts';
 import { formatCommand, formatHeader } from '../workloads/ndjson.ts';
 import { decodeRecord, RECORD_BYTES, Workload } from '../workloads/workload.ts';
-import { decodeFsyncMark, FSYNC_MARK_FILE, JOURNAL_RECORD_BYTES, segmentName, type FsyncMark } from './format.ts';
-import { readJournal, recordSender, type JournalScan } from './reader.ts';
+import { JOURNAL_RECORD_BYTES, segmentName } from './format.ts';
+import { readFsyncMark, readJournal, recordSender, type JournalScan } from './reader.ts';
 
 const CLI = 'npm run journal --';
 
@@ -25,12 +24,6 @@ const dirPositional = [{ name: 'DIR', description: 'journal directory (segment f
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
-}
-
-/** The journal's fsync mark (journal/format.ts), if it has one. */
-function fsyncMarkOf(dir: string): FsyncMark | null {
-  const file = join(dir, FSYNC_MARK_FILE);
-  return existsSync(file) ? decodeFsyncMark(file, readFileSync(file)) : null;
 }
 
 function tornText(scan: JournalScan): string {
@@ -68,7 +61,7 @@ const info: Subcommand = {
       symbols: scan.symbols.length,
       sessions: [...sessions].sort(([a], [b]) => a - b).map(([session, s]) => ({ session, ...s })),
       tornTail: scan.tornTail ?? null,
-      fsyncMark: fsyncMarkOf(scan.dir),
+      fsyncMark: readFsyncMark(scan.dir) ?? null,
     };
     if (args.boolean('json')) {
       out(JSON.stringify(summary));

@@ -17,7 +17,8 @@
 import { readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Prng } from '../workloads/prng.ts';
-import { decodeFsyncMark, FRAME_HEADER_BYTES, FRAME_OFF_LENGTH, FSYNC_MARK_FILE, segmentName, sequenceOfSegmentName } from './format.ts';
+import { readFsyncMark } from './reader.ts';
+import { FRAME_HEADER_BYTES, FRAME_OFF_LENGTH, FSYNC_MARK_FILE, segmentName, sequenceOfSegmentName } from './format.ts';
 
 export const POWER_CUTS = ['cut', 'torn', 'flip'] as const;
 export type PowerCut = (typeof POWER_CUTS)[number];
@@ -32,7 +33,8 @@ export interface PowerCutOutcome {
 
 export function powerCut(dir: string, kind: PowerCut, random: Prng): PowerCutOutcome {
   const markFile = join(dir, FSYNC_MARK_FILE);
-  const mark = decodeFsyncMark(markFile, readFileSync(markFile));
+  const mark = readFsyncMark(dir);
+  if (mark === undefined) throw new Error(`${markFile}: missing; a power cut needs to know what the journal fsynced`);
   let bytesLost = 0;
   for (const name of readdirSync(dir)) {
     const first = sequenceOfSegmentName(name);

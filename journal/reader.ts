@@ -22,15 +22,15 @@
  * Segments are read in chunks through one reused buffer, so a frame's bytes (`records`, a SegmentWindow) are valid
  * only during the callback.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordProblem } from '../workloads/binary.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import { crc32c } from './crc32c.ts';
 import {
-  decodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, FRAME_OFF_CRC, FRAME_OFF_FIRST_SEQUENCE, FRAME_OFF_FLAGS,
+  decodeFsyncMark, decodeSegmentHeader, FRAME_FLAG_SYNCED, FRAME_HEADER_BYTES, FRAME_OFF_CRC, FRAME_OFF_FIRST_SEQUENCE, FRAME_OFF_FLAGS,
   FRAME_OFF_LENGTH, FRAME_OFF_RESERVED, JOURNAL_RECORD_BYTES, JournalFormatError, REC_OFF_CLIENT_SEQUENCE, REC_OFF_RESERVED,
-  REC_OFF_SESSION, SEG_MIN_HEADER_BYTES, SEG_OFF_HEADER_LENGTH, sequenceOfSegmentName, type SegmentHeader,
+  REC_OFF_SESSION, SEG_MIN_HEADER_BYTES, SEG_OFF_HEADER_LENGTH, sequenceOfSegmentName, FSYNC_MARK_FILE, type FsyncMark, type SegmentHeader,
 } from './format.ts';
 
 /** One valid frame, viewed in its segment's bytes. */
@@ -370,6 +370,12 @@ export function readJournal(dir: string, onFrame: (frame: JournalFrame) => void 
  */
 export function readJournalInPlace(dir: string, onFrame: InPlaceFrameVisitor, fromSequence = 0): InPlaceScan {
   return walkJournal(dir, false, fromSequence, onFrame);
+}
+
+/** The journal's fsync mark (journal/format.ts), or undefined when it has none (a journal no writer fsynced yet). */
+export function readFsyncMark(dir: string): FsyncMark | undefined {
+  const file = join(dir, FSYNC_MARK_FILE);
+  return existsSync(file) ? decodeFsyncMark(file, readFileSync(file)) : undefined;
 }
 
 /** Cuts the torn tail off the last segment, so that the journal ends at its last valid frame. */

@@ -54,8 +54,8 @@ interface LogState {
   folded: number;
   /** The count `pauseAt` is armed at (0: not armed). */
   armedAt: number;
-  /** Its staging buffer is being written to a snapshot file. */
-  writing: boolean;
+  /** The write of its staging buffer to a snapshot file, while one runs. */
+  write: Promise<void> | null;
 }
 
 const states: LogState[] = task.logs.map((region, k) => {
@@ -63,7 +63,7 @@ const states: LogState[] = task.logs.map((region, k) => {
   const staging = new Uint8Array(core.layout.totalBytes);
   staging.fill(1);
   staging.fill(0);
-  return { k, log: SequenceLog.attach(region), core, staging, sessions: new Map(task.initialSessions[k]!), folded: 0, armedAt: 0, writing: false };
+  return { k, log: SequenceLog.attach(region), core, staging, sessions: new Map(task.initialSessions[k]!), folded: 0, armedAt: 0, write: null };
 });
 port.postMessage({ type: 'ready' } satisfies SnapshotterMessage);
 
@@ -129,16 +129,15 @@ async function write(s: LogState, count: number, taken: ReturnType<typeof copy>,
   port!.postMessage({ type: 'snapshot', snapshot } satisfies SnapshotterMessage);
 }
 
-/** Snapshot writes in progress (one per log at most: a log is not armed again before its write ends). */
-const writing = new Set<Promise<void>>();
-
+/** One write per log at most: a log is not armed again before its write ends. */
 function startWrite(s: LogState, run: Promise<void>): void {
-  s.writing = true;
-  const tracked: Promise<void> = run.finally(() => {
-    writing.delete(tracked);
-    s.writing = false;
+  s.write = run.finally(() => {
+    s.write = null;
   });
-  writing.add(tracked);
+}
+
+function writesInProgress(): Promise<void>[] {
+  return states.flatMap((s) => (s.write === null ? [] : [s.write]));
 }
 
 /** Answers the pause `s` sleeps in: copy, release, then (off the engine's time) the journal wait and the write. */
@@ -170,7 +169,7 @@ for (;;) {
       continue;
     }
     // Its staging buffer is being written: armed again once the write ends (a demand made meanwhile is met by it).
-    if (s.writing) continue;
+    if (s.write !== null) continue;
     const published = s.log.publishedLength();
     if (demanded) arm(s, published + 1);
     // Not armed yet, or armed too late (the sequencer passed the count before it saw it).
@@ -178,7 +177,7 @@ for (;;) {
   }
   const control$ = Atomics.waitAsync(control, CONTROL_REQUESTS, requests, WAIT_MS);
   if (!control$.async) continue;
-  const waits: Promise<unknown>[] = [control$.value, ...writing];
+  const waits: Promise<unknown>[] = [control$.value, ...writesInProgress()];
   let pausedAlready = false;
   for (const s of states) {
     if (s.armedAt === 0) continue;
@@ -194,7 +193,7 @@ for (const s of states) {
   s.armedAt = 0;
   if (s.log.isPaused()) takePaused(s);
 }
-await Promise.all(writing);
+await Promise.all(writesInProgress());
 if (Atomics.load(control, CONTROL_FINAL) !== 0) {
   for (const s of states) {
     const count = s.log.publishedLength();

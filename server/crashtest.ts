@@ -22,7 +22,7 @@
  * listening, p50/max), the power cuts, the snapshots' pauses and size, and the verdict; exit 0 only when every
  * check passes for what the mode promises.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,14 +40,14 @@ import { generateWorkload } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
 import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
 import { freePort } from './free-port.ts';
+import { snapshotsLogged, startServe, stopServe } from './serve-process.ts';
 import { runLoad } from './load.ts';
 
-const SERVE = join(import.meta.dirname, 'serve.ts');
-const LISTENING = /^matchbench serve: listening on 127\.0\.0\.1:(\d+)$/m;
 const SESSION_BASE = 1000;
+/** A restart recovers the whole journal after the last snapshot before it listens. */
+const SERVE_START_TIMEOUT_MS = 60_000;
 const DEFAULT_SNAPSHOT_EVERY = 50_000;
 const DEFAULT_POWER_LOSS = 0.5;
-const SNAPSHOT_LINE = /^serve: snapshot .* at sequence \d+: (\d+) bytes, engine paused (\d+) µs/gm;
 
 const SPEC: CommandSpec = {
   command: 'npm run crashtest --',
@@ -65,46 +65,6 @@ const SPEC: CommandSpec = {
     json: { type: 'boolean', description: 'print one JSON object' },
   },
 };
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly listeningMs: number;
-  /** Its stdout and stderr so far. */
-  output(): string;
-}
-
-async function startServer(args: readonly string[], running: Set<ChildProcess>): Promise<Server> {
-  const started = performance.now();
-  const child = spawn(process.execPath, [SERVE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
-  await new Promise<void>((resolveListening, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not listen within 60 s:\n${output}`)), 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      if (LISTENING.test(output)) {
-        clearTimeout(timer);
-        resolveListening();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited (${code}) before listening:\n${output}`));
-    });
-  });
-  return { child, listeningMs: performance.now() - started, output: () => output };
-}
-
-async function kill(server: Server, signal: 'SIGKILL' | 'SIGTERM', running: Set<ChildProcess>): Promise<void> {
-  const { child } = server;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    await exited;
-  }
-  running.delete(child);
-}
 
 function percentile(values: readonly number[], q: number): number {
   if (values.length === 0) return 0;
@@ -161,7 +121,7 @@ async function main(): Promise<void> {
     const serverOutputs: string[] = [];
     const powerCuts: Record<PowerCut, number> = { cut: 0, torn: 0, flip: 0 };
     let powerCutBytes = 0;
-    let server = await startServer(serveArgs, running);
+    let server = await startServe(serveArgs, running, SERVE_START_TIMEOUT_MS);
     const recoveryMs: number[] = [];
     const eventsPath = join(root, 'events.ndjson');
     const acksPath = join(root, 'acks.ndjson');
@@ -182,7 +142,7 @@ async function main(): Promise<void> {
       while (!loadDone && Date.now() < back && acks.some((n, c) => n === seen[c] && n < perConnection[c]!)) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, uptime));
       if (loadDone) break;
-      await kill(server, 'SIGKILL', running);
+      await stopServe(server, 'SIGKILL', running);
       serverOutputs.push(server.output());
       killed++;
       if (powerLoss > 0 && random.chance(powerLoss)) {
@@ -193,14 +153,14 @@ async function main(): Promise<void> {
           powerCutBytes += outcome.bytesLost;
         }
       }
-      server = await startServer(serveArgs, running);
+      server = await startServe(serveArgs, running, SERVE_START_TIMEOUT_MS);
       recoveryMs.push(server.listeningMs);
     }
     const report = await load;
-    await kill(server, 'SIGTERM', running);
+    await stopServe(server, 'SIGTERM', running);
     serverOutputs.push(server.output());
-    const snapshotLines = [...serverOutputs.join('\n').matchAll(SNAPSHOT_LINE)];
-    const pausesUs = snapshotLines.map((m) => Number(m[2]));
+    const snapshots = snapshotsLogged(serverOutputs.join('\n'));
+    const pausesUs = snapshots.map((s) => s.pauseUs);
 
     // The survivors, checked against the reference engine.
     const split = splitWorkload(workload.records, workload.count, connections, 'order');
@@ -290,7 +250,7 @@ async function main(): Promise<void> {
       eventMismatches, clientOk: report.ok, clientFailures: report.failures, reconnects: report.reconnects,
       recoveryMs: { p50: percentile(recoveryMs, 0.5), max: Math.max(0, ...recoveryMs) },
       powerCuts: { ...powerCuts, bytesLost: powerCutBytes },
-      snapshots: { every: snapshotEvery, taken: pausesUs.length, pauseUs: { p50: percentile(pausesUs, 0.5), max: Math.max(0, ...pausesUs) }, bytes: Number(snapshotLines.at(-1)?.[1] ?? 0) },
+      snapshots: { every: snapshotEvery, taken: pausesUs.length, pauseUs: { p50: percentile(pausesUs, 0.5), max: Math.max(0, ...pausesUs) }, bytes: snapshots.at(-1)?.bytes ?? 0 },
       problems, ok,
       environment: { cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     };

@@ -36,9 +36,9 @@ import { resolveWorkload } from '../workloads/load.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
 import { freePort } from './free-port.ts';
+import { LISTENING_PREFIX, snapshotLine } from './serve-process.ts';
 import { SessionTable } from './session-table.ts';
 
-export const LISTENING_PREFIX = 'matchbench serve: listening on ';
 const DEFAULT_CAPACITY = 1 << 20;
 const DEFAULT_SYMBOLS_FROM = 'preset:balanced';
 
@@ -93,11 +93,6 @@ function shardGaps(dirs: readonly string[]): Map<number, { prefix: number; ahead
     if (prefix < set.size) gaps.set(session, { prefix, ahead: [...set].filter((c) => c > prefix).sort((a, b) => a - b) });
   }
   return gaps;
-}
-
-function describeSnapshot(s: SnapshotTaken): string {
-  const pause = s.final ? 'at stop, engine idle' : `engine paused ${(s.pauseNs / 1000).toFixed(0)} µs (copy ${(s.copyNs / 1000).toFixed(0)} µs)`;
-  return `snapshot ${s.file} at sequence ${s.sequence}: ${s.bytes} bytes, ${pause}, journal wait ${s.journalWaitMs.toFixed(1)} ms, written in ${s.writeMs.toFixed(1)} ms`;
 }
 
 /** The pause figures of a server's life, for its last log line. */
@@ -220,7 +215,7 @@ async function main(): Promise<void> {
     snapshotter = await startSnapshotter({
       logs, cores, dirs: journalDirs!, firstSequences: logs.map((_, k) => recovery?.shards[k]!.nextSequence ?? 0), design: design.name, symbols,
       initialSessions: logs.map((_, k) => [...(recovery?.shards[k]!.sessions ?? [])]), ...senders, journaled: journaller.journaled, every: snapshotEvery,
-    }, (snapshot) => process.stderr.write(`serve: ${describeSnapshot(snapshot)}\n`), (error) => shutdown?.(error));
+    }, (snapshot) => process.stderr.write(`${snapshotLine(snapshot)}\n`), (error) => shutdown?.(error));
   }
 
   const port = requestedPort === 0 ? await freePort() : requestedPort;

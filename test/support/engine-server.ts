@@ -1,12 +1,11 @@
 /**
- * Test support for the engine server: start `server/serve.ts` as a child process in a temporary directory, wait for
- * its one "listening" line, stop it by the pid it was started with (SIGTERM, or SIGKILL to simulate a crash), and a
+ * Test support for the engine server: start `server/serve.ts` as a child process (server/serve-process.ts) in a
+ * temporary directory, wait for its one "listening" line, stop it by the pid it was started with (SIGTERM, or SIGKILL to simulate a crash), and a
  * minimal protocol client that sends a workload's commands on one session and collects what comes back. Every
  * started server is killed in `stopAll` (call it in afterEach/afterAll), also when a test fails.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { resolve } from 'node:path';
 import { decodeEventRecord } from '../../engines/event-record.ts';
 import { formatEvent } from '../../engines/types.ts';
 import { ReferenceEngine } from '../../engines/reference.ts';
@@ -14,50 +13,19 @@ import { decodeRecord, type Workload } from '../../workloads/workload.ts';
 import {
   encodeCommand, encodeHello, FRAME_ACK, FRAME_ERROR, FRAME_EVENT, FRAME_NONE, FRAME_WELCOME, FrameReader, errorCodeName, ProtocolError,
 } from '../../server/protocol.ts';
+import { startServe, stopServe, type ServeProcess } from '../../server/serve-process.ts';
 
-const SERVE = resolve(import.meta.dirname, '..', '..', 'server', 'serve.ts');
-const LISTENING = /^matchbench serve: listening on 127\.0\.0\.1:(\d+)$/m;
 const running = new Set<ChildProcess>();
 
-export interface StartedServer {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly output: () => string;
-}
+export type StartedServer = ServeProcess;
 
-export async function startServer(args: readonly string[]): Promise<StartedServer> {
-  const child = spawn(process.execPath, [SERVE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
-  const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not listen within 30 s:\n${output}`)), 30_000);
-    const look = (): void => {
-      const match = LISTENING.exec(output);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolvePort(Number(match[1]));
-      }
-    };
-    child.stdout!.on('data', look);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited (${code}) before listening:\n${output}`));
-    });
-  });
-  return { child, port, output: () => output };
+export function startServer(args: readonly string[]): Promise<StartedServer> {
+  return startServe(args, running, 30_000);
 }
 
 /** Stops a server by its pid: SIGTERM (clean) or SIGKILL (a crash); resolves with its exit code or signal. */
-export async function stopServer(server: StartedServer, signal: 'SIGTERM' | 'SIGKILL'): Promise<number | string> {
-  const { child } = server;
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? 'unknown')));
-  child.kill(signal);
-  const result = await exited;
-  running.delete(child);
-  return result;
+export function stopServer(server: StartedServer, signal: 'SIGTERM' | 'SIGKILL'): Promise<number | string> {
+  return stopServe(server, signal, running);
 }
 
 export function stopAll(): void {
