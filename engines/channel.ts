@@ -27,6 +27,7 @@ import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ChannelEngineData } from './workers/channel-engine.ts';
 import { batchIndexOffset, commandBatchBytes } from './channel-layout.ts';
 import { RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
+import { slowdownHook } from '../harness/slowdown-knob.ts';
 
 interface ChannelInit {
   readonly port: MessagePort;
@@ -74,6 +75,8 @@ class ChannelProducer implements Producer {
   #batchIndexes = new Int32Array(0);
   #batched = 0;
   #inFlight = 0;
+  /** The test knob's hook for the producer's share of the design's work (the engine thread has its own). */
+  readonly #slowdown = slowdownHook('channel');
 
   constructor(init: ChannelInit, workload: SharedWorkload) {
     this.#port = init.port;
@@ -101,6 +104,7 @@ class ChannelProducer implements Producer {
     this.#batchIndexes[k] = recordIndex;
     this.#inFlight++;
     if (this.#batched === this.#batchSize) this.flush();
+    this.#slowdown();
     return true;
   }
 

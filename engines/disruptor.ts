@@ -25,6 +25,7 @@ import { allocateDisruptor, TAG_INDEX, TAG_PRODUCER, TAG_WORDS, type DisruptorLa
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { DisruptorConsumerData } from './workers/disruptor-consumer.ts';
 import { RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
+import { slowdownHook } from '../harness/slowdown-knob.ts';
 
 interface DisruptorInit {
   readonly layout: DisruptorLayout;
@@ -58,6 +59,8 @@ class DisruptorProducer implements Producer {
   readonly #producer: number;
   readonly #records: Uint32Array;
   readonly #recordF64: Float64Array;
+  /** The test knob's hook for the producer's share of the design's work (the engine thread has its own). */
+  readonly #slowdown = slowdownHook('disruptor');
 
   constructor(init: DisruptorInit, workload: SharedWorkload) {
     const { layout } = init;
@@ -90,6 +93,7 @@ class DisruptorProducer implements Producer {
     this.#tags[slot * TAG_WORDS + TAG_INDEX] = recordIndex;
     this.#tags[slot * TAG_WORDS + TAG_PRODUCER] = this.#producer;
     input.publish(seq, 1);
+    this.#slowdown();
     return true;
   }
 

@@ -25,6 +25,7 @@ import { allocateSharded, SHARD_CONTROL_BYTES, SHARD_DOORBELL, SHARD_STOP, shard
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ShardWorkerData } from './workers/shard-worker.ts';
 import { OFF_SYM, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
+import { slowdownHook } from '../harness/slowdown-knob.ts';
 
 interface ShardedInit {
   readonly layout: ShardedLayout;
@@ -72,6 +73,8 @@ class ShardedProducer implements Producer {
   readonly #shards: number;
   /** The output ring whose current command is only partly delivered, or -1. */
   #midCommand = -1;
+  /** The test knob's hook for the producer's share of the design's work (each shard's thread has its own). */
+  readonly #slowdown = slowdownHook('sharded');
 
   constructor(init: ShardedInit, workload: SharedWorkload) {
     const { layout, producer } = init;
@@ -107,6 +110,7 @@ class ShardedProducer implements Producer {
     const control = this.#controls[k]!;
     Atomics.add(control, SHARD_DOORBELL, 1);
     this.#strategy.signal(control, SHARD_DOORBELL);
+    this.#slowdown();
     return true;
   }
 

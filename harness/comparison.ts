@@ -19,6 +19,7 @@ import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
 import { checkCompletions } from './completion-check.ts';
 import { checkEquivalence } from './equivalence.ts';
+import { EventLogBuffers } from './event-log.ts';
 import { median } from './gate-stats.ts';
 import { mergeEncoded } from './histogram.ts';
 import { runJitterProbe, type ProbeTask } from './jitter-probe.ts';
@@ -129,6 +130,7 @@ export async function runComparison(designConfigurations: readonly Configuration
     capacities.set(id, capacitiesForSplits(c.workload.workload, splitsUsed));
   }
   const traces = new ReferenceTraceCache();
+  const logBuffers = new EventLogBuffers();
   const warmups = configurations.map((c) => warmupFor(settings, Math.min(...splitOf(c).streams.map((s) => s.length))));
   const repetitions = configurations.map((): Repetition[] => []);
   const probeRepetitions = probes.map((): ProbeRepetition[] => []);
@@ -179,11 +181,13 @@ export async function runComparison(designConfigurations: readonly Configuration
         design: c.design, params: c.params, workload: c.workload, split, mode: c.mode, rate: c.rate, warmup: warmups[at]!,
         capacities: capacities.get(c.workload.identity.id)!,
         onProgress: (done, all) => progress.update(done, all),
+        logBuffers,
         ...(c.journal === undefined ? {} : { journal: { settings: c.journal, dir: c.journal.dir, ...(c.journal.snapshotEvery === undefined ? {} : { snapshotEvery: c.journal.snapshotEvery }) } }),
       });
       const matched = c.design === HARNESS_FLOOR
         ? checkCompletions(split, outcome.logs)
         : checkEquivalence({ workload: c.workload.workload, workloadKey: c.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
+      logBuffers.give(outcome.logs);
       const journalCheck = outcome.journal?.check;
       const equivalence = journalCheck === undefined || journalCheck.ok || !matched.ok ? matched : { ...matched, ok: false, failure: journalCheck.failure };
       repetitions[at]!.push({

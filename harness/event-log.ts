@@ -12,6 +12,11 @@ import { EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import { EV_COMPLETE, recordKind, writeCompletionRecord } from '../engines/completion-record.ts';
 
 const WORDS_PER_RECORD = EVENT_BYTES / 4;
+/**
+ * Records a producer's log is first sized for, per command it submits: its completion and on average up to two
+ * events (an accept or a fill pair); a run that writes more grows the log by chunks.
+ */
+export const LOG_RECORDS_PER_COMMAND = 3;
 /** Records per chunk after the first (3 MB). */
 const CHUNK_RECORDS = 1 << 16;
 
@@ -24,15 +29,22 @@ export class EventLog {
   #capacity: number;
   #used = 0;
 
-  /** @param expectedRecords size of the first chunk: a good guess avoids any allocation while timed. */
-  constructor(expectedRecords: number) {
-    this.#capacity = Math.max(16, expectedRecords);
-    this.#chunk = new ArrayBuffer(this.#capacity * EVENT_BYTES);
+  /**
+   * @param expectedRecords size of the first chunk: a good guess avoids any allocation while timed.
+   * @param reused a buffer from EventLogBuffers (its pages already mapped), used as the first chunk when it holds
+   *   `expectedRecords`; otherwise a new one is made and touched.
+   */
+  constructor(expectedRecords: number, reused?: ArrayBuffer) {
+    const wanted = Math.max(16, expectedRecords);
+    if (reused !== undefined && reused.byteLength >= wanted * EVENT_BYTES) {
+      this.#chunk = reused;
+      this.#capacity = Math.floor(reused.byteLength / EVENT_BYTES);
+    } else {
+      this.#chunk = touchedBuffer(wanted * EVENT_BYTES);
+      this.#capacity = wanted;
+    }
     this.#words = new Uint32Array(this.#chunk);
     this.#f64 = new Float64Array(this.#chunk);
-    // A new buffer's pages are mapped on first write: writing them all now (the zeros they already hold) takes the
-    // page faults here, before the start line, instead of one per 4 KB of events inside the timed part.
-    this.#words.fill(0);
   }
 
   /** Records in the log. */
@@ -84,6 +96,46 @@ export class EventLog {
     this.#words = new Uint32Array(this.#chunk);
     this.#f64 = new Float64Array(this.#chunk);
     this.#used = 0;
+  }
+}
+
+/**
+ * A new buffer whose pages are all mapped: a new buffer's pages are mapped on first write, so writing them all now
+ * (the zeros they already hold) takes the page faults here, before the start line, instead of one per 4 KB of
+ * events inside the timed part.
+ */
+function touchedBuffer(bytes: number): ArrayBuffer {
+  const buffer = new ArrayBuffer(bytes);
+  new Uint32Array(buffer).fill(0);
+  return buffer;
+}
+
+/**
+ * The main thread's spare log buffers, handed from one run's producers to the next's (transferred, never copied).
+ * A producer's first chunk is sized for its whole run (three records per command: 144 MB for a million commands),
+ * and mapping that many fresh pages took 430–570 ms per run on this project's AMD EPYC VM, more than the timed part
+ * of a gate run; a reused buffer's pages are mapped already. The caller gives a run's logs back once it has checked
+ * them. At most MAX_SPARE_BYTES are kept, the most recently given first.
+ */
+export class EventLogBuffers {
+  static readonly MAX_SPARE_BYTES = 1 << 30;
+  readonly #spare: ArrayBuffer[] = [];
+
+  /** A buffer of at least `bytes` with its pages mapped: the smallest spare that fits, or a new one. */
+  take(bytes: number): ArrayBuffer {
+    let best = -1;
+    this.#spare.forEach((buffer, i) => {
+      if (buffer.byteLength >= bytes && (best < 0 || buffer.byteLength < this.#spare[best]!.byteLength)) best = i;
+    });
+    return best < 0 ? touchedBuffer(bytes) : this.#spare.splice(best, 1)[0]!;
+  }
+
+  /** Keeps the buffers of logs nothing reads any more, for later runs. */
+  give(logs: readonly EventLogData[]): void {
+    for (const log of logs) if (log.buffer.byteLength > 0) this.#spare.unshift(log.buffer);
+    let kept = 0;
+    const fit = this.#spare.findIndex((buffer) => (kept += buffer.byteLength) > EventLogBuffers.MAX_SPARE_BYTES);
+    if (fit >= 0) this.#spare.length = fit;
   }
 }
 

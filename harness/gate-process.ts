@@ -27,6 +27,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { EngineDesign } from '../engines/engine.ts';
 import { checkEquivalence } from './equivalence.ts';
+import { EventLogBuffers } from './event-log.ts';
 import { ContentionProbe } from './gate-contention.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
@@ -78,6 +79,7 @@ export async function serveRuns(set: ServedSet): Promise<void> {
   const split = splitWorkload(set.workload.shared.records, set.workload.shared.count, 1, 'round-robin');
   const traces = new ReferenceTraceCache();
   const probe = new ContentionProbe();
+  const logBuffers = new EventLogBuffers();
   const reply = (message: unknown): void => {
     process.stdout.write(`${JSON.stringify(message)}\n`);
   };
@@ -88,9 +90,10 @@ export async function serveRuns(set: ServedSet): Promise<void> {
     const entry = set.designs.find((d) => d.design.name === request.run);
     if (entry === undefined) throw new Error(`gate measuring process: request ${line.slice(0, 80)} names no design of this set (${set.designs.map((d) => d.design.name).join(', ')})`);
     probe.start();
-    const outcome = await runOnce({ design: entry.design, params: entry.params, workload: set.workload, split, mode: 'closed', rate: null, warmup: set.warmup });
+    const outcome = await runOnce({ design: entry.design, params: entry.params, workload: set.workload, split, mode: 'closed', rate: null, warmup: set.warmup, logBuffers });
     const foreign = probe.foreignShare() ?? null;
     const verdict = checkEquivalence({ workload: set.workload.workload, workloadKey: set.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
+    logBuffers.give(outcome.logs);
     // Collect the run's garbage now, while the gate waits for this reply, rather than in a later idle-time GC
     // that would land in the other process's run.
     collectGarbage?.();

@@ -48,8 +48,12 @@ const GATE_SET = {
   designs: ['inline', 'mutex', 'channel', 'disruptor', 'sharded'],
 } as const;
 
-/** Rounds per pair of processes: one per design, so every design starts a round once in each pair. */
-const ROUNDS_PER_PAIR = GATE_SET.designs.length;
+/**
+ * Rounds per pair of processes: two per design, so every design starts a round twice in each pair. 30 run pairs per
+ * design since runs reuse their event-log buffers (a run took 0.5–0.9 s instead of 1.0–1.5 s): with 15, the 99 %
+ * intervals of the two-thread designs were ±10 % wide, which caught a 10 % slowdown in about half the runs.
+ */
+const ROUNDS_PER_PAIR = 2 * GATE_SET.designs.length;
 /** Pairs of measuring processes: PAIRS x ROUNDS_PER_PAIR run pairs per design. */
 const PAIRS = 3;
 /** A pair of runs during which other processes used more than this share of the machine's CPU is measured again. */
@@ -154,7 +158,7 @@ async function measureBothTrees(trees: Record<Side, string>): Promise<PairedMeas
           const figures: string[] = [];
           for (let i = 0; i < plan.designs.length; i++) {
             const design = plan.designs[(round + i) % plan.designs.length]!;
-            // Which side goes first alternates from one pair of this design's runs to the next (8 and 7 of 15).
+            // Which side goes first alternates from one pair of this design's runs to the next (15 and 15 of 30).
             const pairsSoFar = samples.get(design)?.design.length ?? 0;
             const order: Side[] = pairsSoFar % 2 === 0 ? ['baseline', 'current'] : ['current', 'baseline'];
             for (let attempt = 1; ; attempt++) {

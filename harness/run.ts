@@ -24,7 +24,8 @@ import { bookHashOfCores } from '../engines/core-inspect.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
 import { nowNs } from './clock.ts';
-import type { EventLogData } from './event-log.ts';
+import { EVENT_BYTES } from '../engines/event-record.ts';
+import { LOG_RECORDS_PER_COMMAND, type EventLogBuffers, type EventLogData } from './event-log.ts';
 import { encodeHistogram, latencyHistogram, mergeEncoded, percentilesOf } from './histogram.ts';
 import { checkJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
@@ -61,6 +62,11 @@ export interface RunRequest {
    * every `snapshotEvery` sequence numbers (absent: none); absent: no journal.
    */
   readonly journal?: { readonly settings: JournalSettings; readonly dir: string; readonly snapshotEvery?: number };
+  /**
+   * Where the producers' event logs come from: spare buffers of earlier runs, given back by the caller once it has
+   * checked their logs (EventLogBuffers.give); absent: each producer makes its own.
+   */
+  readonly logBuffers?: EventLogBuffers;
 }
 
 /** What the journaller did in one run, and the check of what it wrote. */
@@ -135,11 +141,12 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     const durable = journaller?.durable ?? null;
     const reports = split.streams.map((stream, p) => {
       const { init, transfer } = session.producerInit(p);
+      const logBuffer = request.logBuffers?.take(stream.length * LOG_RECORDS_PER_COMMAND * EVENT_BYTES) ?? null;
       const task: ProducerTask = {
         design: design.name, init, workload: workload.shared, producer: p, producers, stream,
-        warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer, durable,
+        warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer, durable, logBuffer,
       };
-      const worker = new Worker(new URL('./producer-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
+      const worker = new Worker(new URL('./producer-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer, ...(logBuffer === null ? [] : [logBuffer])] });
       workers.push(worker);
       return new Promise<ProducerReport>((resolve, reject) => {
         worker.once('message', (report: ProducerReport) => resolve(report));

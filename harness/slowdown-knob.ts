@@ -2,8 +2,8 @@
  * Test-only knob that makes one design slower by a known fraction, so the performance gate can prove that it
  * catches a regression of that size (scripts/prove-gate.sh).
  *
- *   MATCHBENCH_INJECT_SLOWDOWN=disruptor:0.10   adds busy waiting worth 10 % of the time the disruptor's hot
- *                                               loop spends on its commands
+ *   MATCHBENCH_INJECT_SLOWDOWN=disruptor:0.10   adds busy waiting worth 10 % of the time each of the disruptor's
+ *                                               threads spends on its commands
  *   MATCHBENCH_INJECT_SLOWDOWN=mutex:0.10,sharded:0.07   several designs, each by its own fraction (the gate
  *                                               judges every design on its own runs, so one proof run tests them all)
  *
@@ -71,9 +71,12 @@ function proportionalSlowdown(fraction: number): () => void {
 }
 
 /**
- * The per-command hook for `design`: call it once per command where the design processes it (the engine's consumer
- * loop; for `mutex`, inside the critical section, where the design's cost is). A no-op unless
- * MATCHBENCH_INJECT_SLOWDOWN names this design.
+ * The per-command hook for `design`: a design calls it once per command on every thread that does its per-command
+ * work (for a design with an engine thread: there, and in its producer half after a command is handed over; for
+ * `mutex`, inside the critical section). Each call returns a hook with its own window, so each thread is slowed by
+ * the fraction of its own time, and the throughput falls by that fraction whichever thread bounds it: in the gate's
+ * one-producer closed loop the producer bounds `disruptor` and `sharded`, and a hook in their engine threads alone
+ * moved their throughput by 0–4.5 % for a 7–10 % setting. A no-op unless MATCHBENCH_INJECT_SLOWDOWN names this design.
  */
 export function slowdownHook(design: string): () => void {
   const setting = settings.find((s) => s.design === design);
