@@ -10,7 +10,7 @@
  * round starting from a different design; each design's run on one tree is followed at once by the same run on the
  * other, which side goes first alternating, so the two runs of a pair see the machine in the same state. Each design
  * is judged by its per-pair throughput ratio, current ÷ baseline (harness/gate-stats.ts): it fails when the ratio
- * dropped by more than its threshold and the 99 % bootstrap interval of the drop excludes zero. Every run's answer
+ * dropped by more than its threshold and the 99 % bootstrap interval of the drop (over process pairs, then run pairs) excludes zero. Every run's answer
  * is checked event for event; any equivalence failure of the current code fails the gate too. Because both sides
  * run on the same machine, interleaved, any kind of machine can be judged: nothing measured elsewhere is compared.
  *
@@ -48,14 +48,15 @@ const GATE_SET = {
   designs: ['inline', 'mutex', 'channel', 'disruptor', 'sharded'],
 } as const;
 
+/** Rounds per pair of processes: one per design, so every design starts a round once in each pair. */
+const ROUNDS_PER_PAIR = GATE_SET.designs.length;
 /**
- * Rounds per pair of processes: two per design, so every design starts a round twice in each pair. 30 run pairs per
- * design since runs reuse their event-log buffers (a run took 0.5–0.9 s instead of 1.0–1.5 s): with 15, the 99 %
- * intervals of the two-thread designs were ±10 % wide, which caught a 10 % slowdown in about half the runs.
+ * Pairs of measuring processes: PAIRS x ROUNDS_PER_PAIR run pairs per design, judged with a bootstrap that resamples
+ * process pairs (harness/gate-stats.ts). 6 since runs reuse their event-log buffers (a run's set-up fell from
+ * 1.0–1.5 s to 0.5–0.9 s): with 3 pairs of 5 rounds the two-thread designs' 99 % intervals were ±10 % wide, and
+ * 3 pairs of 10 rounds left a process pair's own offset (±5–8 % for `sharded` and `channel`) to three draws.
  */
-const ROUNDS_PER_PAIR = 2 * GATE_SET.designs.length;
-/** Pairs of measuring processes: PAIRS x ROUNDS_PER_PAIR run pairs per design. */
-const PAIRS = 3;
+const PAIRS = 6;
 /** A pair of runs during which other processes used more than this share of the machine's CPU is measured again. */
 const FOREIGN_LIMIT = 0.1;
 /** Attempts per needed pair of runs before the gate gives up on a machine that never goes quiet. */
@@ -133,7 +134,7 @@ async function measureBothTrees(trees: Record<Side, string>): Promise<PairedMeas
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    const samples = new Map<string, { design: number[]; reference: number[] }>();
+    const samples = new Map<string, { design: number[]; reference: number[]; groups: number[] }>();
     const equivalenceFailures: Record<Side, string[]> = { baseline: [], current: [] };
     let notes: readonly string[] = [];
     let discardedPairs = 0;
@@ -175,9 +176,10 @@ async function measureBothTrees(trees: Record<Side, string>): Promise<PairedMeas
               }
               const foreign = Math.max(base.foreign ?? 0, now.foreign ?? 0);
               if (foreign <= FOREIGN_LIMIT) {
-                const entry = samples.get(design) ?? { design: [], reference: [] };
+                const entry = samples.get(design) ?? { design: [], reference: [], groups: [] };
                 entry.design.push(now.throughput);
                 entry.reference.push(base.throughput);
+                entry.groups.push(k);
                 samples.set(design, entry);
                 figures.push(`${design} ${(base.throughput / 1e6).toFixed(2)}/${(now.throughput / 1e6).toFixed(2)}`);
                 break;
@@ -219,7 +221,7 @@ const SPEC: CommandSpec = {
     `each pair taking turns run by run over ${ROUNDS_PER_PAIR} rounds of ${GATE_SET.designs.join(', ')} (closed loop, one producer, ${GATE_SET.workload.preset} preset, ` +
     `${GATE_SET.workload.count} commands). A design regresses when its per-pair throughput ratio, current ÷ baseline, fell by more than ` +
     `${GATE_RULE.threshold * 100} % and the ` +
-    `${GATE_RULE.confidence * 100} % bootstrap interval of the change is entirely below zero. ` +
+    `${GATE_RULE.confidence * 100} % bootstrap interval of the change (resampling process pairs, then run pairs within them) is entirely below zero. ` +
     `Exit codes: 0 pass, 1 fail, 2 usage, 3 machine too busy, 4 cannot judge (baseline commit not in this clone, its code predates the measuring protocol, or another benchmark set).`,
   options: {
     'update-baseline': { type: 'boolean', description: 'move results/baseline.json to a commit (measures nothing); needs --reason' },

@@ -111,6 +111,59 @@ describe('gate statistics', () => {
     expect(regressions(4, 100, 15, 0.9, 0.03)).toBeGreaterThanOrEqual(95);
   });
 
+  /**
+   * G process pairs of R round pairs each: every pair of processes has its own offset of the ratio (gaussian,
+   * relative sd `offsetSd`), every figure its own noise `sd`; the current code runs at `ratio` x the baseline's.
+   */
+  function clustered(random: () => number, groups: number, rounds: number, ratio: number, offsetSd: number, sd: number): RoundSamples {
+    const design: number[] = [];
+    const reference: number[] = [];
+    const labels: number[] = [];
+    for (let g = 0; g < groups; g++) {
+      const offset = noisy(random, 1, 1, offsetSd)[0]!;
+      design.push(...noisy(random, rounds, ratio * offset * 1e6, sd));
+      reference.push(...noisy(random, rounds, 1e6, sd));
+      for (let r = 0; r < rounds; r++) labels.push(g);
+    }
+    return { design, reference, groups: labels };
+  }
+
+  it('process-pair offsets are noise to a bootstrap over process pairs, not a change (200 trials of unchanged code)', () => {
+    const random = seededRandom(21);
+    const excludesZero = (j: { low: number; high: number }): boolean => j.high < 0 || j.low > 0;
+    let grouped = 0;
+    let flat = 0;
+    let alarms = 0;
+    for (let trial = 0; trial < 200; trial++) {
+      // 6 process pairs of 5 rounds, offsets of 5 % between pairs, 2 % noise per figure: unchanged code.
+      const samples = clustered(random, 6, 5, 1, 0.05, 0.02);
+      const rule = { ...RULE, resamples: 500, seed: trial };
+      const j = judge(samples, rule);
+      if (excludesZero(j)) grouped++;
+      if (j.verdict === 'regression') alarms++;
+      if (excludesZero(judge({ design: samples.design, reference: samples.reference }, rule))) flat++;
+    }
+    // A 99 % interval over 6 process pairs excludes zero more often than 1 % of the time (12 of 200 with this seed:
+    // a percentile bootstrap over few groups is narrow), and the 5 % threshold stops those.
+    expect(grouped).toBeLessThanOrEqual(20);
+    expect(alarms).toBeLessThanOrEqual(2);
+    // The same samples judged as 30 independent pairs: the offsets pass for real changes four times as often (48).
+    expect(flat).toBeGreaterThan(2.5 * grouped);
+  });
+
+  it('with no offsets between process pairs, grouping keeps the power: a 10 % slowdown under 3 % noise (100 trials of 6 x 5)', () => {
+    const random = seededRandom(22);
+    let caught = 0;
+    for (let trial = 0; trial < 100; trial++) {
+      if (judge(clustered(random, 6, 5, 0.9, 0, 0.03), { ...RULE, resamples: 500, seed: trial }).verdict === 'regression') caught++;
+    }
+    expect(caught).toBeGreaterThanOrEqual(95);
+  });
+
+  it('group labels must match the rounds', () => {
+    expect(() => judge({ design: [1, 1, 1], reference: [1, 1, 1], groups: [0, 1] }, RULE)).toThrow(/3 rounds but 2 group labels/);
+  });
+
   it('a consistent 2 % change stays under the 5 % noise threshold even when significant', () => {
     const j = judge(pairs(seededRandom(5), 15, 0.98, 0.002), RULE);
     expect(j.high).toBeLessThan(0);
