@@ -10,7 +10,7 @@
  * round starting from a different design; each design's run on one tree is followed at once by the same run on the
  * other, which side goes first alternating, so the two runs of a pair see the machine in the same state. Each design
  * is judged by its per-pair throughput ratio, current ÷ baseline (harness/gate-stats.ts): it fails when the ratio
- * dropped by more than its threshold and the 99 % bootstrap interval of the drop (over process pairs, then run pairs) excludes zero. Every run's answer
+ * dropped by more than its threshold and the 99 % bootstrap interval of the drop (resampling whole process pairs) excludes zero. Every run's answer
  * is checked event for event; any equivalence failure of the current code fails the gate too. Because both sides
  * run on the same machine, interleaved, any kind of machine can be judged: nothing measured elsewhere is compared.
  *
@@ -221,7 +221,7 @@ const SPEC: CommandSpec = {
     `each pair taking turns run by run over ${ROUNDS_PER_PAIR} rounds of ${GATE_SET.designs.join(', ')} (closed loop, one producer, ${GATE_SET.workload.preset} preset, ` +
     `${GATE_SET.workload.count} commands). A design regresses when its per-pair throughput ratio, current ÷ baseline, fell by more than ` +
     `${GATE_RULE.threshold * 100} % and the ` +
-    `${GATE_RULE.confidence * 100} % bootstrap interval of the change (resampling process pairs, then run pairs within them) is entirely below zero. ` +
+    `${GATE_RULE.confidence * 100} % bootstrap interval of the change (resampling whole process pairs) is entirely below zero. ` +
     `Exit codes: 0 pass, 1 fail, 2 usage, 3 machine too busy, 4 cannot judge (baseline commit not in this clone, its code predates the measuring protocol, or another benchmark set).`,
   options: {
     'update-baseline': { type: 'boolean', description: 'move results/baseline.json to a commit (measures nothing); needs --reason' },
