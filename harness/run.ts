@@ -134,7 +134,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
       if (every > 0) {
         snapshotter = await startSnapshotter({
           logs, cores: session.cores(), dirs: journalDirs, firstSequences: logs.map(() => 0), design: design.name, symbols: workload.shared.symbols,
-          initialSessions: logs.map(() => []), ...senders, journaled: journaller.journaled, every,
+          initialSessions: logs.map(() => []), ...senders, journaled: journaller.journaled, every, hashEvery: 0,
         }, () => {}, (error) => fail(error));
       }
     }

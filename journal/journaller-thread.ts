@@ -23,6 +23,12 @@ export interface JournallerStart extends Omit<JournallerInputs, 'logs' | 'durabl
   readonly logs: readonly SequenceLog[];
   /** How many record indexes there are (the durable flags' length). */
   readonly recordCount: number;
+  /**
+   * Whether the journaller sets the durable flags (default: when the mode acknowledges on disk). False when
+   * something else decides when a command is durable from the `journaled` counts: the replicator in `sync`
+   * replication (server/replicator.ts) waits for the standby too.
+   */
+  readonly setsDurable?: boolean;
 }
 
 export interface JournallerHandle {
@@ -35,7 +41,7 @@ export interface JournallerHandle {
 }
 
 export async function startJournaller(start: JournallerStart, onError: (error: Error) => void): Promise<JournallerHandle> {
-  const durable = acknowledgesDurable(start.settings.mode) ? new SharedArrayBuffer(start.recordCount) : null;
+  const durable = (start.setsDurable ?? acknowledgesDurable(start.settings.mode)) ? new SharedArrayBuffer(start.recordCount) : null;
   const journaled = new SharedArrayBuffer(4 * start.logs.length);
   const control = new SharedArrayBuffer(4);
   for (const log of start.logs) log.publishForJournal();

@@ -43,9 +43,12 @@ export interface JournallerInputs {
   readonly sessions: SharedArrayBuffer;
   /** Float64 per record index. */
   readonly clientSequences: SharedArrayBuffer;
-  /** Uint8 per record index, set to 1 once the record is on disk; null when the mode acknowledges without waiting. */
+  /**
+   * Uint8 per record index, set to 1 once the record is on disk; null when the mode acknowledges without waiting, or
+   * when another stage reads `journaled` and sets them (the replicator in sync replication).
+   */
   readonly durable: SharedArrayBuffer | null;
-  /** Int32 per log: how many of its positions the journal holds (written; fsynced in group and sync modes). */
+  /** Int32 per log: how many of its positions the journal holds (written; fsynced in group and sync modes); notified. */
   readonly journaled: SharedArrayBuffer;
   readonly settings: JournalSettings;
 }
@@ -81,9 +84,7 @@ export class Journaller {
   constructor(inputs: JournallerInputs) {
     const { settings } = inputs;
     if (settings.mode === 'none') throw new Error('journaller: mode none journals nothing; do not start one');
-    if (acknowledgesDurable(settings.mode) !== (inputs.durable !== null)) {
-      throw new Error(`journaller: mode ${settings.mode} ${acknowledgesDurable(settings.mode) ? 'needs' : 'takes no'} durable flags`);
-    }
+    if (inputs.durable !== null && !acknowledgesDurable(settings.mode)) throw new Error(`journaller: mode ${settings.mode} takes no durable flags (it acknowledges before the disk has a command)`);
     if (inputs.dirs.length !== inputs.logs.length || inputs.firstSequences.length !== inputs.logs.length) {
       throw new Error(`journaller: ${inputs.logs.length} sequence logs but ${inputs.dirs.length} directories and ${inputs.firstSequences.length} first sequences`);
     }
@@ -178,5 +179,7 @@ export class Journaller {
     if (durable !== null) for (let i = s.written; i < s.written + count; i++) Atomics.store(durable, s.log.at(i), 1);
     s.written += count;
     Atomics.store(this.#journaled, s.k, s.written);
+    // The replicator in sync replication sleeps on it (one notify per frame; no waiter, no system call).
+    Atomics.notify(this.#journaled, s.k);
   }
 }

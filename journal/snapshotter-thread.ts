@@ -1,6 +1,7 @@
 /**
  * The main-thread half of the snapshotter (journal/snapshotter-worker.ts): starts it beside a running design whose
- * sequence logs publish (a journaller runs), asks it for a snapshot on demand, and stops it.
+ * sequence logs publish (a journaller runs), asks it for a snapshot on demand, and stops it; book-hash checkpoints
+ * it takes (`hashEvery`) reach `onCheckpoint`.
  *
  * Contract: `startSnapshotter` resolves once the thread has its staging buffers (touched, so no copy page-faults);
  * `request()` makes every sequencer pause at its next command for a snapshot; `stop(final)` — call it only once no
@@ -38,7 +39,19 @@ export interface SnapshotTaken {
   readonly writeMs: number;
 }
 
-export type SnapshotterMessage = { readonly type: 'ready' } | { readonly type: 'snapshot'; readonly snapshot: SnapshotTaken } | { readonly type: 'done' };
+/** A book hash taken at a multiple of the hash interval (for the standby's check, server/replicator.ts). */
+export interface Checkpoint {
+  readonly log: number;
+  /** The hash covers exactly the records below this journal sequence. */
+  readonly sequence: number;
+  readonly hash: string;
+}
+
+export type SnapshotterMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'snapshot'; readonly snapshot: SnapshotTaken }
+  | { readonly type: 'checkpoint'; readonly checkpoint: Checkpoint }
+  | { readonly type: 'done' };
 
 export interface SnapshotterInputs {
   readonly logs: readonly SequenceLogRegion[];
@@ -58,6 +71,11 @@ export interface SnapshotterInputs {
   readonly journaled: SharedArrayBuffer;
   /** A snapshot at every multiple of this journal sequence (0: only on demand and at stop). */
   readonly every: number;
+  /**
+   * A book hash (no snapshot file) at every multiple of this journal sequence (0: none): the same pause, the
+   * hash taken from the copy off the engine. For a hot standby's check (server/replication-protocol.ts CHECKPOINT).
+   */
+  readonly hashEvery: number;
   readonly control: SharedArrayBuffer;
 }
 
@@ -72,7 +90,9 @@ export interface SnapshotterHandle {
   close(): Promise<void>;
 }
 
-export async function startSnapshotter(start: SnapshotterStart, onSnapshot: (snapshot: SnapshotTaken) => void, onError: (error: Error) => void): Promise<SnapshotterHandle> {
+export async function startSnapshotter(
+  start: SnapshotterStart, onSnapshot: (snapshot: SnapshotTaken) => void, onError: (error: Error) => void, onCheckpoint: (checkpoint: Checkpoint) => void = () => {},
+): Promise<SnapshotterHandle> {
   const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
   const cores = start.cores.map((core) => {
     if (!(core.buffer instanceof SharedArrayBuffer)) throw new Error('snapshotter: a core that is not in shared memory cannot be copied by another thread');
@@ -102,6 +122,8 @@ export async function startSnapshotter(start: SnapshotterStart, onSnapshot: (sna
     else if (message.type === 'snapshot') {
       taken.push(message.snapshot);
       onSnapshot(message.snapshot);
+    } else if (message.type === 'checkpoint') {
+      onCheckpoint(message.checkpoint);
     } else {
       expectedExit = true;
       done!();

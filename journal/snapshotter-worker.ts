@@ -18,12 +18,15 @@
  *   snapshot beyond its journal.
  * - Keeps the newest KEEP_SNAPSHOTS snapshots of each journal and deletes older ones (the journal keeps every
  *   segment: the resend of old events replays it from the start).
+ * - Checkpoints: with `hashEvery`, the periodic pause points are also the multiples of `hashEvery`; at one, the
+ *   book hash of the copy is computed here and reported (no file is written unless it is a snapshot point too).
  * - On the stop word it disarms every log, answers a pause already taken, and (when asked) writes a last
  *   snapshot of every core at its final count — the caller stops the engines and the journaller first — then
  *   reports. Every snapshot is also reported as it is written.
  */
 import { statSync, unlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { bookHashOfCores } from '../engines/core-inspect.ts';
 import { FastCore } from '../engines/fast-core.ts';
 import { PAUSED_WORD, SequenceLog } from '../engines/sequence-log.ts';
 import { copyCoreRegion, snapshotFiles, writeSnapshot } from './snapshot.ts';
@@ -54,6 +57,8 @@ interface LogState {
   folded: number;
   /** The count `pauseAt` is armed at (0: not armed). */
   armedAt: number;
+  /** The armed pause answers a demand (a snapshot whatever the count). */
+  demanded: boolean;
   /** The write of its staging buffer to a snapshot file, while one runs. */
   write: Promise<void> | null;
 }
@@ -63,7 +68,7 @@ const states: LogState[] = task.logs.map((region, k) => {
   const staging = new Uint8Array(core.layout.totalBytes);
   staging.fill(1);
   staging.fill(0);
-  return { k, log: SequenceLog.attach(region), core, staging, sessions: new Map(task.initialSessions[k]!), folded: 0, armedAt: 0, write: null };
+  return { k, log: SequenceLog.attach(region), core, staging, sessions: new Map(task.initialSessions[k]!), folded: 0, armedAt: 0, demanded: false, write: null };
 });
 port.postMessage({ type: 'ready' } satisfies SnapshotterMessage);
 
@@ -71,16 +76,22 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function arm(s: LogState, count: number): void {
+function arm(s: LogState, count: number, demanded: boolean): void {
   s.armedAt = count;
+  s.demanded = demanded;
   s.log.pauseAt(count);
 }
 
-/** The count of the next periodic pause point after the log's current count (0: no periodic snapshots). */
+/** The count of the next periodic pause point (snapshot or checkpoint) after the log's current count (0: none). */
 function nextPeriodicCount(s: LogState): number {
-  if (task.every === 0) return 0;
   const sequence = task.firstSequences[s.k]! + s.log.publishedLength();
-  return (Math.floor(sequence / task.every) + 1) * task.every - task.firstSequences[s.k]!;
+  const next = (every: number): number => (every === 0 ? Infinity : (Math.floor(sequence / every) + 1) * every);
+  const at = Math.min(next(task.every), next(task.hashEvery));
+  return at === Infinity ? 0 : at - task.firstSequences[s.k]!;
+}
+
+function isMultiple(sequence: number, every: number): boolean {
+  return every > 0 && sequence % every === 0;
 }
 
 function foldSessions(s: LogState, upTo: number): void {
@@ -145,8 +156,16 @@ function takePaused(s: LogState): void {
   const count = s.log.publishedLength();
   const before = s.log.pauses().count;
   const taken = copy(s, count);
+  const demanded = s.demanded;
   s.armedAt = 0;
+  s.demanded = false;
   s.log.release();
+  const sequence = task.firstSequences[s.k]! + count;
+  if (isMultiple(sequence, task.hashEvery)) {
+    const hash = bookHashOfCores([FastCore.attach(taken.core.buffer, taken.core.byteOffset)], task.symbols);
+    port!.postMessage({ type: 'checkpoint', checkpoint: { log: s.k, sequence, hash } } satisfies SnapshotterMessage);
+  }
+  if (!demanded && !isMultiple(sequence, task.every)) return;
   // The sequencer writes its pause's length once it runs again (NaN: it never did, its thread was stopped).
   const pauseOf = async (): Promise<number> => {
     for (let i = 0; s.log.pauses().count === before && i < RESUME_WAIT_MS; i++) await sleep(1);
@@ -164,16 +183,14 @@ for (;;) {
   const demanded = requests !== requestsSeen;
   requestsSeen = requests;
   for (const s of states) {
-    if (s.log.isPaused()) {
-      takePaused(s);
-      continue;
-    }
+    // A pause answered with no file to write (a checkpoint) is armed again at once, not a wait later.
+    if (s.log.isPaused()) takePaused(s);
     // Its staging buffer is being written: armed again once the write ends (a demand made meanwhile is met by it).
     if (s.write !== null) continue;
     const published = s.log.publishedLength();
-    if (demanded) arm(s, published + 1);
+    if (demanded) arm(s, published + 1, true);
     // Not armed yet, or armed too late (the sequencer passed the count before it saw it).
-    else if (s.armedAt === 0 || s.armedAt <= published) arm(s, nextPeriodicCount(s));
+    else if (s.armedAt === 0 || s.armedAt <= published) arm(s, nextPeriodicCount(s), false);
   }
   const control$ = Atomics.waitAsync(control, CONTROL_REQUESTS, requests, WAIT_MS);
   if (!control$.async) continue;

@@ -23,23 +23,20 @@
  * check passes for what the mode promises.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { designByName } from '../engines/designs.ts';
-import { ReferenceEngine } from '../engines/reference.ts';
-import { formatEvent } from '../engines/types.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../harness/cli-args.ts';
 import { splitWorkload } from '../harness/split.ts';
-import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
 import { acknowledgesDurable, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
-import { readJournal } from '../journal/reader.ts';
 import { POWER_CUTS, powerCut, type PowerCut } from '../journal/power-cut.ts';
-import { journalDirectories, recover } from '../journal/recovery.ts';
+import { journalDirectories } from '../journal/recovery.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
-import { decodeRecord, RECORD_BYTES } from '../workloads/workload.ts';
+
 import { freePort } from './free-port.ts';
+import { checkSurvivors } from './survivor-check.ts';
 import { snapshotsLogged, startServe, stopServe } from './serve-process.ts';
 import { runLoad } from './load.ts';
 
@@ -163,85 +160,8 @@ async function main(): Promise<void> {
     const pausesUs = snapshots.map((s) => s.pauseUs);
 
     // The survivors, checked against the reference engine.
-    const split = splitWorkload(workload.records, workload.count, connections, 'order');
-    const acked = readFileSync(acksPath, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { conn: number; cseq: number; seq: number });
-    const problems: string[] = [];
-    const seen = new Map<number, Set<number>>();
-        let duplicates = 0;
-    const engine = new ReferenceEngine();
-    const record = new Uint8Array(RECORD_BYTES);
-    const recordF64 = new Float64Array(record.buffer);
-    const referenceEvents = new Map<number, string[]>();
-    const { sharded, dirs: journals } = journalDirectories(dir);
-    for (const journal of journals) {
-      const lastInJournal = new Map<number, number>();
-      readJournal(journal, (frame) => {
-        const view = new DataView(frame.records.buffer, frame.records.byteOffset, frame.records.byteLength);
-        for (let j = 0; j < frame.count; j++) {
-          const at = j * JOURNAL_RECORD_BYTES;
-          const session = view.getUint32(at + REC_OFF_SESSION, true);
-          const cseq = view.getFloat64(at + REC_OFF_CLIENT_SEQUENCE, true);
-          const set = seen.get(session) ?? new Set<number>();
-          seen.set(session, set);
-          if (set.has(cseq)) {
-            duplicates++;
-            continue;
-          }
-          set.add(cseq);
-          const index = split.streams[session - SESSION_BASE]?.[cseq - 1];
-          if (index === undefined) {
-            problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: session ${session} client sequence ${cseq} was never sent`);
-            continue;
-          }
-          // One sequencer: a session's client sequences follow each other; a shard's journal holds an increasing subset.
-          const last = lastInJournal.get(session) ?? 0;
-          if ((sharded ? cseq <= last : cseq !== last + 1) && problems.length < 5) {
-            problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: session ${session} client sequence ${cseq} after ${last} (not an interleaving of the clients' streams)`);
-          }
-          lastInJournal.set(session, cseq);
-          record.set(frame.records.subarray(at, at + RECORD_BYTES));
-          for (let b = 0; b < RECORD_BYTES; b++) {
-            if (record[b] !== workload.bytes[index * RECORD_BYTES + b]) {
-              problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: the command differs from the client's command ${index} at byte ${b}`);
-              break;
-            }
-          }
-          const lines: string[] = [];
-          engine.process(decodeRecord(record, recordF64, 0, workload.symbols), index, (e) => lines.push(formatEvent(e)));
-          referenceEvents.set(index, lines);
-        }
-      });
-    }
-    for (const [session, set] of seen) {
-      for (let cseq = 1; cseq <= set.size; cseq++) {
-        if (!set.has(cseq)) {
-          problems.push(`session ${session}: the journal holds ${set.size} of its commands but not client sequence ${cseq} (a gap)`);
-          break;
-        }
-      }
-    }
-    const present = (a: { conn: number; cseq: number }): boolean => seen.get(SESSION_BASE + a.conn)?.has(a.cseq) ?? false;
-    const lost = acked.filter((a) => !present(a));
-    const recovered = recover(dir, { ignoreSnapshots: false });
-    if (recovered.bookHash !== engine.bookHash()) problems.push(`recovered book hash ${recovered.bookHash.slice(0, 16)}… differs from the reference replay's ${engine.bookHash().slice(0, 16)}…`);
-    // (d) the client's events, per command, against the reference's.
-    const received = new Map<number, string[]>();
-    for (const line of readFileSync(eventsPath, 'utf8').split('\n')) {
-      if (line === '') continue;
-      const seq = (JSON.parse(line) as { seq: number }).seq;
-      const list = received.get(seq) ?? [];
-      list.push(line);
-      received.set(seq, list);
-    }
-    let eventMismatches = 0;
-    for (const a of acked) {
-      if (!present(a)) continue;
-      const want = referenceEvents.get(a.seq) ?? [];
-      const got = received.get(a.seq) ?? [];
-      if (want.length !== got.length || want.some((l, i) => l !== got[i])) {
-        if (eventMismatches++ < 3) problems.push(`command ${a.seq} (connection ${a.conn}, client sequence ${a.cseq}): the client received ${got.length} events, the reference gives ${want.length}${got[0] !== want[0] ? ` (first: ${got[0]} vs ${want[0]})` : ''}`);
-      }
-    }
+    const survivors = checkSurvivors({ dir, workload, connections, sessionBase: SESSION_BASE, acksPath, eventsPath });
+    const { acknowledged: acked, lost, duplicates, eventMismatches, problems } = survivors;
     const durableMode = acknowledgesDurable(mode);
     if (killed < kills) problems.push(`only ${killed} of the ${kills} kills were made before the load ended (raise --rate or lower --kills)`);
     const ok = problems.length === 0 && duplicates === 0 && eventMismatches === 0 && (!durableMode || (lost.length === 0 && report.ok));

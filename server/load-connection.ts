@@ -23,8 +23,9 @@
  * - Exactly once: a command's EVENTs are held until its ACK and handed to `sink` with it (their `seq` set to the
  *   workload index); held events of a connection that drops are discarded, because the server resends them.
  * - A drop (close, socket error, ECONNREFUSED) or an ERROR frame with a code in RETRYABLE_ERROR_CODES reconnects
- *   when `retry` is set: after 100, 200, 400 … ms (capped at 2 s, each × a random factor in [0.5, 1)), each attempt
- *   to the next of `addresses` in turn (failover), the backoff reset by a WELCOME. Anything else fails the
+ *   when `retry` is set: after 100, 200, 400 … ms (doubled per round over the addresses, capped at 2 s, each × a
+ *   random factor in [0.5, 1)), each attempt to the next of `addresses` in turn (failover), the backoff reset by a
+ *   WELCOME. Anything else fails the
  *   connection: `done` resolves with a reason naming the connection, the session, the address and how far it got.
  *   `done` never rejects. `stop(reason)` fails a connection that has not finished (the run's timeout).
  *
@@ -394,7 +395,9 @@ export class LoadConnection {
       return;
     }
     this.#problem = what;
-    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** this.#attempts, BACKOFF_MAX_MS) * (0.5 + 0.5 * this.#options.random());
+    // The backoff doubles per round over the addresses, so a failover tries the other node as soon as the first.
+    const round = Math.floor(this.#attempts / this.#options.addresses.length);
+    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** round, BACKOFF_MAX_MS) * (0.5 + 0.5 * this.#options.random());
     this.#attempts++;
     const failed = this.#label();
     this.#addressIndex = (this.#addressIndex + 1) % this.#options.addresses.length;

@@ -15,6 +15,9 @@ import type { SnapshotTaken } from '../journal/snapshotter-thread.ts';
 
 export const LISTENING_PREFIX = 'matchbench serve: listening on ';
 const LISTENING = /^matchbench serve: listening on 127\.0\.0\.1:(\d+)$/m;
+/** A standby's ready line (server/standby.ts): its replication port. After a promotion it prints the listening line. */
+export const STANDBY_PREFIX = 'matchbench serve: standby, replication on ';
+const STANDBY = /^matchbench serve: standby, replication on 127\.0\.0\.1:(\d+)$/m;
 const SERVE = join(import.meta.dirname, 'serve.ts');
 const SNAPSHOT_LINE = /^serve: snapshot .* at sequence \d+: (\d+) bytes, engine paused (\d+) µs/gm;
 
@@ -38,17 +41,22 @@ export interface ServeProcess {
   output(): string;
 }
 
-export async function startServe(args: readonly string[], running: Set<ChildProcess>, timeoutMs: number): Promise<ServeProcess> {
+/**
+ * Starts serve and resolves at its listening line (`ready` 'listening'), or at a standby's ready line ('standby':
+ * `port` is then its replication port; the listening line follows a promotion, see `waitForLine`).
+ */
+export async function startServe(args: readonly string[], running: Set<ChildProcess>, timeoutMs: number, ready: 'listening' | 'standby' = 'listening'): Promise<ServeProcess> {
+  const line = ready === 'listening' ? LISTENING : STANDBY;
   const started = performance.now();
   const child = spawn(process.execPath, [SERVE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
   child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
   const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not listen within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`serve did not print its ${ready} line within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
-      const match = LISTENING.exec(output);
+      const match = line.exec(output);
       if (match !== null) {
         clearTimeout(timer);
         resolvePort(Number(match[1]));
@@ -56,10 +64,21 @@ export async function startServe(args: readonly string[], running: Set<ChildProc
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`serve exited (${code}) before listening:\n${output}`));
+      reject(new Error(`serve exited (${code}) before its ${ready} line:\n${output}`));
     });
   });
   return { child, port, listeningMs: performance.now() - started, output: () => output };
+}
+
+/** Resolves once `server`'s output (from `from` on) matches `pattern`; rejects if it exits first or after the timeout. */
+export async function waitForLine(server: ServeProcess, pattern: RegExp, timeoutMs: number, from = 0): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (pattern.test(server.output().slice(from))) return performance.now();
+    if (server.child.exitCode !== null || server.child.signalCode !== null) throw new Error(`serve exited (${server.child.exitCode ?? server.child.signalCode}) before printing ${pattern}:\n${server.output()}`);
+    if (performance.now() > deadline) throw new Error(`serve did not print ${pattern} within ${timeoutMs / 1000} s:\n${server.output()}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 export async function stopServe(server: ServeProcess, signal: 'SIGTERM' | 'SIGKILL', running: Set<ChildProcess>): Promise<number | string> {

@@ -15,10 +15,20 @@
  * SIGTERM (or SIGINT): stop taking connections and commands, finish and acknowledge what was accepted, close the
  * journal (fsynced), write a snapshot of every core with its sessions (journal/snapshot.ts), exit 0.
  *
+ * Replication (server/replicator.ts, server/standby.ts; README "Hot standby and failover"): `--replicate-to HOST:PORT`
+ * streams every sequenced command to a hot standby (`--replication sync`, the default: a command is acknowledged
+ * only once the standby's journal holds it too; `async`: the standby lags, the lag is logged), and a node started
+ * so waits for its standby's first answer before it listens, so a stale primary (a lower epoch) never takes a
+ * command: it exits 5. `--standby --listen-replication PORT` follows a primary instead and prints
+ * `matchbench serve: standby, replication on 127.0.0.1:PORT`; when the primary falls silent for
+ * `--missed-heartbeats` × `--heartbeat-ms` it promotes itself (epoch + 1), serves clients on `--port`, and
+ * replicates to its own `--replicate-to` (the old primary, restarted as a standby).
+ *
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import type { Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { designByName, DESIGNS, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
@@ -29,6 +39,7 @@ import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../
 import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
 import { DEFAULT_MAX_ORDERS, journalDirectories, recover, type Recovery } from '../journal/recovery.ts';
+import { readEpoch, writeEpoch, type Epoch } from '../journal/epoch.ts';
 import { startSnapshotter, type SnapshotterHandle, type SnapshotTaken } from '../journal/snapshotter-thread.ts';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from '../journal/format.ts';
 import { readJournal } from '../journal/reader.ts';
@@ -36,10 +47,19 @@ import { resolveWorkload } from '../workloads/load.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
 import { freePort } from './free-port.ts';
-import { LISTENING_PREFIX, snapshotLine } from './serve-process.ts';
+import { REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
+import { LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
+import { followAsStandby, type ShardState } from './standby.ts';
 import { SessionTable } from './session-table.ts';
 
 const DEFAULT_CAPACITY = 1 << 20;
+const DEFAULT_HEARTBEAT_MS = 50;
+const DEFAULT_MISSED_HEARTBEATS = 3;
+const DEFAULT_HASH_EVERY = 100_000;
+/** Exit code of a primary that found a higher epoch on its standby (fenced: it must not take commands). */
+export const EXIT_FENCED = 5;
+/** How long a stop waits for acknowledgements held for an absent standby (sync replication), ms. */
+const STOP_WAIT_FOR_STANDBY_MS = 5000;
 const DEFAULT_SYMBOLS_FROM = 'preset:balanced';
 
 const SPEC: CommandSpec = {
@@ -62,6 +82,13 @@ const SPEC: CommandSpec = {
     'snapshot-every': { type: 'string', value: 'N', description: 'snapshot every core at every multiple of N journal sequence numbers (needs a journal; default: at SIGTERM and on SIGUSR2 only)' },
     'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
+    'replicate-to': { type: 'string', value: 'HOST:PORT', description: "stream every command to the hot standby listening there (a standby: once promoted); needs a journal" },
+    replication: { type: 'string', value: 'MODE', description: `${REPLICATION_MODES.join(' or ')}: acknowledge once the standby holds a command too, or without waiting for it (default sync)` },
+    standby: { type: 'boolean', description: 'follow a primary as its hot standby (needs --listen-replication, --journal, --dir); promote on its silence' },
+    'listen-replication': { type: 'string', value: 'PORT', description: 'the standby\'s replication port on 127.0.0.1 (0: a free one)' },
+    'heartbeat-ms': { type: 'string', value: 'T', description: `replication heartbeat interval (default ${DEFAULT_HEARTBEAT_MS})` },
+    'missed-heartbeats': { type: 'string', value: 'N', description: `a peer silent for N intervals is taken for dead (default ${DEFAULT_MISSED_HEARTBEATS})` },
+    'hash-every': { type: 'string', value: 'N', description: `a primary sends its book hash every N sequence numbers for the standby to check (default ${DEFAULT_HASH_EVERY}; 0: never)` },
   },
 };
 
@@ -100,6 +127,20 @@ function summariseSnapshots(taken: readonly SnapshotTaken[]): string {
   const pauses = taken.filter((s) => !s.final && Number.isFinite(s.pauseNs)).map((s) => s.pauseNs / 1000).sort((a, b) => a - b);
   const running = pauses.length === 0 ? 'none while running' : `${pauses.length} while running, engine paused p50 ${pauses[Math.floor(pauses.length / 2)]!.toFixed(0)} µs, max ${pauses.at(-1)!.toFixed(0)} µs`;
   return `snapshots: ${running}; ${taken.filter((s) => s.final).length} at stop; ${taken.at(-1)?.bytes ?? 0} bytes each`;
+}
+
+/** Where serve starts from: a recovered journal, a promoted standby's state, or nothing (fresh). */
+interface StartState {
+  readonly symbols: readonly string[];
+  /** Per journal (shard); empty for a fresh start. */
+  readonly shards: readonly ShardState[];
+}
+
+function parseAddress(text: string, flag: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  const port = Number(text.slice(colon + 1));
+  if (colon <= 0 || !/^\d+$/.test(text.slice(colon + 1)) || port < 1 || port > 65535) throw new UsageError(SPEC.command, `${flag}: '${text}' is not HOST:PORT`);
+  return { host: text.slice(0, colon), port };
 }
 
 function hasJournal(dir: string): boolean {
@@ -149,19 +190,64 @@ async function main(): Promise<void> {
   const requestedPort = args.integer('port', 0, 65535) ?? 0;
   const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40) ?? 0;
   if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every needs a journal (--journal async|group|sync --dir DIR): a snapshot covers only what the journal holds');
+  const replicateToFlag = args.string('replicate-to');
+  const replicateTo = replicateToFlag === undefined ? null : parseAddress(replicateToFlag, '--replicate-to');
+  const replicationFlag = args.string('replication') ?? 'sync';
+  if (!(REPLICATION_MODES as readonly string[]).includes(replicationFlag)) throw new UsageError(SPEC.command, `--replication: '${replicationFlag}' is not one of ${REPLICATION_MODES.join(', ')}`);
+  const replication = replicationFlag as ReplicationMode;
+  if (args.string('replication') !== undefined && replicateTo === null) throw new UsageError(SPEC.command, '--replication needs --replicate-to HOST:PORT');
+  const isStandby = args.boolean('standby');
+  const listenReplication = args.integer('listen-replication', 0, 65535);
+  const heartbeatMs = args.integer('heartbeat-ms', 1, 60_000) ?? DEFAULT_HEARTBEAT_MS;
+  const missedHeartbeats = args.integer('missed-heartbeats', 1, 1000) ?? DEFAULT_MISSED_HEARTBEATS;
+  const hashEvery = args.integer('hash-every', 0, 2 ** 32 - 1) ?? DEFAULT_HASH_EVERY;
+  if ((replicateTo !== null || isStandby) && mode === 'none') throw new UsageError(SPEC.command, `${isStandby ? '--standby' : '--replicate-to'} needs a journal (--journal async|group|sync --dir DIR): replication streams the journal, and a standby catches up from it`);
+  if (isStandby && listenReplication === undefined) throw new UsageError(SPEC.command, '--standby needs --listen-replication PORT (where its primary connects)');
+  if (!isStandby && listenReplication !== undefined) throw new UsageError(SPEC.command, '--listen-replication is the port of a --standby');
 
-  // Recover, or start fresh.
-  let recovery: Recovery | null = null;
-  let symbols: readonly string[];
-  if (dir !== null && hasJournal(dir)) {
-    recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders } });
-    symbols = recovery.shards[0]!.symbols;
+  // Recover, follow a primary until promoted, or start fresh.
+  let start: StartState;
+  let recovered = false;
+  let epoch: Epoch | null = null;
+  let replicationListener: Server | null = null;
+  let promotedAtMs = -1;
+  const freshSymbols = async (): Promise<readonly string[]> => (await resolveWorkload(args.string('symbols-from') ?? DEFAULT_SYMBOLS_FROM)).symbols;
+  if (isStandby) {
+    const follower = followAsStandby({
+      dir: dir!, design: design.name, symbols: hasJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery,
+      log: (line) => process.stderr.write(`${line}\n`), onListening: (p) => process.stdout.write(`${STANDBY_PREFIX}127.0.0.1:${p}\n`),
+      onError: (error) => {
+        process.stderr.write(`serve: ${error.message}\n`);
+        process.exit(1);
+      },
+    });
+    const stopFollowing = (): void => {
+      void follower.stop().then(() => process.exit(0), (error: Error) => {
+        process.stderr.write(`serve: ${error.stack ?? error.message}\n`);
+        process.exit(1);
+      });
+    };
+    process.once('SIGTERM', stopFollowing);
+    process.once('SIGINT', stopFollowing);
+    const promotion = await follower.promoted;
+    promotedAtMs = performance.now();
+    process.off('SIGTERM', stopFollowing);
+    process.off('SIGINT', stopFollowing);
+    start = { symbols: promotion.symbols, shards: promotion.shards };
+    recovered = promotion.shards.some((shard) => shard.nextSequence > 0);
+    epoch = promotion.epoch;
+    replicationListener = promotion.listener;
+  } else if (dir !== null && hasJournal(dir)) {
+    const recovery: Recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders } });
+    start = { symbols: recovery.shards[0]!.symbols, shards: recovery.shards };
+    recovered = true;
     const t = recovery.timings;
     process.stderr.write(`serve: recovered ${recovery.commandsReplayed} commands from ${dir} in ${t.totalMs.toFixed(0)} ms, book ${recovery.bookHash.slice(0, 16)}\n`);
   } else {
-    symbols = (await resolveWorkload(args.string('symbols-from') ?? DEFAULT_SYMBOLS_FROM)).symbols;
+    start = { symbols: await freshSymbols(), shards: [] };
   }
-  const coreCapacities = recovery?.shards[0]!.core.capacities ?? { maxOrders, maxSymbols: Math.max(1, symbols.length), ladderTicks: defaultLadderTicks(Math.max(1, symbols.length)) };
+  const symbols = start.symbols;
+  const coreCapacities = start.shards[0]?.core.capacities ?? { maxOrders, maxSymbols: Math.max(1, symbols.length), ladderTicks: defaultLadderTicks(Math.max(1, symbols.length)) };
   const capacities: FastEngineCapacities = { ...coreCapacities, maxEventsPerCommand: Math.min(coreCapacities.maxOrders + 2, 1 << 16) };
 
   const workload: SharedWorkload = { symbols, records: new SharedArrayBuffer(capacity * RECORD_BYTES), count: capacity };
@@ -173,9 +259,9 @@ async function main(): Promise<void> {
   const table = SessionTable.create();
   /** Per session, commands applied past its last contiguous one (several sequencers only: see shardGaps). */
   const appliedAhead: Record<number, number[]> = {};
-  if (recovery !== null) {
-    if (recovery.shards.length !== cores.length) throw new Error(`${dir}: the journal has ${recovery.shards.length} sequencer(s); ${design.name} with these parameters has ${cores.length}`);
-    recovery.shards.forEach((shard, k) => {
+  if (recovered) {
+    if (start.shards.length !== cores.length) throw new Error(`${dir}: the journal has ${start.shards.length} sequencer(s); ${design.name} with these parameters has ${cores.length}`);
+    start.shards.forEach((shard, k) => {
       const n = shard.core.layout.totalBytes;
       new Uint8Array(cores[k]!.buffer, cores[k]!.byteOffset, n).set(new Uint8Array(shard.core.buffer, shard.core.byteOffset, n));
       for (const [id, last] of shard.sessions) {
@@ -183,7 +269,7 @@ async function main(): Promise<void> {
         table.setLastApplied(slot, Math.max(table.lastApplied(slot), last));
       }
     });
-    if (recovery.shards.length > 1) {
+    if (start.shards.length > 1) {
       for (const [id, gap] of shardGaps(journalDirectories(dir!).dirs)) {
         table.setLastApplied(table.slotOf(id), gap.prefix);
         appliedAhead[id] = gap.ahead;
@@ -193,15 +279,16 @@ async function main(): Promise<void> {
 
   const logs = session.sequenceLogs();
   const journalDirs = dir === null || mode === 'none' ? null
-    : recovery !== null ? [...journalDirectories(dir).dirs]
+    : recovered ? [...journalDirectories(dir).dirs]
     : logs.length === 1 ? [dir] : logs.map((_, k) => join(dir, `shard-${k}`));
+  const firstSequences = logs.map((_, k) => (recovered ? start.shards[k]!.nextSequence : 0));
   const senders = { sessions: new SharedArrayBuffer(4 * capacity), clientSequences: new SharedArrayBuffer(8 * capacity) };
   let journaller: JournallerHandle | null = null;
   if (journalDirs !== null) {
     mkdirSync(dir!, { recursive: true });
     journaller = await startJournaller({
-      logs, dirs: journalDirs, firstSequences: logs.map((_, k) => recovery?.shards[k]!.nextSequence ?? 0), design: design.name, symbols,
-      records: workload.records, recordCount: capacity, ...senders,
+      logs, dirs: journalDirs, firstSequences, design: design.name, symbols,
+      records: workload.records, recordCount: capacity, ...senders, ...(replicateTo !== null && replication === 'sync' ? { setsDurable: false } : {}),
       settings: { mode, groupCommands: args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS, groupWaitUs: args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US },
     }, (error) => shutdown?.(error));
   }
@@ -211,11 +298,33 @@ async function main(): Promise<void> {
     if (snapshotter === null) process.stderr.write('serve: SIGUSR2 asks for a snapshot, and this server keeps no journal (--journal none): ignored\n');
     else snapshotter.request();
   });
+  let replicator: ReplicatorHandle | null = null;
+  if (replicateTo !== null) {
+    if (epoch === null) {
+      // A node started as primary keeps the epoch its directory records (it may have been a standby); a fresh one takes 1.
+      epoch = readEpoch(dir!) ?? { epoch: 1, starts: firstSequences };
+      writeEpoch(dir!, epoch);
+    }
+    replicator = startReplicator({
+      logs, firstSequences, records: workload.records, recordCount: capacity, ...senders, journaled: journaller!.journaled, journalDirs: journalDirs!,
+      host: replicateTo.host, port: replicateTo.port, mode: replication, heartbeatMs, missedHeartbeats, epoch: epoch.epoch, epochStarts: epoch.starts,
+      design: design.name, symbols, hashInterval: hashEvery,
+    }, (line) => process.stderr.write(`${line}\n`), (message) => {
+      process.stderr.write(`serve: FENCED: ${message}. This node takes no more commands; restart it as a standby (--standby)\n`);
+      process.exit(EXIT_FENCED);
+    }, (error) => shutdown?.(error));
+  }
   if (journaller !== null) {
     snapshotter = await startSnapshotter({
-      logs, cores, dirs: journalDirs!, firstSequences: logs.map((_, k) => recovery?.shards[k]!.nextSequence ?? 0), design: design.name, symbols,
-      initialSessions: logs.map((_, k) => [...(recovery?.shards[k]!.sessions ?? [])]), ...senders, journaled: journaller.journaled, every: snapshotEvery,
-    }, (snapshot) => process.stderr.write(`${snapshotLine(snapshot)}\n`), (error) => shutdown?.(error));
+      logs, cores, dirs: journalDirs!, firstSequences, design: design.name, symbols,
+      initialSessions: logs.map((_, k) => [...(start.shards[k]?.sessions ?? [])]), ...senders, journaled: journaller.journaled, every: snapshotEvery,
+      hashEvery: replicator === null ? 0 : hashEvery,
+    }, (snapshot) => process.stderr.write(`${snapshotLine(snapshot)}\n`), (error) => shutdown?.(error), (c) => replicator?.checkpoint(c.log, c.sequence, c.hash));
+  }
+  if (replicator !== null && replicationListener === null) {
+    // Started as primary: not one command before the standby has answered (a stale primary learns it is fenced here).
+    process.stderr.write(`serve: waiting for the standby at ${replicateTo!.host}:${replicateTo!.port} (epoch ${epoch!.epoch})\n`);
+    await replicator.firstContact;
   }
 
   const port = requestedPort === 0 ? await freePort() : requestedPort;
@@ -227,7 +336,7 @@ async function main(): Promise<void> {
     const { init, transfer } = session.producerInit(p);
     const task: ConnectionWorkerTask = {
       design: design.name, init, workload, port, producer: p, slotFrom: p * perProducer, slotTo: (p + 1) * perProducer, ...senders,
-      durable: journaller?.durable ?? null, sessionTable: table.buffers, appliedAhead, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
+      durable: replicator?.durable ?? journaller?.durable ?? null, sessionTable: table.buffers, appliedAhead, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
     };
     const worker = new Worker(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
     workers.push(worker);
@@ -255,14 +364,30 @@ async function main(): Promise<void> {
         try {
           if (error === undefined) {
             for (const worker of workers) worker.postMessage({ type: 'stop' });
-            await Promise.all(stopped);
+            if (replicator?.mode === 'sync') {
+              // Acknowledgements held for a standby that is away would keep the stop waiting forever.
+              const waited = await Promise.race([Promise.all(stopped).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_WAIT_FOR_STANDBY_MS))]);
+              if (!waited) process.stderr.write(`serve: stopping with commands unacknowledged: the standby did not confirm them within ${STOP_WAIT_FOR_STANDBY_MS} ms (sync replication)\n`);
+            } else {
+              await Promise.all(stopped);
+            }
           }
           await Promise.all(workers.map((w) => w.terminate()));
           if (journaller !== null) {
             const stats = error === undefined ? await journaller.stop() : null;
             await journaller.close();
+            if (stats !== null && replicator !== null) {
+              const r = await replicator.stop();
+              process.stderr.write(
+                `serve: replication (${replicator.mode}) to ${replicateTo!.host}:${replicateTo!.port}: ${r.recordsSent} records sent over ${r.connections} connection(s); ` +
+                  `lag p50 ${r.lagCommands.p50} / p99 ${r.lagCommands.p99} / max ${r.lagCommands.max} commands, p99 ${(r.lagUs.p99 / 1000).toFixed(2)} ms, max ${(r.lagUs.max / 1000).toFixed(2)} ms; ` +
+                  `${r.drained ? 'the standby holds everything' : 'the standby did not confirm everything'}\n`,
+              );
+            }
             if (stats !== null && snapshotter !== null) process.stderr.write(`serve: ${summariseSnapshots(await snapshotter.stop(true))}\n`);
           }
+          await replicator?.close();
+          replicationListener?.close();
           await snapshotter?.close();
           await session.close();
         } catch (failure) {
@@ -273,6 +398,7 @@ async function main(): Promise<void> {
     };
   });
   await Promise.all(listening);
+  if (promotedAtMs >= 0) process.stderr.write(`serve: promoted: the design, journal and ${producers} producer thread(s) started in ${(performance.now() - promotedAtMs).toFixed(0)} ms\n`);
   process.stdout.write(`${LISTENING_PREFIX}127.0.0.1:${port}\n`);
   process.once('SIGTERM', () => shutdown!());
   process.once('SIGINT', () => shutdown!());

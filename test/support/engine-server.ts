@@ -23,6 +23,11 @@ export function startServer(args: readonly string[]): Promise<StartedServer> {
   return startServe(args, running, 30_000);
 }
 
+/** Starts `serve --standby …` and resolves at its ready line (`port` is its replication port). */
+export function startStandby(args: readonly string[]): Promise<StartedServer> {
+  return startServe(args, running, 30_000, 'standby');
+}
+
 /** Stops a server by its pid: SIGTERM (clean) or SIGKILL (a crash); resolves with its exit code or signal. */
 export function stopServer(server: StartedServer, signal: 'SIGTERM' | 'SIGKILL'): Promise<number | string> {
   return stopServe(server, signal, running);
