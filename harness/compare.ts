@@ -69,6 +69,7 @@ const SPEC: CommandSpec = {
     warmup: { type: 'string', value: 'N', description: 'warm-up commands per producer (default: 10% of its share, at most 50000)' },
     journal: { type: 'list', value: 'MODE', description: `journal modes, each a dimension: ${JOURNAL_MODES.join(', ')} (default none); see README "The write-ahead journal"` },
     'snapshot-every': { type: 'list', value: 'N', description: 'journaled runs also snapshot every core under load at every multiple of N sequence numbers, a dimension (0: no snapshots; e.g. 0,50000); the engine pauses for the copy (README "Snapshots and recovery")' },
+    replication: { type: 'list', value: 'MODE', description: 'journaled runs with a hot standby on a thread of this process, over loopback, a dimension: off, async, sync (default off); see README "Hot standby and failover"' },
     'journal-dir': { type: 'string', value: 'DIR', description: "where each journaled run's journal is made and deleted (default: the OS temporary directory): its disk sets the fsync figures" },
     'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
@@ -234,6 +235,11 @@ function journalText(r: RunResult): string {
     ...(fsync == null ? [] : [`fsync p99 ${formatNs(fsync.p99Ns)}`]),
     ...(pause == null ? [] : [`${pause.count} snapshots, pause max ${formatNs(pause.maxNs)}`]),
   ];
+  const replication = r.repetitions.map((rep) => rep.journal?.replication).filter((x) => x !== undefined);
+  if (r.journal.replication !== undefined) {
+    const lag = Math.max(0, ...replication.map((x) => x.lagUs.p99));
+    figures.push(`standby ${r.journal.replication}${r.journal.replication === 'async' ? `, lag p99 ${formatNs(lag * 1000)}` : ''}`);
+  }
   return figures.length === 0 ? r.journal.mode : `${r.journal.mode} (${figures.join('; ')})`;
 }
 
@@ -315,8 +321,15 @@ async function main(): Promise<void> {
     return n;
   }))];
   if (snapshotEvery.some((n) => n > 0) && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--snapshot-every: snapshots are taken beside a journal; give --journal async, group or sync too');
+  const replicationFlags = [...new Set(commaList(args.list('replication')))];
+  for (const r of replicationFlags) if (!['off', 'async', 'sync'].includes(r)) throw new UsageError(SPEC.command, `--replication: '${r}' is not one of off, async, sync`);
+  const replications = replicationFlags.length === 0 ? ['off'] : replicationFlags;
+  if (replications.some((r) => r !== 'off') && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--replication: a standby follows the journal; give --journal async, group or sync too');
   const journals = journalModes.flatMap((mode) => (mode === 'none' ? [undefined]
-    : snapshotEvery.map((every) => ({ mode, groupCommands, groupWaitUs, dir: journalDir, ...(every === 0 ? {} : { snapshotEvery: every }) }))));
+    : snapshotEvery.flatMap((every) => replications.map((replication) => ({
+      mode, groupCommands, groupWaitUs, dir: journalDir, ...(every === 0 ? {} : { snapshotEvery: every }),
+      ...(replication === 'off' ? {} : { replication: replication as 'async' | 'sync' }),
+    })))));
 
   const inputs = await loadInputs(args, progress);
   const configurations: Configuration[] = [];

@@ -55,7 +55,8 @@ export interface ComparisonSettings {
 export function configurationId(c: Configuration): string {
   const params = Object.entries(c.params).map(([k, v]) => `${k}=${v}`).join(',');
   const mode = c.mode === 'closed' ? 'closed' : `open@${c.rate}`;
-  const journal = c.journal === undefined ? '' : `/journal=${c.journal.mode}${c.journal.snapshotEvery === undefined ? '' : `+snapshots=${c.journal.snapshotEvery}`}`;
+  const journal = c.journal === undefined ? ''
+    : `/journal=${c.journal.mode}${c.journal.snapshotEvery === undefined ? '' : `+snapshots=${c.journal.snapshotEvery}`}${c.journal.replication === undefined ? '' : `+standby=${c.journal.replication}`}`;
   return `${c.design.name}${params === '' ? '' : `[${params}]`}/${c.workload.identity.id}/p${c.producers}/${mode}${journal}`;
 }
 
@@ -182,7 +183,12 @@ export async function runComparison(designConfigurations: readonly Configuration
         capacities: capacities.get(c.workload.identity.id)!,
         onProgress: (done, all) => progress.update(done, all),
         logBuffers,
-        ...(c.journal === undefined ? {} : { journal: { settings: c.journal, dir: c.journal.dir, ...(c.journal.snapshotEvery === undefined ? {} : { snapshotEvery: c.journal.snapshotEvery }) } }),
+        ...(c.journal === undefined ? {} : {
+          journal: {
+            settings: c.journal, dir: c.journal.dir, ...(c.journal.snapshotEvery === undefined ? {} : { snapshotEvery: c.journal.snapshotEvery }),
+            ...(c.journal.replication === undefined ? {} : { replication: c.journal.replication }),
+          },
+        }),
       });
       const matched = c.design === HARNESS_FLOOR
         ? checkCompletions(split, outcome.logs)
@@ -239,6 +245,7 @@ function journalFigures(j: JournalOutcome): JournalFigures {
   return {
     frames: j.frames, records: j.records, fsyncs: j.fsyncs, bytes: j.bytes, segments: j.segments, fsyncHistogram: j.fsyncHistogram, fsync: j.fsync,
     ...(j.snapshots === undefined ? {} : { snapshots: j.snapshots }),
+    ...(j.replication === undefined ? {} : { replication: j.replication }),
   };
 }
 

@@ -5,6 +5,7 @@
  * position in that producer's stream + 1), byte for byte, with no torn tail and nothing after. A journal that
  * drops, doubles, reorders or garbles a command fails the run, like an equivalence failure.
  */
+import { join } from 'node:path';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
 import { readJournal } from '../journal/reader.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
@@ -62,6 +63,34 @@ export function checkJournal(dirs: readonly string[], sequences: readonly Int32A
     if (scan.tornTail !== undefined) return fail(`journal: ${dirs[k]} ends in a torn tail after a clean stop (${scan.tornTail.segment} at byte ${scan.tornTail.offset}: ${scan.tornTail.reason})`);
     if (scan.records !== sequence.length) return fail(`journal: ${dirs[k]} holds ${scan.records} records; its sequencer processed ${sequence.length}`);
     records += scan.records;
+  }
+  return { ok: true, records, failure: null };
+}
+
+/**
+ * A run with a hot standby (`compare --replication`): after the primary's journal passed `checkJournal`, the
+ * standby's journal (one per shard, as the primary's) must hold exactly the same records, byte for byte: what it
+ * acknowledged is what the primary sequenced, none missing, none extra.
+ */
+export function checkStandbyJournal(primaryDirs: readonly string[], standbyDir: string, records: number): JournalVerdict {
+  const standbyDirs = primaryDirs.length === 1 ? [standbyDir] : primaryDirs.map((_, k) => join(standbyDir, `shard-${k}`));
+  for (let k = 0; k < primaryDirs.length; k++) {
+    const read = (dir: string): Buffer => {
+      const parts: Buffer[] = [];
+      readJournal(dir, (frame) => parts.push(Buffer.from(frame.records)));
+      return Buffer.concat(parts);
+    };
+    const primary = read(primaryDirs[k]!);
+    const standby = read(standbyDirs[k]!);
+    if (!primary.equals(standby)) {
+      let at = 0;
+      while (at < Math.min(primary.length, standby.length) && primary[at] === standby[at]) at++;
+      const record = Math.floor(at / JOURNAL_RECORD_BYTES);
+      return {
+        ok: false, records,
+        failure: `standby journal ${standbyDirs[k]}: ${standby.length / JOURNAL_RECORD_BYTES} records where the primary's has ${primary.length / JOURNAL_RECORD_BYTES}; they first differ at record ${record}`,
+      };
+    }
   }
   return { ok: true, records, failure: null };
 }

@@ -36,7 +36,11 @@ export function runLabel(run: RunResult, file: ResultsFile): string {
     .sort();
   const parts = [run.engine, ...varying.map((key) => `${key}=${run.params[key]}`)];
   if (new Set(sameEngine.map((r) => r.producers)).size > 1 || run.producers > 1) parts.push(`P=${run.producers}`);
-  if (sameEngine.some((r) => r.journal !== undefined)) parts.push(`journal=${run.journal?.mode ?? 'none'}`);
+  if (sameEngine.some((r) => r.journal !== undefined)) {
+    const standby = run.journal?.replication === undefined ? '' : `+standby-${run.journal.replication}`;
+    const snapshots = run.journal?.snapshotEvery === undefined ? '' : '+snapshots';
+    parts.push(`journal=${run.journal?.mode ?? 'none'}${snapshots}${standby}`);
+  }
   return parts.join(' ');
 }
 
@@ -476,17 +480,21 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
     const label = runLabel(r, file).replace(/ journal=\S+/, '');
     return `${label}${oneWorkload ? '' : ` · ${workloadName(file, r.workload)}`} · ${r.mode === 'closed' ? 'closed loop' : formatRate(r.offeredRate ?? 0)}`;
   };
-  // A journal mode with snapshots under load is its own bar beside the mode without.
-  const modeOf = (r: RunResult): string => (r.journal === undefined ? 'none' : r.journal.snapshotEvery === undefined ? r.journal.mode : `${r.journal.mode}+snapshots`);
-  // Every plain mode keeps its colour from report to report; a mode with snapshots joins only where it ran.
-  const order = JOURNAL_ORDER.flatMap((m) => (runs.some((r) => modeOf(r) === `${m}+snapshots`) ? [m, `${m}+snapshots`] : [m]));
+  // A journal mode with snapshots under load, or with a hot standby, is its own bar beside the mode without.
+  const modeOf = (r: RunResult): string => (r.journal === undefined ? 'none'
+    : `${r.journal.mode}${r.journal.snapshotEvery === undefined ? '' : '+snapshots'}${r.journal.replication === undefined ? '' : `+standby-${r.journal.replication}`}`);
+  // Every plain mode keeps its colour from report to report; a variant joins only where it ran.
+  const variants = ['', '+snapshots', '+standby-async', '+standby-sync', '+snapshots+standby-async', '+snapshots+standby-sync'];
+  const order = JOURNAL_ORDER.flatMap((m) => variants.flatMap((v) => (v === '' || runs.some((r) => modeOf(r) === `${m}${v}`) ? [`${m}${v}`] : [])));
   const values = runs.map((r) => {
     const mode = modeOf(r);
     const pause = r.summary.snapshotPause;
     const snapshots = pause == null ? '' : `; ${pause.count} snapshots under load (every ${r.journal?.snapshotEvery}), engine paused p50 ${us(pause.p50Ns)} µs, max ${us(pause.maxNs)} µs`;
+    const lag = standbyLag(r);
+    const standby = lag === null ? '' : `; standby lag p99 ${lag.commands} commands, ${us(lag.us * 1000)} µs`;
     return {
       design: designOf(r), mode, throughput: r.summary.throughput.median / 1e6, p99: us(r.summary.latency.p99Ns),
-      note: `${designOf(r)}, journal ${mode}: ${formatRate(r.summary.throughput.median)}, acknowledgement p99 ${us(r.summary.latency.p99Ns)} µs${snapshots}`,
+      note: `${designOf(r)}, journal ${mode}: ${formatRate(r.summary.throughput.median)}, acknowledgement p99 ${us(r.summary.latency.p99Ns)} µs${snapshots}${standby}`,
     };
   });
   const snapshotEvery = journaled.find((r) => r.journal?.snapshotEvery !== undefined)?.journal?.snapshotEvery;
@@ -500,13 +508,16 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
   const description = { field: 'note', type: 'nominal' } as const;
   return {
     id: `${prefix}journal`,
-    title: 'What durability costs: throughput and acknowledgement p99 per journal mode',
+    title: 'What durability and replication cost: throughput and acknowledgement p99 per journal mode',
     caption:
       'Each group of bars is one design on one workload and load, one bar per journal mode: none (no journal), async (journaled off the ' +
       'hot path, acknowledged at once), group (acknowledged once its group commit is on disk), sync (an fsync per command). Left: median ' +
       'throughput. Right: acknowledgement p99 on a log scale, with the disk’s own fsync p50 and p99 (dashed, every fsync of this file) ' +
       '— the physical limit of group and sync.' +
-      (snapshotEvery === undefined ? '' : ` Journaled runs also snapshot every core under load every ${snapshotEvery} commands (the engine pauses for one copy of its core; each bar’s tooltip gives the pauses), which is part of their figures.`),
+      (snapshotEvery === undefined ? '' : ` Journaled runs also snapshot every core under load every ${snapshotEvery} commands (the engine pauses for one copy of its core; each bar’s tooltip gives the pauses), which is part of their figures.`) +
+      (journaled.some((r) => r.journal?.replication !== undefined)
+        ? ' A “+standby” bar streams every command to a hot standby on a thread of the same process over loopback, which journals it in the same mode: sync acknowledges once both journals hold a command, async without waiting (the tooltip gives its lag). On two machines the network round trip adds to every sync acknowledgement.'
+        : ''),
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       hconcat: [
@@ -537,15 +548,24 @@ function journalChart(file: ResultsFile, prefix: string): Chart | undefined {
       ],
     } as unknown as TopLevelSpec,
     table: {
-      columns: ['Design', 'Workload', 'Load', 'Journal', 'Throughput median', 'p50 µs', 'p99 µs', 'fsyncs', 'fsync p50 µs', 'fsync p99 µs'],
+      columns: ['Design', 'Workload', 'Load', 'Journal', 'Standby', 'Throughput median', 'p50 µs', 'p99 µs', 'fsyncs', 'fsync p50 µs', 'fsync p99 µs'],
       rows: runs.map((r) => [
         runLabel(r, file).replace(/ journal=\S+/, ''), workloadName(file, r.workload), r.mode === 'closed' ? 'closed' : formatRate(r.offeredRate ?? 0),
-        r.journal?.mode ?? 'none', formatRate(r.summary.throughput.median), us(r.summary.latency.p50Ns), us(r.summary.latency.p99Ns),
+        r.journal === undefined ? 'none' : `${r.journal.mode}${r.journal.snapshotEvery === undefined ? '' : '+snapshots'}`,
+        r.journal?.replication === undefined ? '–' : `${r.journal.replication}${standbyLag(r) === null ? '' : `, lag p99 ${standbyLag(r)!.commands} cmd / ${us(standbyLag(r)!.us * 1000)} µs`}`,
+        formatRate(r.summary.throughput.median), us(r.summary.latency.p50Ns), us(r.summary.latency.p99Ns),
         r.repetitions.reduce((n, rep) => n + (rep.journal?.fsyncs ?? 0), 0),
         r.summary.fsync == null ? '–' : us(r.summary.fsync.p50Ns), r.summary.fsync == null ? '–' : us(r.summary.fsync.p99Ns),
       ]),
     },
   };
+}
+
+/** The worst repetition's lag p99 of a run with a standby (commands, µs); null without one. */
+function standbyLag(r: RunResult): { commands: number; us: number } | null {
+  const figures = r.repetitions.flatMap((rep) => (rep.journal?.replication === undefined ? [] : [rep.journal.replication]));
+  if (figures.length === 0) return null;
+  return { commands: Math.max(...figures.map((f) => f.lagCommands.p99)), us: Math.max(...figures.map((f) => f.lagUs.p99)) };
 }
 
 function fidelityChart(file: ResultsFile, prefix: string): Chart | undefined {

@@ -137,6 +137,22 @@ export interface JournalRunSettings {
   readonly dir: string;
   /** Snapshots under load at every multiple of this sequence number (journal/snapshotter-worker.ts); absent: none. */
   readonly snapshotEvery?: number;
+  /**
+   * A hot standby on a thread of the same process, over loopback (server/replicator.ts, server/standby.ts): `sync`
+   * acknowledges once both journals hold a command, `async` without waiting for the standby; absent: none.
+   */
+  readonly replication?: 'async' | 'sync';
+}
+
+/** What the replicator measured in one repetition (server/replicator-worker.ts ReplicationSummary). */
+export interface ReplicationFigures {
+  readonly mode: 'async' | 'sync';
+  readonly recordsSent: number;
+  /** Sampled every heartbeat: commands sequenced and not yet held by the standby; the age of the oldest, µs. */
+  readonly lagCommands: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly lagUs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** The standby acknowledged every record at the end. */
+  readonly drained: boolean;
 }
 
 /** The snapshots one repetition took under load (runs with `snapshotEvery`). */
@@ -159,6 +175,7 @@ export interface JournalFigures {
   readonly fsyncHistogram: string | null;
   readonly fsync: LatencyPercentiles | null;
   readonly snapshots?: SnapshotFigures;
+  readonly replication?: ReplicationFigures;
 }
 
 /** `inline` through the harness against the fast core alone, same workload, warm-up and repetitions (harness/harness-overhead.ts). */

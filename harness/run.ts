@@ -19,6 +19,9 @@ import type { JournalSettings } from '../journal/journal-mode.ts';
 import type { JournallerStats } from '../journal/journaller.ts';
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
 import { startSnapshotter, type SnapshotterHandle, type SnapshotTaken } from '../journal/snapshotter-thread.ts';
+import { startReplicator, type ReplicationMode, type ReplicatorHandle } from '../server/replicator.ts';
+import type { ReplicationSummary } from '../server/replicator-worker.ts';
+import { startStandbyThread, type StandbyThread } from '../server/standby-thread.ts';
 import type { EngineDesign, ParamValues, SequencedRun } from '../engines/engine.ts';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
@@ -27,10 +30,10 @@ import { nowNs } from './clock.ts';
 import { EVENT_BYTES } from '../engines/event-record.ts';
 import { LOG_RECORDS_PER_COMMAND, type EventLogBuffers, type EventLogData } from './event-log.ts';
 import { encodeHistogram, latencyHistogram, mergeEncoded, percentilesOf } from './histogram.ts';
-import { checkJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
+import { checkJournal, checkStandbyJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { ProducerReport, ProducerTask } from './producer-worker.ts';
-import type { JournalFigures, LatencyPercentiles, LoopMode, SnapshotFigures } from './results-schema.ts';
+import type { JournalFigures, LatencyPercentiles, LoopMode, ReplicationFigures, SnapshotFigures } from './results-schema.ts';
 import { CONTROL_GO, CONTROL_READY, CONTROL_START_F64, controlBytes, controlViews, progressWord } from './run-control.ts';
 import type { WorkloadSplit } from './split.ts';
 
@@ -61,7 +64,7 @@ export interface RunRequest {
    * The journal mode and the directory each run's journal is made in (and deleted from), and snapshots under load
    * every `snapshotEvery` sequence numbers (absent: none); absent: no journal.
    */
-  readonly journal?: { readonly settings: JournalSettings; readonly dir: string; readonly snapshotEvery?: number };
+  readonly journal?: { readonly settings: JournalSettings; readonly dir: string; readonly snapshotEvery?: number; readonly replication?: ReplicationMode };
   /**
    * Where the producers' event logs come from: spare buffers of earlier runs, given back by the caller once it has
    * checked their logs (EventLogBuffers.give); absent: each producer makes its own.
@@ -73,6 +76,9 @@ export interface RunRequest {
 export interface JournalOutcome extends JournalFigures {
   readonly check: JournalVerdict;
 }
+
+/** Heartbeats of a run's replicator and standby, ms (the standby never promotes in a run: see startStandbyThread's caller). */
+const REPLICATION_HEARTBEAT_MS = 50;
 
 export interface RunOutcome {
   /** Measured commands, all producers. */
@@ -116,7 +122,10 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
   let watch: NodeJS.Timeout | undefined;
   let journaller: JournallerHandle | null = null;
   let snapshotter: SnapshotterHandle | null = null;
+  let replicator: ReplicatorHandle | null = null;
+  let standby: StandbyThread | null = null;
   let journalDir: string | null = null;
+  let standbyDir: string | null = null;
   try {
     const journalSettings = request.journal?.settings;
     let journalDirs: string[] = [];
@@ -126,10 +135,25 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
       const root = journalDir;
       journalDirs = logs.length === 1 ? [root] : logs.map((_, k) => join(root, `shard-${k}`));
       const senders = sendersOfSplit(split, workload.shared.count);
+      const replication = request.journal.replication;
       journaller = await startJournaller({
         logs, dirs: journalDirs, firstSequences: logs.map(() => 0), design: design.name, symbols: workload.shared.symbols,
         records: workload.shared.records, recordCount: workload.shared.count, ...senders, settings: journalSettings,
+        ...(replication === 'sync' ? { setsDurable: false } : {}),
       }, (error) => fail(error));
+      if (replication !== undefined) {
+        // The standby on a thread of this process, over loopback; a generous timeout, so a busy machine's pause is no failover.
+        standbyDir = mkdtempSync(join(request.journal.dir, `matchbench-standby-${design.name}-`));
+        standby = await startStandbyThread({
+          dir: standbyDir, design: design.name, symbols: workload.shared.symbols, maxOrders: capacities.maxOrders, mode: journalSettings.mode, missedHeartbeats: 1000,
+        }, (error) => fail(error));
+        replicator = startReplicator({
+          logs, firstSequences: logs.map(() => 0), records: workload.shared.records, recordCount: workload.shared.count, ...senders,
+          journaled: journaller.journaled, journalDirs, host: '127.0.0.1', port: standby.port, mode: replication, heartbeatMs: REPLICATION_HEARTBEAT_MS,
+          missedHeartbeats: 1000, epoch: 1, epochStarts: logs.map(() => 0), design: design.name, symbols: workload.shared.symbols, hashInterval: 0,
+        }, () => {}, (message) => fail(new Error(`replication: ${message}`)), (error) => fail(error));
+        if (await Promise.race([replicator.firstContact, failure]) !== 'welcomed') throw new Error('replication: the standby did not answer');
+      }
       const every = request.journal.snapshotEvery ?? 0;
       if (every > 0) {
         snapshotter = await startSnapshotter({
@@ -138,7 +162,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
         }, () => {}, (error) => fail(error));
       }
     }
-    const durable = journaller?.durable ?? null;
+    const durable = replicator?.durable ?? journaller?.durable ?? null;
     const reports = split.streams.map((stream, p) => {
       const { init, transfer } = session.producerInit(p);
       const logBuffer = request.logBuffers?.take(stream.length * LOG_RECORDS_PER_COMMAND * EVENT_BYTES) ?? null;
@@ -183,6 +207,8 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     const cpu = process.cpuUsage(cpuBefore);
     const cpuWindowNs = nowNs() - cpuFrom;
     const journalStats = journaller === null ? null : await Promise.race([journaller.stop(), failure]);
+    const replicated = replicator === null ? null : await Promise.race([replicator.stop(), failure]);
+    const standbyLog = standby === null ? null : await Promise.race([standby.stop(), failure]);
     const snapshots = snapshotter === null ? null : snapshotFigures(await Promise.race([snapshotter.stop(false), failure]));
 
     const commands = done.reduce((n, r) => n + r.commands, 0);
@@ -196,7 +222,11 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
       sequences: session.sequences(),
       bookHashes: cores.map((core) => bookHashOfCores([core], symbols)),
     };
-    const journal = journalStats === null ? null : journalOutcome(journalStats, checkJournal(journalDirs, sequenced.sequences, split, new Uint8Array(workload.shared.records)), snapshots);
+    let check = journalStats === null ? null : checkJournal(journalDirs, sequenced.sequences, split, new Uint8Array(workload.shared.records));
+    if (check !== null && check.ok && standbyDir !== null) {
+      check = standbyLog!.promoted ? { ok: false, records: check.records, failure: `the standby promoted itself during the run: ${standbyLog!.lines.join(' | ')}` } : checkStandbyJournal(journalDirs, standbyDir, check.records);
+    }
+    const journal = journalStats === null ? null : journalOutcome(journalStats, check!, snapshots, replicated === null ? null : replicationFigures(request.journal!.replication!, replicated));
     return {
       commands, events, elapsedNs, throughput: elapsedNs === 0 ? 0 : (commands * 1e9) / elapsedNs,
       cpuNs: (cpu.user + cpu.system) * 1000, cpuWindowNs,
@@ -208,10 +238,13 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
   } finally {
     clearInterval(watch);
     await Promise.all(workers.map((w) => w.terminate()));
+    await replicator?.close();
+    await standby?.close();
     await journaller?.close();
     await snapshotter?.close();
     await session.close();
     if (journalDir !== null) rmSync(journalDir, { recursive: true, force: true });
+    if (standbyDir !== null) rmSync(standbyDir, { recursive: true, force: true });
   }
 }
 
@@ -220,7 +253,11 @@ function snapshotFigures(taken: readonly SnapshotTaken[]): SnapshotFigures {
   return { taken: taken.length, bytes: taken[0]?.bytes ?? 0, pausesNs: taken.map((s) => s.pauseNs).filter((ns) => Number.isFinite(ns)) };
 }
 
-function journalOutcome(stats: JournallerStats, check: JournalVerdict, snapshots: SnapshotFigures | null): JournalOutcome {
+function replicationFigures(mode: ReplicationMode, r: ReplicationSummary): ReplicationFigures {
+  return { mode, recordsSent: r.recordsSent, lagCommands: r.lagCommands, lagUs: r.lagUs, drained: r.drained };
+}
+
+function journalOutcome(stats: JournallerStats, check: JournalVerdict, snapshots: SnapshotFigures | null, replication: ReplicationFigures | null): JournalOutcome {
   let fsyncHistogram: string | null = null;
   let fsync: LatencyPercentiles | null = null;
   if (stats.fsyncNs.length > 0) {
@@ -233,6 +270,7 @@ function journalOutcome(stats: JournallerStats, check: JournalVerdict, snapshots
   return {
     frames: stats.frames, records: stats.records, fsyncs: stats.fsyncs, bytes: stats.bytes, segments: stats.segments, fsyncHistogram, fsync, check,
     ...(snapshots === null ? {} : { snapshots }),
+    ...(replication === null ? {} : { replication }),
   };
 }
 

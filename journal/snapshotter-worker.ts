@@ -161,11 +161,14 @@ function takePaused(s: LogState): void {
   s.demanded = false;
   s.log.release();
   const sequence = task.firstSequences[s.k]! + count;
+  const writes = demanded || isMultiple(sequence, task.every);
+  // A checkpoint-only pause arms the next point before hashing, so a burst of commands cannot run past it meanwhile.
+  if (!writes) arm(s, nextPeriodicCount(s), false);
   if (isMultiple(sequence, task.hashEvery)) {
     const hash = bookHashOfCores([FastCore.attach(taken.core.buffer, taken.core.byteOffset)], task.symbols);
     port!.postMessage({ type: 'checkpoint', checkpoint: { log: s.k, sequence, hash } } satisfies SnapshotterMessage);
   }
-  if (!demanded && !isMultiple(sequence, task.every)) return;
+  if (!writes) return;
   // The sequencer writes its pause's length once it runs again (NaN: it never did, its thread was stopped).
   const pauseOf = async (): Promise<number> => {
     for (let i = 0; s.log.pauses().count === before && i < RESUME_WAIT_MS; i++) await sleep(1);

@@ -214,7 +214,7 @@ async function main(): Promise<void> {
   const freshSymbols = async (): Promise<readonly string[]> => (await resolveWorkload(args.string('symbols-from') ?? DEFAULT_SYMBOLS_FROM)).symbols;
   if (isStandby) {
     const follower = followAsStandby({
-      dir: dir!, design: design.name, symbols: hasJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery,
+      dir: dir!, design: design.name, symbols: hasJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery, snapshotAtStop: true,
       log: (line) => process.stderr.write(`${line}\n`), onListening: (p) => process.stdout.write(`${STANDBY_PREFIX}127.0.0.1:${p}\n`),
       onError: (error) => {
         process.stderr.write(`serve: ${error.message}\n`);

@@ -81,6 +81,8 @@ export interface StandbyOptions {
   readonly port: number;
   readonly missedHeartbeats: number;
   readonly snapshotEvery: number;
+  /** Snapshot every shard at `stop` (serve's SIGTERM does; a benchmark's standby need not). */
+  readonly snapshotAtStop: boolean;
   readonly log: (line: string) => void;
   /** Printed once the replication port listens. */
   readonly onListening: (port: number) => void;
@@ -443,7 +445,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
     closeWriters();
     for (const s of shards) {
       await writePending(s);
-      if (s.next > 0) {
+      if (options.snapshotAtStop && s.next > 0) {
         const file = await writeSnapshot(s.dir, { design: options.design, symbols, sequence: s.next, sessions: s.sessions, core: copyCoreRegion(s.core) });
         for (const old of snapshotFiles(s.dir).slice(KEEP_SNAPSHOTS)) rmSync(old, { force: true });
         log(`serve: standby snapshot ${file} at sequence ${s.next}, at stop`);

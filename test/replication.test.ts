@@ -3,14 +3,25 @@
  * journal/epoch.ts): the replication protocol's frames and the errors its reader names; the epoch file; and, end to
  * end with real server processes on 127.0.0.1, a standby that holds the primary's journal exactly (sync) and catches
  * up after being away (async); a deliberately corrupted standby whose book-hash alarm names the sequence and which
- * then refuses to promote; a returning primary fenced by the promoted standby's higher epoch; and a short
- * `failover-test` run (kill -9 the primary twice under load: 0 lost, 0 duplicated). Nothing here asserts a time.
+ * then refuses to promote; a returning primary fenced by the promoted standby's higher epoch; every design through
+ * `compare`'s runs with a standby (async and sync: equivalent, the standby's journal the primary's, byte for byte);
+ * and a short `failover-test` run (kill -9 the primary twice under load: 0 lost, 0 duplicated). Nothing here
+ * asserts a time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { DESIGNS, resolveParams } from '../engines/designs.ts';
+import { checkEquivalence } from '../harness/equivalence.ts';
+import { checkStandbyJournal } from '../harness/journal-check.ts';
+import { preparePreset } from '../harness/prepared-workload.ts';
+import { ReferenceTraceCache } from '../harness/reference-trace.ts';
+import { runOnce } from '../harness/run.ts';
+import { splitWorkload } from '../harness/split.ts';
+import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US } from '../journal/journal-mode.ts';
+import { JournalWriter } from '../journal/writer.ts';
 import { decodeEpoch, encodeEpoch, readEpoch, writeEpoch } from '../journal/epoch.ts';
 import { JOURNAL_RECORD_BYTES } from '../journal/format.ts';
 import { readJournal } from '../journal/reader.ts';
@@ -228,6 +239,46 @@ describe('hot standby, end to end (disruptor, journal group)', () => {
     expect(returning.stderr).toMatch(/FENCED: .*epoch 2; yours is 1/);
     expect(returning.stdout).not.toMatch(/listening/);
     expect(readEpoch(a)).toEqual({ epoch: 1, starts: [0] });
+  });
+});
+
+describe('compare --replication: every design with a hot standby (harness/run.ts)', () => {
+  const RUN_COUNT = 1500;
+  const prepared = preparePreset({ preset: 'many-symbols', seed: 6, count: RUN_COUNT });
+  const traces = new ReferenceTraceCache();
+  for (const design of DESIGNS) {
+    for (const replication of ['async', 'sync'] as const) {
+      it(`${design.name}, journal group, standby ${replication}: equivalent; the standby journaled exactly the primary's records`, async () => {
+        const resolved = resolveParams(design, design.params.some((p) => p.name === 'wait') ? { wait: 'spin-then-wait' } : {});
+        const producers = Math.min(2, design.maxProducers(resolved));
+        const split = splitWorkload(prepared.shared.records, RUN_COUNT, producers, 'order');
+        const settings = { mode: 'group' as const, groupCommands: DEFAULT_GROUP_COMMANDS, groupWaitUs: DEFAULT_GROUP_WAIT_US };
+        const outcome = await runOnce({ design, params: resolved, workload: prepared, split, mode: 'closed', rate: null, warmup: 100, journal: { settings, dir: root, replication } });
+        expect(checkEquivalence({ workload: prepared.workload, workloadKey: prepared.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces }).failure).toBeNull();
+        expect(outcome.journal!.check.failure).toBeNull();
+        expect(outcome.journal!.replication).toMatchObject({ mode: replication, recordsSent: RUN_COUNT, drained: true });
+      });
+    }
+  }
+
+  it('a standby journal that differs from the primary\'s by one byte fails the check, naming the record', () => {
+    const write = (dir: string, flip: boolean): void => {
+      const writer = JournalWriter.create({ dir, design: 'inline', symbols: prepared.shared.symbols, firstSequence: 0, maxFrameRecords: 4, segmentBytes: 1 << 20 });
+      const words = new Uint32Array(prepared.shared.records);
+      for (let i = 0; i < 4; i++) writer.putRecord(i, words, i, 1, i + 1);
+      // Record 2's session field: any u32 is valid there, so only the comparison can tell.
+      if (flip) writer.recordArea[2 * JOURNAL_RECORD_BYTES + 40]! ^= 1;
+      writer.writeFrame(4, true);
+      writer.close();
+    };
+    const [p, q] = [freshDir(), freshDir()];
+    write(p, false);
+    write(q, true);
+    const verdict = checkStandbyJournal([p], q, 4);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.failure).toContain('they first differ at record 2');
+    write(join(q, 'same'), false);
+    expect(checkStandbyJournal([p], join(q, 'same'), 4).ok).toBe(true);
   });
 });
 
