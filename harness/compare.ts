@@ -29,6 +29,7 @@ import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
 import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type FidelityFigures, type FloorResults, type LoopMode, type ResultsFile, type RunResult } from './results-schema.ts';
 import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
+import { parseReplicationMode, type ReplicationMode } from '../server/replicator.ts';
 import { activeSlowdown } from './slowdown-knob.ts';
 import { parseSplitRule } from './split.ts';
 
@@ -321,14 +322,18 @@ async function main(): Promise<void> {
     return n;
   }))];
   if (snapshotEvery.some((n) => n > 0) && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--snapshot-every: snapshots are taken beside a journal; give --journal async, group or sync too');
-  const replicationFlags = [...new Set(commaList(args.list('replication')))];
-  for (const r of replicationFlags) if (!['off', 'async', 'sync'].includes(r)) throw new UsageError(SPEC.command, `--replication: '${r}' is not one of off, async, sync`);
-  const replications = replicationFlags.length === 0 ? ['off'] : replicationFlags;
+  let replications: Array<ReplicationMode | 'off'>;
+  try {
+    replications = [...new Set(commaList(args.list('replication')))].map((r) => (r === 'off' ? 'off' : parseReplicationMode(r, '--replication (or off)')));
+  } catch (error) {
+    throw new UsageError(SPEC.command, (error as Error).message);
+  }
+  if (replications.length === 0) replications = ['off'];
   if (replications.some((r) => r !== 'off') && !journalModes.some((m) => m !== 'none')) throw new UsageError(SPEC.command, '--replication: a standby follows the journal; give --journal async, group or sync too');
   const journals = journalModes.flatMap((mode) => (mode === 'none' ? [undefined]
     : snapshotEvery.flatMap((every) => replications.map((replication) => ({
       mode, groupCommands, groupWaitUs, dir: journalDir, ...(every === 0 ? {} : { snapshotEvery: every }),
-      ...(replication === 'off' ? {} : { replication: replication as 'async' | 'sync' }),
+      ...(replication === 'off' ? {} : { replication }),
     })))));
 
   const inputs = await loadInputs(args, progress);

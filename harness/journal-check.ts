@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
-import { readJournal } from '../journal/reader.ts';
+import { journalRecordBytes, readJournal } from '../journal/reader.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { WorkloadSplit } from './split.ts';
 
@@ -75,13 +75,8 @@ export function checkJournal(dirs: readonly string[], sequences: readonly Int32A
 export function checkStandbyJournal(primaryDirs: readonly string[], standbyDir: string, records: number): JournalVerdict {
   const standbyDirs = primaryDirs.length === 1 ? [standbyDir] : primaryDirs.map((_, k) => join(standbyDir, `shard-${k}`));
   for (let k = 0; k < primaryDirs.length; k++) {
-    const read = (dir: string): Buffer => {
-      const parts: Buffer[] = [];
-      readJournal(dir, (frame) => parts.push(Buffer.from(frame.records)));
-      return Buffer.concat(parts);
-    };
-    const primary = read(primaryDirs[k]!);
-    const standby = read(standbyDirs[k]!);
+    const primary = journalRecordBytes(primaryDirs[k]!);
+    const standby = journalRecordBytes(standbyDirs[k]!);
     if (!primary.equals(standby)) {
       let at = 0;
       while (at < Math.min(primary.length, standby.length) && primary[at] === standby[at]) at++;

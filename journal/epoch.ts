@@ -26,7 +26,7 @@
  * the new one, never a mix. Version rule: any change of a field's meaning or position bumps the version; a reader
  * refuses versions it does not know.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from './crc32c.ts';
 import { JournalFormatError } from './format.ts';
@@ -102,6 +102,7 @@ export function readEpoch(dir: string): Epoch | undefined {
 /** Records `value` in `dir`, durably (see the header), before the caller acts on it. */
 export function writeEpoch(dir: string, value: Epoch): void {
   const bytes = encodeEpoch(value);
+  mkdirSync(dir, { recursive: true });
   const temporary = join(dir, `${EPOCH_FILE}.tmp`);
   const fd = openSync(temporary, 'w');
   try {

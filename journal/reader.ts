@@ -357,6 +357,13 @@ function walkJournal(dir: string, checkRecords: boolean, fromSequence: number, v
 }
 
 /** Scans every segment of `dir`, calling `onFrame` for each valid frame in sequence order (full per-record check). */
+/** Every record of the journal in `dir`, in sequence order, as one byte string (comparing two nodes' journals). */
+export function journalRecordBytes(dir: string): Buffer {
+  const parts: Buffer[] = [];
+  readJournal(dir, (frame) => parts.push(Buffer.from(frame.records)));
+  return Buffer.concat(parts);
+}
+
 export function readJournal(dir: string, onFrame: (frame: JournalFrame) => void = () => {}): JournalScan {
   return walkJournal(dir, true, 0, (segment, offset, firstSequence, count, synced) => {
     const start = offset + FRAME_HEADER_BYTES;

@@ -140,6 +140,12 @@ export function defaultRecoveryCapacities(symbolCount: number, given: Partial<Fa
   return { maxOrders: given.maxOrders ?? DEFAULT_MAX_ORDERS, maxSymbols, ladderTicks: given.ladderTicks ?? defaultLadderTicks(maxSymbols) };
 }
 
+/** True when `dir` holds a journal to recover: segments, or shard-K directories of a sharded one. */
+export function holdsJournal(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((name) => sequenceOfSegmentName(name) !== undefined || SHARD_DIRECTORY.test(name));
+}
+
 /**
  * The journals in `dir`: its shard-K subdirectories in shard order when it has any (a sharded journal), else `dir`
  * itself.

@@ -28,13 +28,13 @@ import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../
 import { splitWorkload } from '../harness/split.ts';
 import { JOURNAL_RECORD_BYTES } from '../journal/format.ts';
 import { JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
-import { readJournal } from '../journal/reader.ts';
+import { journalRecordBytes } from '../journal/reader.ts';
 import { journalDirectories, recover } from '../journal/recovery.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
 import { freePort } from './free-port.ts';
 import { runLoad } from './load.ts';
-import { REPLICATION_MODES, type ReplicationMode } from './replicator.ts';
+import { parseReplicationMode, REPLICATION_MODES, type ReplicationMode } from './replicator.ts';
 import { startServe, stopServe, waitForLine } from './serve-process.ts';
 import { checkSurvivors } from './survivor-check.ts';
 
@@ -74,11 +74,7 @@ function percentile(values: readonly number[], q: number): number {
 
 /** Every record of a (possibly sharded) journal, per shard, as one byte string each. */
 function journalRecords(dir: string): Buffer[] {
-  return journalDirectories(dir).dirs.map((journal) => {
-    const parts: Buffer[] = [];
-    readJournal(journal, (frame) => parts.push(Buffer.from(frame.records.subarray(0, frame.count * JOURNAL_RECORD_BYTES))));
-    return Buffer.concat(parts);
-  });
+  return journalDirectories(dir).dirs.map(journalRecordBytes);
 }
 
 async function main(): Promise<void> {
@@ -93,9 +89,12 @@ async function main(): Promise<void> {
   } catch (error) {
     throw new UsageError(SPEC.command, `--design: ${(error as Error).message}`);
   }
-  const replicationFlag = args.string('replication') ?? 'sync';
-  if (!(REPLICATION_MODES as readonly string[]).includes(replicationFlag)) throw new UsageError(SPEC.command, `--replication: '${replicationFlag}' is not one of ${REPLICATION_MODES.join(', ')}`);
-  const replication = replicationFlag as ReplicationMode;
+  let replication: ReplicationMode;
+  try {
+    replication = parseReplicationMode(args.string('replication') ?? 'sync', '--replication');
+  } catch (error) {
+    throw new UsageError(SPEC.command, (error as Error).message);
+  }
   let mode;
   try {
     mode = parseJournalMode(args.string('journal') ?? 'group', '--journal');

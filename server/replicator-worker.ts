@@ -59,7 +59,6 @@ export interface ReplicatorInputs {
   readonly design: string;
   readonly symbols: readonly string[];
   readonly hashInterval: number;
-  readonly control: SharedArrayBuffer;
 }
 
 export interface ReplicationSummary {
@@ -85,7 +84,6 @@ export type ReplicatorRequest =
   | { readonly type: 'checkpoint'; readonly journal: number; readonly sequence: number; readonly hash: string }
   | { readonly type: 'stop' };
 
-export const CONTROL_STOP = 0;
 const STOP_DRAIN_MS = 5000;
 const RECONNECT_MAX_MS = 1000;
 const COMMAND_WORDS = RECORD_BYTES / 4;
@@ -403,10 +401,7 @@ async function idle(): Promise<void> {
 }
 
 open();
-const control = new Int32Array(task.control);
-const stopAt = (): boolean => stopping || Atomics.load(control, CONTROL_STOP) !== 0;
 for (;;) {
-  if (stopAt()) stopping = true;
   const progressed = sendLive();
   release();
   checkInSync();

@@ -16,7 +16,12 @@ import type { ReplicationSummary, ReplicatorInputs, ReplicatorMessage, Replicato
 export type ReplicationMode = 'sync' | 'async';
 export const REPLICATION_MODES: readonly ReplicationMode[] = ['sync', 'async'];
 
-export interface ReplicatorStart extends Omit<ReplicatorInputs, 'logs' | 'durable' | 'control'> {
+export function parseReplicationMode(text: string, where: string): ReplicationMode {
+  if ((REPLICATION_MODES as readonly string[]).includes(text)) return text as ReplicationMode;
+  throw new Error(`${where}: '${text}' is not a replication mode; expected one of ${REPLICATION_MODES.join(', ')}`);
+}
+
+export interface ReplicatorStart extends Omit<ReplicatorInputs, 'logs' | 'durable'> {
   readonly logs: readonly SequenceLog[];
   /** Record indexes there are (the durable flags' length). */
   readonly recordCount: number;
@@ -36,10 +41,9 @@ export const IN_SYNC_PREFIX = 'serve: replication: standby ';
 export const IN_SYNC_SUFFIX = ' in sync';
 
 export function startReplicator(start: ReplicatorStart, onReport: (line: string) => void, onFenced: (message: string) => void, onError: (error: Error) => void): ReplicatorHandle {
-  const durable = start.mode === 'sync' ? new SharedArrayBuffer(start.recordCount) : null;
-  const control = new SharedArrayBuffer(4);
-  const inputs: ReplicatorInputs = { ...start, logs: start.logs.map((log) => log.region), durable, control };
-  delete (inputs as { recordCount?: number }).recordCount;
+  const { recordCount, logs, ...rest } = start;
+  const durable = start.mode === 'sync' ? new SharedArrayBuffer(recordCount) : null;
+  const inputs: ReplicatorInputs = { ...rest, logs: logs.map((log) => log.region), durable };
   const worker = new Worker(new URL('./replicator-worker.ts', import.meta.url), { workerData: inputs });
   let contact: ((outcome: 'welcomed' | 'fenced') => void) | undefined;
   const firstContact = new Promise<'welcomed' | 'fenced'>((resolve) => { contact = resolve; });

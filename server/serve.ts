@@ -27,7 +27,7 @@
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -38,16 +38,16 @@ import { defaultLadderTicks } from '../engines/fast.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec } from '../harness/cli-args.ts';
 import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
-import { DEFAULT_MAX_ORDERS, journalDirectories, recover, type Recovery } from '../journal/recovery.ts';
+import { DEFAULT_MAX_ORDERS, holdsJournal, journalDirectories, recover, type Recovery } from '../journal/recovery.ts';
 import { readEpoch, writeEpoch, type Epoch } from '../journal/epoch.ts';
 import { startSnapshotter, type SnapshotterHandle, type SnapshotTaken } from '../journal/snapshotter-thread.ts';
-import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from '../journal/format.ts';
+import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
 import { readJournal } from '../journal/reader.ts';
 import { resolveWorkload } from '../workloads/load.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
 import { freePort } from './free-port.ts';
-import { REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
+import { parseReplicationMode, REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
 import { LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
 import { followAsStandby, type ShardState } from './standby.ts';
 import { SessionTable } from './session-table.ts';
@@ -143,11 +143,6 @@ function parseAddress(text: string, flag: string): { host: string; port: number 
   return { host: text.slice(0, colon), port };
 }
 
-function hasJournal(dir: string): boolean {
-  if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((name) => sequenceOfSegmentName(name) !== undefined || /^shard-\d+$/.test(name));
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), SPEC);
   if (args.help) {
@@ -192,9 +187,12 @@ async function main(): Promise<void> {
   if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every needs a journal (--journal async|group|sync --dir DIR): a snapshot covers only what the journal holds');
   const replicateToFlag = args.string('replicate-to');
   const replicateTo = replicateToFlag === undefined ? null : parseAddress(replicateToFlag, '--replicate-to');
-  const replicationFlag = args.string('replication') ?? 'sync';
-  if (!(REPLICATION_MODES as readonly string[]).includes(replicationFlag)) throw new UsageError(SPEC.command, `--replication: '${replicationFlag}' is not one of ${REPLICATION_MODES.join(', ')}`);
-  const replication = replicationFlag as ReplicationMode;
+  let replication: ReplicationMode;
+  try {
+    replication = parseReplicationMode(args.string('replication') ?? 'sync', '--replication');
+  } catch (error) {
+    throw new UsageError(SPEC.command, (error as Error).message);
+  }
   if (args.string('replication') !== undefined && replicateTo === null) throw new UsageError(SPEC.command, '--replication needs --replicate-to HOST:PORT');
   const isStandby = args.boolean('standby');
   const listenReplication = args.integer('listen-replication', 0, 65535);
@@ -214,7 +212,7 @@ async function main(): Promise<void> {
   const freshSymbols = async (): Promise<readonly string[]> => (await resolveWorkload(args.string('symbols-from') ?? DEFAULT_SYMBOLS_FROM)).symbols;
   if (isStandby) {
     const follower = followAsStandby({
-      dir: dir!, design: design.name, symbols: hasJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery, snapshotAtStop: true,
+      dir: dir!, design: design.name, symbols: holdsJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery, snapshotAtStop: true,
       log: (line) => process.stderr.write(`${line}\n`), onListening: (p) => process.stdout.write(`${STANDBY_PREFIX}127.0.0.1:${p}\n`),
       onError: (error) => {
         process.stderr.write(`serve: ${error.message}\n`);
@@ -237,7 +235,7 @@ async function main(): Promise<void> {
     recovered = promotion.shards.some((shard) => shard.nextSequence > 0);
     epoch = promotion.epoch;
     replicationListener = promotion.listener;
-  } else if (dir !== null && hasJournal(dir)) {
+  } else if (dir !== null && holdsJournal(dir)) {
     const recovery: Recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders } });
     start = { symbols: recovery.shards[0]!.symbols, shards: recovery.shards };
     recovered = true;

@@ -30,7 +30,7 @@
  * sequence SEQ (a deliberately corrupted standby: its book differs from the primary's from there), so the hash check
  * can be seen to fire. Unset, nothing changes.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
@@ -40,7 +40,7 @@ import { EPOCH_FILE, readEpoch, writeEpoch, type Epoch } from '../journal/epoch.
 import { FSYNC_MARK_FILE, JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from '../journal/format.ts';
 import { acknowledgesDurable, type JournalMode } from '../journal/journal-mode.ts';
 import { SEGMENT_BYTES } from '../journal/journaller.ts';
-import { defaultRecoveryCapacities, journalDirectories, recover } from '../journal/recovery.ts';
+import { defaultRecoveryCapacities, holdsJournal, journalDirectories, recover } from '../journal/recovery.ts';
 import { copyCoreRegion, snapshotFiles, writeSnapshot } from '../journal/snapshot.ts';
 import { KEEP_SNAPSHOTS } from '../journal/snapshotter-thread.ts';
 import { JournalWriter } from '../journal/writer.ts';
@@ -113,11 +113,6 @@ interface Shard {
   readonly pendingSnapshots: Array<{ sequence: number; core: Uint8Array; sessions: Map<number, number> }>;
 }
 
-function hasJournal(dir: string): boolean {
-  if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((name) => sequenceOfSegmentName(name) !== undefined || /^shard-\d+$/.test(name));
-}
-
 function freshCore(symbols: readonly string[], maxOrders: number): FastCore {
   return FastCore.create(defaultRecoveryCapacities(symbols.length, { maxOrders }));
 }
@@ -134,7 +129,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
   let symbols = options.symbols;
   let shards: Shard[] = [];
   let epoch: Epoch | undefined = readEpoch(dir);
-  if (hasJournal(dir)) {
+  if (holdsJournal(dir)) {
     const recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders: options.maxOrders } });
     symbols = recovery.shards[0]!.symbols;
     const dirs = journalDirectories(dir).dirs;
@@ -259,7 +254,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
       const past = shards.findIndex((s, k) => s.next > hello.starts[k]!);
       if (past >= 0) wipe(`journal ${past} holds sequence ${shards[past]!.next - 1}, past sequence ${hello.starts[past]} where the primary's epoch ${hello.epoch} starts`);
       epoch = { epoch: hello.epoch, starts: hello.starts };
-      writeEpochHere(epoch);
+      writeEpoch(dir, epoch);
     }
     for (const s of shards) {
       if (s.writer === null) {
@@ -275,11 +270,6 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
     socket.write(encodeWelcome(shards.map((s) => s.next)));
     if (current?.socket === socket) current.welcomed = true;
     log(`serve: standby follows the primary at ${label} (epoch ${hello.epoch}), from sequence ${shards.map((s) => s.next).join(', ')}`);
-  }
-
-  function writeEpochHere(value: Epoch): void {
-    mkdirSync(dir, { recursive: true });
-    writeEpoch(dir, value);
   }
 
   const listener = createServer((socket) => {
@@ -423,7 +413,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
     closeWriters();
     for (const s of shards) await writePending(s);
     const next: Epoch = { epoch: (epoch?.epoch ?? 0) + 1, starts: shards.map((s) => s.next) };
-    writeEpochHere(next);
+    writeEpoch(dir, next);
     promotedEpoch = next;
     epoch = next;
     log(`serve: standby promotes itself: heard nothing from the primary for ${silentMs.toFixed(0)} ms (${options.missedHeartbeats} × ${heartbeatMs} ms); epoch ${next.epoch} starts at sequence ${next.starts.join(', ')}`);

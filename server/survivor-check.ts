@@ -53,7 +53,7 @@ export interface Survivors {
 
 export function checkSurvivors(inputs: SurvivorInputs): Survivors {
   const { dir, workload, connections, acksPath, eventsPath } = inputs;
-  const SESSION_BASE = inputs.sessionBase;
+  const { sessionBase } = inputs;
   let journalRecords = 0;
   const split = splitWorkload(workload.records, workload.count, connections, 'order');
   const acked = readFileSync(acksPath, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Acknowledged);
@@ -81,7 +81,7 @@ export function checkSurvivors(inputs: SurvivorInputs): Survivors {
           continue;
         }
         set.add(cseq);
-        const index = split.streams[session - SESSION_BASE]?.[cseq - 1];
+        const index = split.streams[session - sessionBase]?.[cseq - 1];
         if (index === undefined) {
           problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: session ${session} client sequence ${cseq} was never sent`);
           continue;
@@ -113,7 +113,7 @@ export function checkSurvivors(inputs: SurvivorInputs): Survivors {
       }
     }
   }
-  const present = (a: { conn: number; cseq: number }): boolean => seen.get(SESSION_BASE + a.conn)?.has(a.cseq) ?? false;
+  const present = (a: { conn: number; cseq: number }): boolean => seen.get(sessionBase + a.conn)?.has(a.cseq) ?? false;
   const lost = acked.filter((a) => !present(a));
   const recovered = recover(dir, { ignoreSnapshots: false });
   if (recovered.bookHash !== engine.bookHash()) problems.push(`recovered book hash ${recovered.bookHash.slice(0, 16)}… differs from the reference replay's ${engine.bookHash().slice(0, 16)}…`);

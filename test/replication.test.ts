@@ -24,7 +24,7 @@ import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US } from '../journal/journa
 import { JournalWriter } from '../journal/writer.ts';
 import { decodeEpoch, encodeEpoch, readEpoch, writeEpoch } from '../journal/epoch.ts';
 import { JOURNAL_RECORD_BYTES } from '../journal/format.ts';
-import { readJournal } from '../journal/reader.ts';
+import { journalRecordBytes as journalBytes } from '../journal/reader.ts';
 import { recover } from '../journal/recovery.ts';
 import { freePort } from '../server/free-port.ts';
 import {
@@ -148,12 +148,6 @@ const COUNT = 2000;
 const workload = generateWorkload({ preset: 'balanced', seed: 11, count: COUNT });
 const expected = referenceLines(workload);
 
-/** Every record of a single journal, as bytes. */
-function journalBytes(dir: string): Buffer {
-  const parts: Buffer[] = [];
-  readJournal(dir, (frame) => parts.push(Buffer.from(frame.records)));
-  return Buffer.concat(parts);
-}
 
 async function pair(mode: 'sync' | 'async', standbyEnv: Record<string, string> = {}, extra: readonly string[] = []) {
   const [a, b, clientA, clientB] = [freshDir(), freshDir(), await freePort(), await freePort()];
