@@ -16,7 +16,14 @@ const WORDS_PER_RECORD = EVENT_BYTES / 4;
  * Records a producer's log is first sized for, per command it submits: its completion and on average up to two
  * events (an accept or a fill pair); a run that writes more grows the log by chunks.
  */
-export const LOG_RECORDS_PER_COMMAND = 3;
+const LOG_RECORDS_PER_COMMAND = 3;
+/** The smallest first chunk. */
+const MIN_FIRST_CHUNK_RECORDS = 16;
+
+/** Bytes of the first chunk of a log for `commands` commands: what EventLogBuffers.take is asked for, too. */
+export function firstChunkBytes(commands: number): number {
+  return Math.max(MIN_FIRST_CHUNK_RECORDS, commands * LOG_RECORDS_PER_COMMAND) * EVENT_BYTES;
+}
 /** Records per chunk after the first (3 MB). */
 const CHUNK_RECORDS = 1 << 16;
 
@@ -30,19 +37,15 @@ export class EventLog {
   #used = 0;
 
   /**
-   * @param expectedRecords size of the first chunk: a good guess avoids any allocation while timed.
+   * @param commands commands the producer submits: the first chunk is sized for them (firstChunkBytes), so that a
+   *   run that writes no more than LOG_RECORDS_PER_COMMAND records a command allocates nothing while timed.
    * @param reused a buffer from EventLogBuffers (its pages already mapped), used as the first chunk when it holds
-   *   `expectedRecords`; otherwise a new one is made and touched.
+   *   firstChunkBytes(commands); otherwise a new one is made and touched.
    */
-  constructor(expectedRecords: number, reused?: ArrayBuffer) {
-    const wanted = Math.max(16, expectedRecords);
-    if (reused !== undefined && reused.byteLength >= wanted * EVENT_BYTES) {
-      this.#chunk = reused;
-      this.#capacity = Math.floor(reused.byteLength / EVENT_BYTES);
-    } else {
-      this.#chunk = touchedBuffer(wanted * EVENT_BYTES);
-      this.#capacity = wanted;
-    }
+  constructor(commands: number, reused?: ArrayBuffer) {
+    const wanted = firstChunkBytes(commands);
+    this.#chunk = reused !== undefined && reused.byteLength >= wanted ? reused : touchedBuffer(wanted);
+    this.#capacity = Math.floor(this.#chunk.byteLength / EVENT_BYTES);
     this.#words = new Uint32Array(this.#chunk);
     this.#f64 = new Float64Array(this.#chunk);
   }

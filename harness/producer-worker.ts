@@ -8,7 +8,7 @@ import type { SharedWorkload } from '../engines/engine.ts';
 import { designByName } from '../engines/designs.ts';
 import { DurableAcknowledgements } from './durable-acknowledgements.ts';
 import { nowNs } from './clock.ts';
-import { EventLog, LOG_RECORDS_PER_COMMAND } from './event-log.ts';
+import { EventLog } from './event-log.ts';
 import { encodeHistogram, LatencyRecorder, latencyHistogram } from './histogram.ts';
 import { LoggingSink, ProducerLoop } from './producer-loop.ts';
 import { CONTROL_GO, CONTROL_READY, CONTROL_START_F64, controlViews, progressWord } from './run-control.ts';
@@ -54,7 +54,7 @@ if (port === null) throw new Error('harness/producer-worker.ts must run as a wor
 const control = controlViews(task.control);
 const connected = designByName(task.design).connect(task.init, task.workload);
 const producer = task.durable === null ? connected : new DurableAcknowledgements(connected, new Uint8Array(task.durable), task.stream.length);
-const log = new EventLog(task.stream.length * LOG_RECORDS_PER_COMMAND, task.logBuffer ?? undefined);
+const log = new EventLog(task.stream.length, task.logBuffer ?? undefined);
 const sink = new LoggingSink(log, task.stream.length);
 const progress = progressWord(task.producer);
 const loop = new ProducerLoop(producer, task.stream, task.workload.count, sink, (completed) => Atomics.store(control.i32, progress, completed));

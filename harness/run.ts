@@ -28,7 +28,7 @@ import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
 import { nowNs } from './clock.ts';
 import { EVENT_BYTES } from '../engines/event-record.ts';
-import { LOG_RECORDS_PER_COMMAND, type EventLogBuffers, type EventLogData } from './event-log.ts';
+import { firstChunkBytes, type EventLogBuffers, type EventLogData } from './event-log.ts';
 import { encodeHistogram, latencyHistogram, mergeEncoded, percentilesOf } from './histogram.ts';
 import { checkJournal, checkStandbyJournal, sendersOfSplit, type JournalVerdict } from './journal-check.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
@@ -165,7 +165,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     const durable = replicator?.durable ?? journaller?.durable ?? null;
     const reports = split.streams.map((stream, p) => {
       const { init, transfer } = session.producerInit(p);
-      const logBuffer = request.logBuffers?.take(stream.length * LOG_RECORDS_PER_COMMAND * EVENT_BYTES) ?? null;
+      const logBuffer = request.logBuffers?.take(firstChunkBytes(stream.length)) ?? null;
       const task: ProducerTask = {
         design: design.name, init, workload: workload.shared, producer: p, producers, stream,
         warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer, durable, logBuffer,

@@ -1,8 +1,8 @@
 /**
  * `npm run serve` as a child process: start it, wait for its one listening line, stop it by the pid it was started
  * with. What the crash test (server/crashtest.ts) and the tests (test/support/engine-server.ts) both do, and the one
- * place that knows the wording of the lines others read from serve: the listening line and the snapshot line
- * (server/serve.ts prints them).
+ * place that knows the wording of the lines others read from serve: the listening line, the HTTP gateway's line
+ * and the snapshot line (server/serve.ts prints them).
  *
  * Contract: `startServe` resolves once the line is printed (with the port it names and how long that took), and
  * rejects if the process exits first or stays silent past the timeout; every started child is put in `running`, so
@@ -18,6 +18,9 @@ const LISTENING = /^matchbench serve: listening on 127\.0\.0\.1:(\d+)$/m;
 /** A standby's ready line (server/standby.ts): its replication port. After a promotion it prints the listening line. */
 export const STANDBY_PREFIX = 'matchbench serve: standby, replication on ';
 const STANDBY = /^matchbench serve: standby, replication on 127\.0\.0\.1:(\d+)$/m;
+/** Printed just before the listening line when serve runs the HTTP gateway (`--http-port`): its port. */
+export const HTTP_PREFIX = 'matchbench serve: http on ';
+const HTTP = /^matchbench serve: http on 127\.0\.0\.1:(\d+)$/m;
 const SERVE = join(import.meta.dirname, 'serve.ts');
 const SNAPSHOT_LINE = /^serve: snapshot .* at sequence \d+: (\d+) bytes, engine paused (\d+) µs/gm;
 
@@ -35,6 +38,8 @@ export function snapshotsLogged(output: string): Array<{ readonly bytes: number;
 export interface ServeProcess {
   readonly child: ChildProcess;
   readonly port: number;
+  /** The HTTP gateway's port (`--http-port`), or null without one. */
+  readonly httpPort: number | null;
   /** From spawn to the listening line, ms: Node's start, recovery, the threads. */
   readonly listeningMs: number;
   /** Its stdout and stderr so far. */
@@ -67,7 +72,8 @@ export async function startServe(args: readonly string[], running: Set<ChildProc
       reject(new Error(`serve exited (${code}) before its ${ready} line:\n${output}`));
     });
   });
-  return { child, port, listeningMs: performance.now() - started, output: () => output };
+  const http = HTTP.exec(output);
+  return { child, port, httpPort: http === null ? null : Number(http[1]), listeningMs: performance.now() - started, output: () => output };
 }
 
 /** Resolves once `server`'s output (from `from` on) matches `pattern`; rejects if it exits first or after the timeout. */

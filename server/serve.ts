@@ -1,6 +1,7 @@
 /**
  * `npm run serve -- --design NAME [--producers P] [--param k=v ...] [--journal MODE] [--dir DIR] [--port N]
- * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]`:
+ * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]
+ * [--http-port N]`:
  * one design as a long-running engine process on 127.0.0.1, speaking the wire protocol (server/protocol.ts).
  *
  * Start: on a directory that holds a journal it recovers first (journal/recovery.ts: the newest valid snapshot,
@@ -23,6 +24,10 @@
  * `matchbench serve: standby, replication on 127.0.0.1:PORT`; when the primary falls silent for
  * `--missed-heartbeats` × `--heartbeat-ms` it promotes itself (epoch + 1), serves clients on `--port`, and
  * replicates to its own `--replicate-to` (the old primary, restarted as a standby).
+ *
+ * HTTP (server/http-gateway.ts; README "HTTP gateway"): `--http-port N` also serves the REST API on 127.0.0.1:N from
+ * this thread, as a client of the engine over the wire protocol with a session of its own, and prints
+ * `matchbench serve: http on 127.0.0.1:PORT` just before the listening line; a stop closes it first.
  *
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
@@ -48,7 +53,9 @@ import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
 import { freePort } from './free-port.ts';
 import { parseReplicationMode, REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
-import { LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
+import { EngineClient } from './engine-client.ts';
+import { startHttpGateway, type HttpGateway } from './http-gateway.ts';
+import { HTTP_PREFIX, LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
 import { followAsStandby, type ShardState } from './standby.ts';
 import { SessionTable } from './session-table.ts';
 
@@ -88,9 +95,26 @@ const SPEC: CommandSpec = {
     'listen-replication': { type: 'string', value: 'PORT', description: 'the standby\'s replication port on 127.0.0.1 (0: a free one)' },
     'heartbeat-ms': { type: 'string', value: 'T', description: `replication heartbeat interval (default ${DEFAULT_HEARTBEAT_MS})` },
     'missed-heartbeats': { type: 'string', value: 'N', description: `a peer silent for N intervals is taken for dead (default ${DEFAULT_MISSED_HEARTBEATS})` },
+    'http-port': { type: 'string', value: 'N', description: 'also serve the REST API (README "HTTP gateway") on 127.0.0.1:N (0: a free port)' },
     'hash-every': { type: 'string', value: 'N', description: `a primary sends its book hash every N sequence numbers for the standby to check (default ${DEFAULT_HASH_EVERY}; 0: never)` },
   },
 };
+
+/** Most HTTP commands in flight to the engine; past it the gateway answers 503 with Retry-After. */
+const HTTP_WINDOW = 4096;
+/** The gateway's sessions are numbered from here, clear of the small ids load clients pick. */
+const GATEWAY_SESSIONS_FROM = 0x8000_0000;
+
+/**
+ * The HTTP gateway's session: a new one every start (the smallest id from GATEWAY_SESSIONS_FROM the engine has not
+ * seen), because the gateway keeps no state across restarts to resume an old one with.
+ */
+function gatewaySession(table: SessionTable): number {
+  const seen = table.entries();
+  let id = GATEWAY_SESSIONS_FROM;
+  while (seen.has(id)) id++;
+  return id;
+}
 
 /**
  * After a crash, K sequencers' journals can disagree on a session: one shard fsynced a later command of it than
@@ -183,6 +207,7 @@ async function main(): Promise<void> {
   const capacity = args.integer('capacity', 16, 1 << 28) ?? DEFAULT_CAPACITY;
   const maxOrders = args.integer('max-orders', 1, 1 << 26) ?? DEFAULT_MAX_ORDERS;
   const requestedPort = args.integer('port', 0, 65535) ?? 0;
+  const httpPort = args.integer('http-port', 0, 65535);
   const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40) ?? 0;
   if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every needs a journal (--journal async|group|sync --dir DIR): a snapshot covers only what the journal holds');
   const replicateToFlag = args.string('replicate-to');
@@ -352,6 +377,7 @@ async function main(): Promise<void> {
     worker.once('error', (error) => shutdown?.(new Error(`producer thread ${p}: ${error.stack ?? error.message}`)));
   }
 
+  let gateway: HttpGateway | null = null;
   const finished = new Promise<void>((resolveFinished) => {
     let started = false;
     shutdown = (error?: Error) => {
@@ -360,6 +386,8 @@ async function main(): Promise<void> {
       started = true;
       void (async () => {
         try {
+          // HTTP first: the gateway answers what it has in flight, then its engine session closes like any client's.
+          await gateway?.close();
           if (error === undefined) {
             for (const worker of workers) worker.postMessage({ type: 'stop' });
             if (replicator?.mode === 'sync') {
@@ -396,6 +424,11 @@ async function main(): Promise<void> {
     };
   });
   await Promise.all(listening);
+  if (httpPort !== undefined) {
+    const engine = await EngineClient.open({ host: '127.0.0.1', port, session: gatewaySession(table), symbolCount: symbols.length, window: HTTP_WINDOW });
+    gateway = await startHttpGateway({ engine, symbols, port: httpPort });
+    process.stdout.write(`${HTTP_PREFIX}127.0.0.1:${gateway.port}\n`);
+  }
   if (promotedAtMs >= 0) process.stderr.write(`serve: promoted: the design, journal and ${producers} producer thread(s) started in ${(performance.now() - promotedAtMs).toFixed(0)} ms\n`);
   process.stdout.write(`${LISTENING_PREFIX}127.0.0.1:${port}\n`);
   process.once('SIGTERM', () => shutdown!());

@@ -140,6 +140,27 @@ export function decodeRecord(bytes: Uint8Array, f64: Float64Array, i: number, sy
 }
 
 /**
+ * Writes record `i` of a buffer (viewed as bytes, a DataView and f64s) from its fields: codes as the OP_/SIDE_/TYPE_/
+ * TIF_ constants, NaN where a field is absent (stored as the canonical NaN, as workloads/binary.ts requires).
+ */
+export function writeRecord(
+  bytes: Uint8Array, view: DataView, f64: Float64Array, i: number,
+  op: number, symIndex: number, id: number, side: number, type: number, tif: number, price: number, qty: number, owner: number,
+): void {
+  const base = i * RECORD_BYTES;
+  bytes[base + OFF_OP] = op;
+  bytes[base + OFF_SIDE] = side;
+  bytes[base + OFF_TYPE] = type;
+  bytes[base + OFF_TIF] = tif;
+  view.setUint32(base + OFF_SYM, symIndex, true);
+  const fb = i * RECORD_F64S;
+  f64[fb + F64_ID] = id;
+  f64[fb + F64_PRICE] = price;
+  f64[fb + F64_QTY] = qty;
+  f64[fb + F64_OWNER] = owner;
+}
+
+/**
  * Builds a workload one command at a time, growing its buffer geometrically, interning symbols in first-seen order.
  */
 export class WorkloadBuilder {
@@ -183,17 +204,7 @@ export class WorkloadBuilder {
   /** Appends one record from its fields (codes as the OP_/SIDE_/TYPE_/TIF_ constants; NaN = absent). */
   addRaw(op: number, symIndex: number, id: number, side: number, type: number, tif: number, price: number, qty: number, owner: number): void {
     if (this.n * RECORD_BYTES === this.buffer.byteLength) this.grow();
-    const base = this.n * RECORD_BYTES;
-    this.bytes[base + OFF_OP] = op;
-    this.bytes[base + OFF_SIDE] = side;
-    this.bytes[base + OFF_TYPE] = type;
-    this.bytes[base + OFF_TIF] = tif;
-    this.view.setUint32(base + OFF_SYM, symIndex, true);
-    const fb = this.n * RECORD_F64S;
-    this.f64[fb + F64_ID] = id;
-    this.f64[fb + F64_PRICE] = price;
-    this.f64[fb + F64_QTY] = qty;
-    this.f64[fb + F64_OWNER] = owner;
+    writeRecord(this.bytes, this.view, this.f64, this.n, op, symIndex, id, side, type, tif, price, qty, owner);
     this.n++;
   }
 

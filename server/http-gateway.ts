@@ -1,0 +1,244 @@
+/**
+ * The HTTP gateway: REST on 127.0.0.1 in front of an engine server (`npm run serve -- … --http-port N`), built on
+ * fastify for its JSON-schema validation (ajv, compiled once per route), its body limit and content-type checks,
+ * and its low per-request cost. The routes and shapes are in server/http-api.ts.
+ *
+ * Contract:
+ * - The gateway is a client of the engine over the wire protocol (server/engine-client.ts, one session of its own):
+ *   every command goes the path a binary client's does, so the journal mode's durability, replication and the
+ *   equivalence of every design hold for HTTP too, and the engine side has no HTTP code.
+ * - Bad requests never reach the engine and never stop the server: 400 names the field (`body/qty must be integer`,
+ *   `body must have required property 'sym'`, a body that is not JSON), 404 an unknown route or symbol, 405 a known
+ *   path with another method (with `Allow`), 413 a body over `bodyLimit`, 415 a body that is not
+ *   `application/json`, 503 with `Retry-After` when `window` commands are in flight (the engine's input is full,
+ *   so the Go design's spin-then-reject becomes reject-and-retry-later) or the engine session is down.
+ * - `Idempotency-Key: K` on a command: the first request with K is applied once; a retry with K (while the first
+ *   is in flight or after) gets the first one's status and body and is not applied again (header
+ *   `Idempotent-Replayed: true`); K with a different request is 422. Keys are remembered in this process, the
+ *   newest `idempotencyKeys` of them: a key forgotten (evicted, or the server restarted) is a new request.
+ * - `GET /health`: 200 `{"status":"ok",…}` while the engine session is connected, else 503.
+ * - `GET /metrics`: Prometheus text of what the gateway sees: requests by route and status, commands by op,
+ *   events by kind, rejects by reason, command latency quantiles (request in → engine ACK, µs), in flight.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Histogram } from 'hdr-histogram-js';
+import { nowNs } from '../harness/clock.ts';
+import { latencyHistogram } from '../harness/histogram.ts';
+import type { EngineClient } from './engine-client.ts';
+import {
+  AMEND_BODY, CommandEncoder, commandResponse, errorBody, NEW_ORDER_BODY, ORDER_PARAMS, schemaProblemText, type AmendBody, type CommandResponse,
+  type NewOrderBody, type OrderParams,
+} from './http-api.ts';
+
+export interface HttpGatewayOptions {
+  readonly engine: EngineClient;
+  readonly symbols: readonly string[];
+  /** 0: a free port. */
+  readonly port: number;
+  readonly bodyLimit?: number;
+  readonly idempotencyKeys?: number;
+}
+
+export interface HttpGateway {
+  readonly port: number;
+  /** Stops taking requests, answers those in flight, closes the engine session. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_BODY_LIMIT = 4096;
+const DEFAULT_IDEMPOTENCY_KEYS = 100_000;
+const RETRY_AFTER_S = '1';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The routes, for 405: a path that matches one of these patterns with another method. */
+const ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly string[] }[] = [
+  { pattern: /^\/orders\/?$/, methods: ['POST'] },
+  { pattern: /^\/orders\/[^/]+\/[^/]+\/?$/, methods: ['DELETE', 'PATCH'] },
+  { pattern: /^\/health\/?$/, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/metrics\/?$/, methods: ['GET', 'HEAD'] },
+];
+
+interface Remembered {
+  readonly fingerprint: string;
+  readonly response: Promise<CommandResponse | Refusal>;
+}
+
+/** An answer that is not the engine's: a status and an error message. */
+interface Refusal {
+  readonly status: number;
+  readonly error: string;
+  readonly retryAfter?: boolean;
+}
+
+class Metrics {
+  readonly requests = new Map<string, number>();
+  readonly commands = new Map<string, number>();
+  readonly events = new Map<string, number>();
+  readonly rejects = new Map<string, number>();
+  readonly latency: Histogram = latencyHistogram();
+
+  count(map: Map<string, number>, key: string): void {
+    map.set(key, (map.get(key) ?? 0) + 1);
+  }
+
+  text(engine: EngineClient): string {
+    const lines: string[] = [];
+    const family = (name: string, help: string, type: string, samples: Iterable<[string, number]>): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    };
+    family('matchbench_http_requests_total', 'HTTP requests answered, by route and status.', 'counter', this.requests);
+    family('matchbench_commands_total', 'Commands submitted to the engine, by op.', 'counter', [...this.commands].map(([op, n]) => [`{op="${op}"}`, n]));
+    family('matchbench_events_total', 'Engine events returned, by kind.', 'counter', [...this.events].map(([kind, n]) => [`{kind="${kind}"}`, n]));
+    family('matchbench_rejects_total', 'Commands the engine rejected, by reason.', 'counter', [...this.rejects].map(([reason, n]) => [`{reason="${reason}"}`, n]));
+    const quantiles: [string, number][] = [0.5, 0.9, 0.99, 0.999].map((q) => [`{quantile="${q}"}`, this.latency.totalCount === 0 ? 0 : this.latency.getValueAtPercentile(q * 100) / 1e9]);
+    family('matchbench_command_latency_seconds', 'Command latency from request in to engine acknowledgement.', 'summary', quantiles);
+    lines.push(`matchbench_command_latency_seconds_count ${this.latency.totalCount}`);
+    family('matchbench_engine_in_flight', 'Commands sent to the engine and not yet acknowledged.', 'gauge', [['', engine.inFlight]]);
+    family('matchbench_engine_connections_total', 'Connections the gateway made to the engine (1 + reconnects).', 'counter', [['', engine.connections]]);
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+export async function startHttpGateway(options: HttpGatewayOptions): Promise<HttpGateway> {
+  const { engine, symbols } = options;
+  const symbolIndex = new Map(symbols.map((s, i) => [s, i]));
+  const encoder = new CommandEncoder();
+  const metrics = new Metrics();
+  const remembered = new Map<string, Remembered>();
+  const keysKept = options.idempotencyKeys ?? DEFAULT_IDEMPOTENCY_KEYS;
+
+  const app: FastifyInstance = Fastify({
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Types are checked, never coerced ("5" for a quantity is a 400, not 5), and an unknown field is an error, not
+    // silently dropped.
+    ajv: { customOptions: { coerceTypes: false, allErrors: false, removeAdditional: false } },
+    schemaErrorFormatter: (errors, part) => new Error(schemaProblemText(errors[0]!, part)),
+    logger: false,
+    return503OnClosing: true,
+  });
+
+  // Only JSON bodies: without fastify's text/plain parser a plain-text body is a 415, not a string for the schema.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.count(metrics.requests, `{route="${route}",status="${reply.statusCode}"}`);
+  });
+
+  const refuse = (reply: FastifyReply, refusal: Refusal): FastifyReply => {
+    if (refusal.retryAfter === true) reply.header('retry-after', RETRY_AFTER_S);
+    return reply.code(refusal.status).type(JSON_TYPE).send(errorBody(refusal.error));
+  };
+
+  /** Submits `record` (op `op`) and waits for the engine's answer; a refusal when it cannot be submitted. */
+  const submit = async (op: string, record: Uint8Array): Promise<CommandResponse | Refusal> => {
+    if (engine.state !== 'connected' && engine.state !== 'connecting') return { status: 503, error: `the engine session is ${engine.state}: ${engine.failure?.message ?? ''}`, retryAfter: true };
+    const started = nowNs();
+    const outcome = engine.submit(record);
+    if (outcome === null) return { status: 503, error: `the engine has ${engine.inFlight} commands in flight (the most it takes): retry later`, retryAfter: true };
+    metrics.count(metrics.commands, op);
+    let answer;
+    try {
+      answer = await outcome;
+    } catch (error) {
+      return { status: 503, error: (error as Error).message, retryAfter: true };
+    }
+    metrics.latency.recordValue(Math.max(1, Math.round(nowNs() - started)));
+    const response = commandResponse(answer.events, answer.count, symbols);
+    for (const event of response.events) {
+      metrics.count(metrics.events, event.ev);
+      if (event.ev === 'rejected') metrics.count(metrics.rejects, event.reason);
+    }
+    return response;
+  };
+
+  /** Runs a command request, once per Idempotency-Key. */
+  const command = async (request: FastifyRequest, reply: FastifyReply, op: string, record: () => Uint8Array | Refusal): Promise<FastifyReply> => {
+    const key = request.headers['idempotency-key'];
+    if (Array.isArray(key)) return refuse(reply, { status: 400, error: 'header Idempotency-Key: given more than once' });
+    let response: Promise<CommandResponse | Refusal>;
+    if (key !== undefined) {
+      const fingerprint = `${request.method} ${request.url} ${JSON.stringify(request.body ?? null)}`;
+      const earlier = remembered.get(key);
+      if (earlier !== undefined) {
+        if (earlier.fingerprint !== fingerprint) return refuse(reply, { status: 422, error: `header Idempotency-Key: "${key}" was used for a different request (${earlier.fingerprint})` });
+        reply.header('idempotent-replayed', 'true');
+        response = earlier.response;
+      } else {
+        response = encodeAndSubmit(op, record);
+        remembered.set(key, { fingerprint, response });
+        // A refusal (nothing was applied) is not remembered: the retry it asks for must be able to go through.
+        void response.then((r) => { if (!('body' in r) && remembered.get(key)?.response === response) remembered.delete(key); });
+        if (remembered.size > keysKept) remembered.delete(remembered.keys().next().value!);
+      }
+    } else {
+      response = encodeAndSubmit(op, record);
+    }
+    const answer = await response;
+    if (!('body' in answer)) return refuse(reply, answer);
+    return reply.code(answer.status).type(JSON_TYPE).send(answer.body);
+  };
+
+  const encodeAndSubmit = (op: string, record: () => Uint8Array | Refusal): Promise<CommandResponse | Refusal> => {
+    const encoded = record();
+    return encoded instanceof Uint8Array ? submit(op, encoded) : Promise.resolve(encoded);
+  };
+
+  const symbolOf = (sym: string, where: string): number | Refusal => symbolIndex.get(sym) ?? { status: 404, error: `${where}: unknown symbol ${JSON.stringify(sym)} (this engine has ${symbols.length} symbols)` };
+  const idOf = (params: OrderParams): number => Number(params.id);
+
+  app.post<{ Body: NewOrderBody }>('/orders', { schema: { body: NEW_ORDER_BODY } }, (request, reply) =>
+    command(request, reply, 'new', () => {
+      const sym = symbolOf(request.body.sym, 'body/sym');
+      return typeof sym === 'number' ? encoder.newOrder(sym, request.body) : sym;
+    }));
+
+  app.delete<{ Params: OrderParams }>('/orders/:sym/:id', { schema: { params: ORDER_PARAMS } }, (request, reply) =>
+    command(request, reply, 'cancel', () => {
+      const sym = symbolOf(request.params.sym, 'params/sym');
+      return typeof sym === 'number' ? encoder.cancel(sym, idOf(request.params)) : sym;
+    }));
+
+  app.patch<{ Params: OrderParams; Body: AmendBody }>('/orders/:sym/:id', { schema: { params: ORDER_PARAMS, body: AMEND_BODY } }, (request, reply) =>
+    command(request, reply, request.body.price === undefined ? 'reduce' : 'modify', () => {
+      const sym = symbolOf(request.params.sym, 'params/sym');
+      return typeof sym === 'number' ? encoder.amend(sym, idOf(request.params), request.body) : sym;
+    }));
+
+  app.get('/health', async (_request, reply) => {
+    const up = engine.state === 'connected';
+    return reply.code(up ? 200 : 503).type(JSON_TYPE).send(JSON.stringify({
+      status: up ? 'ok' : 'unavailable', engine: engine.state, design: engine.design, session: engine.session, inFlight: engine.inFlight, symbols: symbols.length,
+    }));
+  });
+
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine)));
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const route = ROUTES.find((r) => r.pattern.test(path));
+    if (route !== undefined) {
+      reply.header('allow', route.methods.join(', '));
+      return refuse(reply, { status: 405, error: `${request.method} ${path}: method not allowed (allowed: ${route.methods.join(', ')})` });
+    }
+    return refuse(reply, { status: 404, error: `${request.method} ${path}: no such route (routes: POST /orders, DELETE|PATCH /orders/:sym/:id, GET /health, GET /metrics)` });
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown; code?: string }, _request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    // fastify's messages name the field (`body/qty must be integer`), the limit (413) and the content type (415).
+    return refuse(reply, { status, error: error.message });
+  });
+
+  await app.listen({ host: '127.0.0.1', port: options.port });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('HTTP gateway: no TCP address after listen');
+  return {
+    port: address.port,
+    close: async () => {
+      await app.close();
+      await engine.close();
+    },
+  };
+}

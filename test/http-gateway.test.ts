@@ -1,0 +1,166 @@
+/**
+ * The HTTP gateway end to end (`serve --http-port 0` as a child process, spoken to with fetch): every design answers
+ * REST commands with the reference engine's events; bad requests get 400 naming the field, 404, 405 with Allow, 413
+ * and 415 and never reach the engine; an Idempotency-Key retry returns the first answer and is applied once; a
+ * restarted server's gateway takes a new session and goes on. Nothing here asserts a time.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ReferenceEngine } from '../engines/reference.ts';
+import { formatEvent, type Command, type MatchEvent } from '../engines/types.ts';
+import { generateWorkload } from '../workloads/generator.ts';
+import { startServer, stopAll, stopServer } from './support/engine-server.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'matchbench-http-'));
+let dirs = 0;
+const freshDir = (): string => join(root, `d${dirs++}`);
+afterEach(() => stopAll());
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: { events?: Record<string, unknown>[]; error?: string; [key: string]: unknown };
+}
+
+async function call(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  const init: RequestInit = { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers } };
+  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, init);
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: response.headers.get('content-type')?.startsWith('application/json') === true ? JSON.parse(text) : { text } };
+}
+
+/** The REST request for a command, or null when its values are not all integers (REST's schema refuses those). */
+function requestFor(c: Command): { method: string; path: string; body?: unknown } | null {
+  const ints = (...values: (number | undefined)[]): boolean => values.every((v) => v === undefined || Number.isSafeInteger(v));
+  const at = `/orders/${encodeURIComponent(c.sym)}/${c.id}`;
+  switch (c.op) {
+    case 'new':
+      if (!ints(c.id, c.price, c.qty, c.owner) || (c.type === 'limit' && c.price === undefined)) return null;
+      return { method: 'POST', path: '/orders', body: c };
+    case 'cancel':
+      return ints(c.id) ? { method: 'DELETE', path: at } : null;
+    case 'reduce':
+      return ints(c.id, c.qty) ? { method: 'PATCH', path: at, body: { qty: c.qty } } : null;
+    case 'modify':
+      return ints(c.id, c.price, c.qty) ? { method: 'PATCH', path: at, body: { price: c.price, qty: c.qty } } : null;
+    case 'invalid':
+      return null;
+  }
+}
+
+/** A command's events as NDJSON lines with seq 0, for comparing an HTTP answer with the reference engine's. */
+const withoutSeq = (events: readonly (MatchEvent | Record<string, unknown>)[]): string[] => events.map((e) => formatEvent({ ...(e as MatchEvent), seq: 0 }));
+
+describe('HTTP gateway: every design answers REST commands with the reference engine\'s events', () => {
+  const workload = generateWorkload({ preset: 'balanced', seed: 5, count: 400 });
+  const commands = Array.from({ length: workload.count }, (_, i) => workload.command(i)).filter((c) => requestFor(c) !== null);
+  const reference = new ReferenceEngine();
+  const expected = commands.map((c, i) => {
+    const events: MatchEvent[] = [];
+    reference.process(c, i, (e) => events.push(e));
+    return withoutSeq(events);
+  });
+
+  for (const [design, extra] of [['inline', []], ['mutex', ['--producers', '2']], ['disruptor', ['--param', 'wait=spin-then-wait']], ['sharded', ['--param', 'wait=spin-then-wait']], ['channel', []]] as const) {
+    it(`${design}, journal group: ${commands.length} commands over REST, one at a time; SIGTERM exits 0`, async () => {
+      const server = await startServer(['--design', design, ...extra, '--journal', 'group', '--dir', freshDir(), '--http-port', '0', '--symbols-from', 'preset:balanced,seed=5,count=400']);
+      expect(server.httpPort).not.toBeNull();
+      for (const [i, c] of commands.entries()) {
+        const request = requestFor(c)!;
+        const answer = await call(server.httpPort!, request.method, request.path, request.body);
+        expect(withoutSeq(answer.body.events ?? []), `command ${i}: ${JSON.stringify(c)} → ${answer.status} ${JSON.stringify(answer.body)}`).toStrictEqual(expected[i]);
+        const rejected = answer.body.events!.find((e) => e.ev === 'rejected');
+        const status = rejected === undefined ? 200 : { duplicate_id: 409, unknown_order: 404 }[rejected.reason as string] ?? 422;
+        expect(answer.status).toBe(status);
+      }
+      expect(await stopServer(server, 'SIGTERM')).toBe(0);
+    });
+  }
+});
+
+describe('HTTP gateway: bad requests, idempotency, health, metrics, restart', () => {
+  it('answers each bad request by name and never lets it reach the engine; the server keeps serving', async () => {
+    const server = await startServer(['--design', 'inline', '--http-port', '0']);
+    const port = server.httpPort!;
+    const order = { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', price: 100, qty: 5 };
+    const bad: [string, string, unknown, Record<string, string>, number, RegExp][] = [
+      ['POST', '/orders', { ...order, qty: '5' }, {}, 400, /body\/qty must be integer/],
+      ['POST', '/orders', { ...order, qty: 2.5 }, {}, 400, /body\/qty must be integer/],
+      ['POST', '/orders', { ...order, id: null }, {}, 400, /body\/id must be integer/],
+      ['POST', '/orders', { ...order, side: 'up' }, {}, 400, /body\/side must be equal to one of the allowed values \("buy", "sell"\)/],
+      ['POST', '/orders', { ...order, tif: 'day' }, {}, 400, /body\/tif must be equal to one of the allowed values/],
+      ['POST', '/orders', { ...order, colour: 'red' }, {}, 400, /body\/colour: no such field/],
+      ['POST', '/orders', { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', qty: 5 }, {}, 400, /body must have required property 'price'/],
+      ['POST', '/orders', '{"sym":', {}, 400, /not valid JSON/],
+      ['POST', '/orders', [1, 2], {}, 400, /body must be object/],
+      ['POST', '/orders', { ...order, sym: 'x'.repeat(5000) }, {}, 413, /too large/],
+      ['POST', '/orders', 'sym=AAPL', { 'content-type': 'text/plain' }, 415, /Unsupported Media Type/i],
+      ['POST', '/orders', { ...order, sym: 'NOPE' }, {}, 404, /body\/sym: unknown symbol "NOPE"/],
+      ['DELETE', '/orders/NOPE/1', undefined, {}, 404, /params\/sym: unknown symbol "NOPE"/],
+      ['DELETE', '/orders/AAPL/x', undefined, {}, 400, /params\/id must match pattern/],
+      ['PATCH', '/orders/AAPL/1', { price: 5 }, {}, 400, /body must have required property 'qty'/],
+      ['GET', '/nowhere', undefined, {}, 404, /no such route/],
+    ];
+    for (const [method, path, body, headers, status, message] of bad) {
+      const answer = await call(port, method, path, body, headers);
+      expect(answer.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(status);
+      expect(answer.body.error, `${method} ${path}`).toMatch(message);
+    }
+    const wrongMethod = await call(port, 'GET', '/orders');
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect((await call(port, 'PUT', '/orders/AAPL/1', { qty: 1 })).headers.get('allow')).toBe('DELETE, PATCH');
+    // None of them reached the engine: the first command it sees is this one, with client sequence 1.
+    const first = await call(port, 'POST', '/orders', order);
+    expect(first.status).toBe(200);
+    expect(first.body.events).toStrictEqual([{ seq: 1, ev: 'rested', sym: 'AAPL', id: 1, side: 'buy', price: 100, qty: 5 }]);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^matchbench_commands_total\{op="new"\} 1$/m);
+    expect(metrics).toMatch(/^matchbench_http_requests_total\{route="\/orders",status="400"\} \d+$/m);
+    expect(metrics).toMatch(/^matchbench_events_total\{kind="rested"\} 1$/m);
+    expect(metrics).toMatch(/^matchbench_command_latency_seconds_count 1$/m);
+    expect(await stopServer(server, 'SIGTERM')).toBe(0);
+  });
+
+  it('an Idempotency-Key retry gets the first answer and is applied once; the same key on another request is 422', async () => {
+    const server = await startServer(['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', freshDir(), '--http-port', '0']);
+    const port = server.httpPort!;
+    const maker = { sym: 'MSFT', id: 7, side: 'sell', type: 'limit', price: 200, qty: 5 };
+    const [a, b] = await Promise.all([
+      call(port, 'POST', '/orders', maker, { 'idempotency-key': 'k-7' }),
+      call(port, 'POST', '/orders', maker, { 'idempotency-key': 'k-7' }),
+    ]);
+    const c = await call(port, 'POST', '/orders', maker, { 'idempotency-key': 'k-7' });
+    expect(a.status).toBe(200);
+    expect([a.body, b.body, c.body]).toStrictEqual([a.body, a.body, a.body]);
+    expect(c.headers.get('idempotent-replayed')).toBe('true');
+    // Applied once: a taker for 10 finds exactly one 5-lot maker, and the rest is cancelled (IOC).
+    const taker = await call(port, 'POST', '/orders', { sym: 'MSFT', id: 8, side: 'buy', type: 'limit', tif: 'ioc', price: 200, qty: 10 });
+    expect(taker.body.events!.map((e) => [e.ev, e.qty])).toStrictEqual([['fill', 5], ['cancelled', 5]]);
+    const reused = await call(port, 'POST', '/orders', { ...maker, id: 9 }, { 'idempotency-key': 'k-7' });
+    expect(reused.status).toBe(422);
+    expect(reused.body.error).toMatch(/Idempotency-Key: "k-7" was used for a different request/);
+    expect(await stopServer(server, 'SIGTERM')).toBe(0);
+  });
+
+  it('health names the design; a restarted server recovers and its gateway goes on in a new session', async () => {
+    const dir = freshDir();
+    const first = await startServer(['--design', 'mutex', '--journal', 'sync', '--dir', dir, '--http-port', '0']);
+    const health = await call(first.httpPort!, 'GET', '/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'ok', engine: 'connected', design: 'mutex', session: 0x8000_0000 });
+    expect((await call(first.httpPort!, 'POST', '/orders', { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', price: 100, qty: 5 })).status).toBe(200);
+    expect(await stopServer(first, 'SIGKILL')).toBe('SIGKILL');
+    const second = await startServer(['--design', 'mutex', '--journal', 'sync', '--dir', dir, '--http-port', '0']);
+    expect((await call(second.httpPort!, 'GET', '/health')).body).toMatchObject({ status: 'ok', session: 0x8000_0001 });
+    // The order acknowledged before the crash is in the recovered book: a duplicate id, and a cancel finds it.
+    expect((await call(second.httpPort!, 'POST', '/orders', { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', price: 100, qty: 5 })).status).toBe(409);
+    const cancel = await call(second.httpPort!, 'DELETE', '/orders/AAPL/1');
+    expect(cancel.body.events).toStrictEqual([{ seq: 2, ev: 'cancelled', sym: 'AAPL', id: 1, qty: 5, reason: 'user' }]);
+    expect(await stopServer(second, 'SIGTERM')).toBe(0);
+  });
+});
