@@ -21,7 +21,7 @@
  * invalid_command 422.
  */
 import { decodeEventRecord, EVENT_BYTES } from '../engines/event-record.ts';
-import { formatEvent, type MatchEvent, type RejectReason } from '../engines/types.ts';
+import { formatEvent, type Command, type MatchEvent, type RejectReason } from '../engines/types.ts';
 import {
   OP_CANCEL, OP_MODIFY, OP_NEW, OP_REDUCE, RECORD_BYTES, SIDE_BUY, SIDE_NONE, SIDE_SELL, TIF_FOK, TIF_GTC, TIF_IOC, TIF_NONE, TYPE_LIMIT,
   TYPE_MARKET, TYPE_NONE, writeRecord,
@@ -141,6 +141,34 @@ export function commandResponse(events: Uint8Array, count: number, symbols: read
     body: `{"events":[${decoded.map(formatEvent).join(',')}]}`,
     events: decoded,
   };
+}
+
+export interface RestRequest {
+  readonly method: 'POST' | 'DELETE' | 'PATCH';
+  readonly path: string;
+  readonly body?: string;
+}
+
+/**
+ * The REST request for a command, or null when REST cannot say it: an `invalid` command, or a value that is not a
+ * safe integer (NaN, 1.5: the schemas refuse those with a 400, so the engine never sees them).
+ */
+export function restRequestOf(command: Command): RestRequest | null {
+  const integers = (...values: (number | undefined)[]): boolean => values.every((v) => v === undefined || Number.isSafeInteger(v));
+  const at = `/orders/${encodeURIComponent(command.sym)}/${command.id}`;
+  switch (command.op) {
+    case 'new':
+      if (!integers(command.id, command.qty, command.owner) || (command.type === 'limit' && !(command.price !== undefined && integers(command.price)))) return null;
+      return { method: 'POST', path: '/orders', body: JSON.stringify(command) };
+    case 'cancel':
+      return integers(command.id) ? { method: 'DELETE', path: at } : null;
+    case 'reduce':
+      return integers(command.id, command.qty) ? { method: 'PATCH', path: at, body: JSON.stringify({ qty: command.qty }) } : null;
+    case 'modify':
+      return integers(command.id, command.price, command.qty) ? { method: 'PATCH', path: at, body: JSON.stringify({ price: command.price, qty: command.qty }) } : null;
+    case 'invalid':
+      return null;
+  }
 }
 
 /** What ajv reports about a request part, as one line naming the field: `body/qty must be integer`. */

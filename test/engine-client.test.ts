@@ -55,8 +55,12 @@ describe('engine client', () => {
     expect(client.submit(workload.bytes, 2 * RECORD_BYTES)).toBeNull();
     await Promise.all([first, second]);
     expect(client.inFlight).toBe(0);
-    expect(client.submit(workload.bytes, 2 * RECORD_BYTES)).not.toBeNull();
+    const third = client.submit(workload.bytes, 2 * RECORD_BYTES);
+    expect(third).not.toBeNull();
+    expect((await third!).clientSequence).toBe(3);
     await client.close();
+    // After close every submit fails, by name.
+    await expect(client.submit(workload.bytes, 0)).rejects.toThrow(/engine session 5: closed/);
     expect(await stopServer(server, 'SIGTERM')).toBe(0);
   });
 

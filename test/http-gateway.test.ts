@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ReferenceEngine } from '../engines/reference.ts';
-import { formatEvent, type Command, type MatchEvent } from '../engines/types.ts';
+import { formatEvent, type MatchEvent } from '../engines/types.ts';
+import { restRequestOf } from '../server/http-api.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { startServer, stopAll, stopServer } from './support/engine-server.ts';
 
@@ -33,31 +34,12 @@ async function call(port: number, method: string, path: string, body?: unknown, 
   return { status: response.status, headers: response.headers, body: response.headers.get('content-type')?.startsWith('application/json') === true ? JSON.parse(text) : { text } };
 }
 
-/** The REST request for a command, or null when its values are not all integers (REST's schema refuses those). */
-function requestFor(c: Command): { method: string; path: string; body?: unknown } | null {
-  const ints = (...values: (number | undefined)[]): boolean => values.every((v) => v === undefined || Number.isSafeInteger(v));
-  const at = `/orders/${encodeURIComponent(c.sym)}/${c.id}`;
-  switch (c.op) {
-    case 'new':
-      if (!ints(c.id, c.price, c.qty, c.owner) || (c.type === 'limit' && c.price === undefined)) return null;
-      return { method: 'POST', path: '/orders', body: c };
-    case 'cancel':
-      return ints(c.id) ? { method: 'DELETE', path: at } : null;
-    case 'reduce':
-      return ints(c.id, c.qty) ? { method: 'PATCH', path: at, body: { qty: c.qty } } : null;
-    case 'modify':
-      return ints(c.id, c.price, c.qty) ? { method: 'PATCH', path: at, body: { price: c.price, qty: c.qty } } : null;
-    case 'invalid':
-      return null;
-  }
-}
-
 /** A command's events as NDJSON lines with seq 0, for comparing an HTTP answer with the reference engine's. */
 const withoutSeq = (events: readonly (MatchEvent | Record<string, unknown>)[]): string[] => events.map((e) => formatEvent({ ...(e as MatchEvent), seq: 0 }));
 
 describe('HTTP gateway: every design answers REST commands with the reference engine\'s events', () => {
   const workload = generateWorkload({ preset: 'balanced', seed: 5, count: 400 });
-  const commands = Array.from({ length: workload.count }, (_, i) => workload.command(i)).filter((c) => requestFor(c) !== null);
+  const commands = Array.from({ length: workload.count }, (_, i) => workload.command(i)).filter((c) => restRequestOf(c) !== null);
   const reference = new ReferenceEngine();
   const expected = commands.map((c, i) => {
     const events: MatchEvent[] = [];
@@ -70,7 +52,7 @@ describe('HTTP gateway: every design answers REST commands with the reference en
       const server = await startServer(['--design', design, ...extra, '--journal', 'group', '--dir', freshDir(), '--http-port', '0', '--symbols-from', 'preset:balanced,seed=5,count=400']);
       expect(server.httpPort).not.toBeNull();
       for (const [i, c] of commands.entries()) {
-        const request = requestFor(c)!;
+        const request = restRequestOf(c)!;
         const answer = await call(server.httpPort!, request.method, request.path, request.body);
         expect(withoutSeq(answer.body.events ?? []), `command ${i}: ${JSON.stringify(c)} → ${answer.status} ${JSON.stringify(answer.body)}`).toStrictEqual(expected[i]);
         const rejected = answer.body.events!.find((e) => e.ev === 'rejected');
