@@ -1,5 +1,6 @@
 /**
- * `npm run report [RESULT_FILES...]`: renders results files into one self-contained HTML page under reports/.
+ * `npm run report [RESULT_FILES...]`: renders results files into one self-contained HTML page under reports/:
+ * compare's (harness/results-schema.ts) and the load test's (server/loadtest-results.ts), a section each.
  *
  * The charts are vega-lite specs (harness/report-charts.ts) rendered to SVG here in Node with vega's
  * `View.toSVG()`, not drawn in the browser. That trades interactivity (zoom, live tooltips) for a page of a few
@@ -17,6 +18,7 @@ import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { floorOf, TAIL_SET_BY_FLOOR, tailSetBy } from './floor.ts';
 import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult } from './results-schema.ts';
+import { checkLoadtestFile, isLoadtestFile, loadtestCharts, loadtestTable, type LoadtestFile } from '../server/loadtest-results.ts';
 import { chartsFor, formatRate, HARNESS_FLOOR_LABEL, MACHINE_FLOOR_LABEL, runLabel, workloadName, type Chart, type ChartTable } from './report-charts.ts';
 
 export interface RenderedReport {
@@ -26,8 +28,14 @@ export interface RenderedReport {
   readonly warnings: readonly string[];
 }
 
+/** What a report renders: compare's results files and the load test's (server/loadtest-results.ts). */
+export type ReportInput = ResultsFile | LoadtestFile;
+
+const isLoadtest = (file: ReportInput): file is LoadtestFile => isLoadtestFile(file);
+const nameOf = (file: ReportInput): string => (isLoadtest(file) ? 'loadtest' : file.name);
+
 /** Renders `results` (one section per file, in the order given) into one HTML file at `outPath`. */
-export async function renderReport(results: readonly ResultsFile[], outPath: string): Promise<RenderedReport> {
+export async function renderReport(results: readonly ReportInput[], outPath: string): Promise<RenderedReport> {
   if (results.length === 0) throw new Error('renderReport: no results files to render');
   const warnings: string[] = [];
   const sections: string[] = [];
@@ -35,11 +43,11 @@ export async function renderReport(results: readonly ResultsFile[], outPath: str
   for (const [index, file] of results.entries()) {
     const prefix = results.length > 1 ? `f${index}-` : '';
     const figures: string[] = [];
-    for (const chart of chartsFor(file, prefix)) {
+    for (const chart of isLoadtest(file) ? loadtestCharts(file, prefix) : chartsFor(file, prefix)) {
       figures.push(await renderFigure(chart, warnings));
       charts++;
     }
-    sections.push(renderSection(file, figures));
+    sections.push(isLoadtest(file) ? renderLoadtestSection(file, figures) : renderSection(file, figures));
   }
   const html = page(results, sections);
   mkdirSync(dirname(resolve(outPath)), { recursive: true });
@@ -71,18 +79,52 @@ function withMarkTitles(svg: string): string {
   return svg.replace(/<(path|circle|rect|line)( [^>]*?aria-label="([^"]*)"[^>]*?)\/>/g, (_all, tag: string, attrs: string, label: string) => `<${tag}${attrs}><title>${label}</title></${tag}>`);
 }
 
+/** The rows every section's environment table starts with. */
+function environmentRows(createdAt: string, e: ResultsFile['environment']): (readonly string[])[] {
+  return [
+    ['Run started', createdAt],
+    ['Node.js / V8', `${e.node} / ${e.v8}`],
+    ['CPU', `${e.cpuModel}, ${e.cores} usable cores`],
+    ['Memory', `${(e.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`],
+    ['OS', `${e.os.platform} ${e.os.release} (${e.os.arch})`],
+    ['Git commit', e.gitSha === null ? 'not a git checkout' : `${e.gitSha}${e.gitDirty === true ? ' with uncommitted changes' : ''}`],
+  ];
+}
+
+/** A load test's section: its summary, its charts, its settings and environment. */
+function renderLoadtestSection(file: LoadtestFile, figures: readonly string[]): string {
+  const s = file.settings;
+  const settings: ChartTable = {
+    columns: ['', ''],
+    rows: [
+      ...environmentRows(file.createdAt, file.environment),
+      ['Workload', `${s.workload}: ${s.commands.toLocaleString('en-US')} commands REST can say`],
+      ['Connections', `${s.connections}, ${s.pipelining} in flight each (autocannon pipelining; the load client's window), closed loop`],
+      ['Journal', `${s.journal} (each run a fresh server and directory)`],
+      ['Design parameters', s.params.length === 0 ? '(defaults)' : s.params.join(' ')],
+      ['Bound', `${s.durationS} s a run`],
+    ],
+  };
+  return `<section class="results-file">
+<h2>loadtest <small>${escapeHtml(file.createdAt)}</small></h2>
+<p class="verdict ok">Every REST answer was checked against the reference engine\u2019s replay of the run\u2019s journal, and every binary command was acknowledged exactly once.</p>
+<h3>Summary</h3>
+${table(loadtestTable(file))}
+${figures.join('\n')}
+<h3>Settings and environment</h3>
+${table(settings)}
+</section>`;
+}
+
 function renderSection(file: ResultsFile, figures: readonly string[]): string {
   const e = file.environment;
+  const [started, ...machine] = environmentRows(file.createdAt, e);
   const environment: ChartTable = {
     columns: ['', ''],
     rows: [
-      ['Run started', file.createdAt],
+      started!,
       ['Command line', file.argv.join(' ') || '(defaults)'],
-      ['Node.js / V8', `${e.node} / ${e.v8}`],
-      ['CPU', `${e.cpuModel}, ${e.cores} usable cores`],
-      ['Memory', `${(e.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`],
-      ['OS', `${e.os.platform} ${e.os.release} (${e.os.arch})`],
-      ['Git commit', e.gitSha === null ? 'not a git checkout' : `${e.gitSha}${e.gitDirty === true ? ' with uncommitted changes' : ''}`],
+      ...machine,
       ['Repetitions', `${file.settings.repeat} per configuration, ${file.settings.order} (every configuration once per round)`],
       ['Warm-up', `${file.settings.warmupCommands} commands per producer before each measured repetition`],
       ['Split among producers', file.settings.split],
@@ -274,8 +316,8 @@ function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function page(results: readonly ResultsFile[], sections: readonly string[]): string {
-  const title = `matchbench report: ${results.map((r) => r.name).join(', ')}`;
+function page(results: readonly ReportInput[], sections: readonly string[]): string {
+  const title = `matchbench report: ${results.map(nameOf).join(', ')}`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -305,15 +347,15 @@ ${sections.join('\n')}
 `;
 }
 
-/** Reads and checks a results file. */
-function readResultsFile(path: string): ResultsFile {
+/** Reads and checks a results file of either kind. */
+function readResultsFile(path: string): ReportInput {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new Error(`${path}: cannot read results JSON (${(error as Error).message})`);
   }
-  return checkResultsFile(parsed, path);
+  return isLoadtestFile(parsed) ? checkLoadtestFile(parsed, path) : checkResultsFile(parsed, path);
 }
 
 /** The newest results file in `dir` by modification time, excluding the gate's baseline. */

@@ -70,7 +70,6 @@ const states: LogState[] = task.logs.map((region, k) => {
   staging.fill(0);
   return { k, log: SequenceLog.attach(region), core, staging, sessions: new Map(task.initialSessions[k]!), folded: 0, armedAt: 0, demanded: false, write: null };
 });
-port.postMessage({ type: 'ready' } satisfies SnapshotterMessage);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -176,6 +175,11 @@ function takePaused(s: LogState): void {
   };
   startWrite(s, write(s, count, taken, pauseOf, false));
 }
+
+// Ready only once the first pause points are armed: serve listens on this message, and a first command that
+// passed an unarmed point would go unpaused (a checkpoint missed, with a thread descheduled between the two).
+for (const s of states) arm(s, nextPeriodicCount(s), false);
+port.postMessage({ type: 'ready' } satisfies SnapshotterMessage);
 
 // Atomics.waitAsync does not keep a thread's event loop alive; this timer does, until the loop below ends.
 const keepAlive = setInterval(() => {}, 1 << 30);

@@ -15,7 +15,12 @@
  * - `Idempotency-Key: K` on a command: the first request with K is applied once; a retry with K (while the first
  *   is in flight or after) gets the first one's status and body and is not applied again (header
  *   `Idempotent-Replayed: true`); K with a different request is 422. Keys are remembered in this process, the
- *   newest `idempotencyKeys` of them: a key forgotten (evicted, or the server restarted) is a new request.
+ *   newest `idempotencyKeys` of them, per API key: a key forgotten (evicted, or the server restarted) is a new
+ *   request.
+ * - With API keys (`keys`, server/api-keys.ts): every request but `GET /health` needs `Authorization: Bearer KEY`
+ *   (401 without or with an unknown one, 429 with `Retry-After` over the key's rate, checked before the body is
+ *   read); a new order's owner is the key's (a body naming another owner is 403); cancelling, reducing or modifying
+ *   another owner's order is answered `unknown_order` without reaching the engine (server/order-owners.ts).
  * - `GET /health`: 200 `{"status":"ok",…}` while the engine session is connected, else 503.
  * - `GET /metrics`: Prometheus text of what the gateway sees: requests by route and status, commands by op,
  *   events by kind, rejects by reason, command latency quantiles (request in → engine ACK, µs), in flight.
@@ -24,7 +29,11 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Histogram } from 'hdr-histogram-js';
 import { nowNs } from '../harness/clock.ts';
 import { latencyHistogram } from '../harness/histogram.ts';
+import type { WriteStream } from 'node:fs';
+import type { ApiKey, KeyRing } from './api-keys.ts';
 import type { EngineClient } from './engine-client.ts';
+import { OrderOwners } from './order-owners.ts';
+import { formatEvent } from '../engines/types.ts';
 import {
   AMEND_BODY, CommandEncoder, commandResponse, errorBody, NEW_ORDER_BODY, ORDER_PARAMS, schemaProblemText, type AmendBody, type CommandResponse,
   type NewOrderBody, type OrderParams,
@@ -37,6 +46,10 @@ export interface HttpGatewayOptions {
   readonly port: number;
   readonly bodyLimit?: number;
   readonly idempotencyKeys?: number;
+  /** API keys (server/api-keys.ts); without them the gateway is open: any caller may trade as any owner. */
+  readonly keys?: KeyRing;
+  /** One line per request: time, key id, method, route, status, µs. Written by the stream, off the request path. */
+  readonly accessLog?: WriteStream;
 }
 
 export interface HttpGateway {
@@ -47,7 +60,7 @@ export interface HttpGateway {
 
 const DEFAULT_BODY_LIMIT = 4096;
 const DEFAULT_IDEMPOTENCY_KEYS = 100_000;
-const RETRY_AFTER_S = '1';
+const RETRY_AFTER_S = 1;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The routes, for 405: a path that matches one of these patterns with another method. */
@@ -58,6 +71,13 @@ const ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly st
   { pattern: /^\/metrics\/?$/, methods: ['GET', 'HEAD'] },
 ];
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The key that authenticated the request (null without --keys, and on /health). */
+    apiKey: ApiKey | null;
+  }
+}
+
 interface Remembered {
   readonly fingerprint: string;
   readonly response: Promise<CommandResponse | Refusal>;
@@ -67,7 +87,8 @@ interface Remembered {
 interface Refusal {
   readonly status: number;
   readonly error: string;
-  readonly retryAfter?: boolean;
+  /** Seconds for a Retry-After header. */
+  readonly retryAfterS?: number;
 }
 
 class Metrics {
@@ -121,31 +142,48 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   // Only JSON bodies: without fastify's text/plain parser a plain-text body is a 415, not a string for the schema.
   app.removeContentTypeParser('text/plain');
 
+  app.decorateRequest('apiKey', null);
+  const { keys, accessLog } = options;
+  const owners = new OrderOwners();
+  if (keys !== undefined) {
+    // Before the body is read: an unauthenticated or over-rate request costs no parsing.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.url === '/health' || request.url.startsWith('/health?')) return;
+      const key = keys.authenticate(request.headers.authorization);
+      if ('status' in key) return refuse(reply, key);
+      request.apiKey = key;
+      const over = keys.admit(key);
+      if (over !== null) return refuse(reply, over);
+    });
+  }
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.count(metrics.requests, `{route="${route}",status="${reply.statusCode}"}`);
+    accessLog?.write(`${new Date().toISOString()} ${request.apiKey?.id ?? '-'} ${request.method} ${route} ${reply.statusCode} ${Math.round(reply.elapsedTime * 1000)}\n`);
   });
 
   const refuse = (reply: FastifyReply, refusal: Refusal): FastifyReply => {
-    if (refusal.retryAfter === true) reply.header('retry-after', RETRY_AFTER_S);
+    if (refusal.retryAfterS !== undefined) reply.header('retry-after', String(refusal.retryAfterS));
     return reply.code(refusal.status).type(JSON_TYPE).send(errorBody(refusal.error));
   };
 
   /** Submits `record` (op `op`) and waits for the engine's answer; a refusal when it cannot be submitted. */
-  const submit = async (op: string, record: Uint8Array): Promise<CommandResponse | Refusal> => {
-    if (engine.state !== 'connected' && engine.state !== 'connecting') return { status: 503, error: `the engine session is ${engine.state}: ${engine.failure?.message ?? ''}`, retryAfter: true };
+  const submit = async (op: string, record: Uint8Array, owner: number | null): Promise<CommandResponse | Refusal> => {
+    if (engine.state !== 'connected' && engine.state !== 'connecting') return { status: 503, error: `the engine session is ${engine.state}: ${engine.failure?.message ?? ''}`, retryAfterS: RETRY_AFTER_S };
     const started = nowNs();
     const outcome = engine.submit(record);
-    if (outcome === null) return { status: 503, error: `the engine has ${engine.inFlight} commands in flight (the most it takes): retry later`, retryAfter: true };
+    if (outcome === null) return { status: 503, error: `the engine has ${engine.inFlight} commands in flight (the most it takes): retry later`, retryAfterS: RETRY_AFTER_S };
     metrics.count(metrics.commands, op);
     let answer;
     try {
       answer = await outcome;
     } catch (error) {
-      return { status: 503, error: (error as Error).message, retryAfter: true };
+      return { status: 503, error: (error as Error).message, retryAfterS: RETRY_AFTER_S };
     }
     metrics.latency.recordValue(Math.max(1, Math.round(nowNs() - started)));
     const response = commandResponse(answer.events, answer.count, symbols);
+    if (owner !== null) owners.observe(owner, response.events);
     for (const event of response.events) {
       metrics.count(metrics.events, event.ev);
       if (event.ev === 'rejected') metrics.count(metrics.rejects, event.reason);
@@ -154,35 +192,57 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   };
 
   /** Runs a command request, once per Idempotency-Key. */
-  const command = async (request: FastifyRequest, reply: FastifyReply, op: string, record: () => Uint8Array | Refusal): Promise<FastifyReply> => {
-    const key = request.headers['idempotency-key'];
-    if (Array.isArray(key)) return refuse(reply, { status: 400, error: 'header Idempotency-Key: given more than once' });
+  const command = async (request: FastifyRequest, reply: FastifyReply, op: string, record: () => Uint8Array | Refusal | CommandResponse): Promise<FastifyReply> => {
+    const header = request.headers['idempotency-key'];
+    if (Array.isArray(header)) return refuse(reply, { status: 400, error: 'header Idempotency-Key: given more than once' });
     let response: Promise<CommandResponse | Refusal>;
-    if (key !== undefined) {
+    if (header !== undefined) {
+      // Scoped to the API key: one key's Idempotency-Key never replays another's answer.
+      const key = `${request.apiKey?.id ?? ''}\u0000${header}`;
       const fingerprint = `${request.method} ${request.url} ${JSON.stringify(request.body ?? null)}`;
       const earlier = remembered.get(key);
       if (earlier !== undefined) {
-        if (earlier.fingerprint !== fingerprint) return refuse(reply, { status: 422, error: `header Idempotency-Key: "${key}" was used for a different request (${earlier.fingerprint})` });
+        if (earlier.fingerprint !== fingerprint) return refuse(reply, { status: 422, error: `header Idempotency-Key: "${header}" was used for a different request (${earlier.fingerprint})` });
         reply.header('idempotent-replayed', 'true');
         response = earlier.response;
       } else {
-        response = encodeAndSubmit(op, record);
+        response = encodeAndSubmit(op, record, request.apiKey);
         remembered.set(key, { fingerprint, response });
         // A refusal (nothing was applied) is not remembered: the retry it asks for must be able to go through.
         void response.then((r) => { if (!('body' in r) && remembered.get(key)?.response === response) remembered.delete(key); });
         if (remembered.size > keysKept) remembered.delete(remembered.keys().next().value!);
       }
     } else {
-      response = encodeAndSubmit(op, record);
+      response = encodeAndSubmit(op, record, request.apiKey);
     }
     const answer = await response;
     if (!('body' in answer)) return refuse(reply, answer);
     return reply.code(answer.status).type(JSON_TYPE).send(answer.body);
   };
 
-  const encodeAndSubmit = (op: string, record: () => Uint8Array | Refusal): Promise<CommandResponse | Refusal> => {
+  const encodeAndSubmit = (op: string, record: () => Uint8Array | Refusal | CommandResponse, key: ApiKey | null): Promise<CommandResponse | Refusal> => {
     const encoded = record();
-    return encoded instanceof Uint8Array ? submit(op, encoded) : Promise.resolve(encoded);
+    return encoded instanceof Uint8Array ? submit(op, encoded, key?.owner ?? null) : Promise.resolve(encoded);
+  };
+
+  /**
+   * With keys, another owner's order is answered as the engine answers an order that does not exist, and the
+   * command is not sent (seq 0: the engine never sequenced it).
+   */
+  const notYours = (request: FastifyRequest, sym: string, id: number): CommandResponse | null => {
+    const owner = owners.ownerOf(sym, id);
+    if (request.apiKey === null || owner === undefined || owner === request.apiKey.owner) return null;
+    const event = { seq: 0, ev: 'rejected', sym, id, reason: 'unknown_order' } as const;
+    metrics.count(metrics.rejects, 'unknown_order');
+    return { status: 404, body: `{"events":[${formatEvent(event)}]}`, events: [event] };
+  };
+
+  /** With keys, a new order's owner is the key's; a body that names another is refused. */
+  const ownerOf = (request: FastifyRequest, body: NewOrderBody): NewOrderBody | Refusal => {
+    const key = request.apiKey;
+    if (key === null) return body;
+    if (body.owner !== undefined && body.owner !== key.owner) return { status: 403, error: `body/owner: orders placed with key ${key.id} belong to owner ${key.owner}, not ${body.owner}` };
+    return { ...body, owner: key.owner };
   };
 
   const symbolOf = (sym: string, where: string): number | Refusal => symbolIndex.get(sym) ?? { status: 404, error: `${where}: unknown symbol ${JSON.stringify(sym)} (this engine has ${symbols.length} symbols)` };
@@ -191,19 +251,23 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   app.post<{ Body: NewOrderBody }>('/orders', { schema: { body: NEW_ORDER_BODY } }, (request, reply) =>
     command(request, reply, 'new', () => {
       const sym = symbolOf(request.body.sym, 'body/sym');
-      return typeof sym === 'number' ? encoder.newOrder(sym, request.body) : sym;
+      const body = ownerOf(request, request.body);
+      if (typeof sym !== 'number') return sym;
+      return 'status' in body ? body : encoder.newOrder(sym, body);
     }));
 
   app.delete<{ Params: OrderParams }>('/orders/:sym/:id', { schema: { params: ORDER_PARAMS } }, (request, reply) =>
     command(request, reply, 'cancel', () => {
       const sym = symbolOf(request.params.sym, 'params/sym');
-      return typeof sym === 'number' ? encoder.cancel(sym, idOf(request.params)) : sym;
+      if (typeof sym !== 'number') return sym;
+      return notYours(request, request.params.sym, idOf(request.params)) ?? encoder.cancel(sym, idOf(request.params));
     }));
 
   app.patch<{ Params: OrderParams; Body: AmendBody }>('/orders/:sym/:id', { schema: { params: ORDER_PARAMS, body: AMEND_BODY } }, (request, reply) =>
     command(request, reply, request.body.price === undefined ? 'reduce' : 'modify', () => {
       const sym = symbolOf(request.params.sym, 'params/sym');
-      return typeof sym === 'number' ? encoder.amend(sym, idOf(request.params), request.body) : sym;
+      if (typeof sym !== 'number') return sym;
+      return notYours(request, request.params.sym, idOf(request.params)) ?? encoder.amend(sym, idOf(request.params), request.body);
     }));
 
   app.get('/health', async (_request, reply) => {
@@ -239,6 +303,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     close: async () => {
       await app.close();
       await engine.close();
+      if (accessLog !== undefined) await new Promise<void>((r) => accessLog.end(r));
     },
   };
 }

@@ -24,7 +24,8 @@
  * flight when the run stopped are journaled without an answer. The binary run is checked by the load client
  * itself (every command acknowledged exactly once, in order).
  *
- * Writes results/<timestamp>-loadtest.json (schema "matchbench-loadtest" v1) with the environment.
+ * Writes results/<timestamp>-loadtest.json (server/loadtest-results.ts) with the environment, and its report,
+ * reports/<timestamp>-loadtest.html (`npm run report` renders such a file too).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,7 +46,9 @@ import { journalDirectories } from '../journal/recovery.ts';
 import { writeWorkloadFile } from '../workloads/binary.ts';
 import { resolveWorkload } from '../workloads/load.ts';
 import { decodeRecord, RECORD_BYTES, workloadFromCommands, type Workload } from '../workloads/workload.ts';
+import { renderReport } from '../harness/report.ts';
 import { restRequestOf, type RestRequest } from './http-api.ts';
+import { LOADTEST_SCHEMA, LOADTEST_SCHEMA_VERSION, type HttpRun, type LoadtestFile, type LoadtestResult, type LoadtestRun } from './loadtest-results.ts';
 import { runLoad } from './load.ts';
 import { startServe, stopServe, type ServeProcess } from './serve-process.ts';
 
@@ -63,7 +66,7 @@ const SPEC: CommandSpec = {
     'Each design serves the workload twice, each time a fresh serve with its journal in a temporary directory: REST\n' +
     '(serve --http-port, driven by autocannon) and the wire protocol (the load client), C connections with N requests\n' +
     'in flight each. Latency is recorded per response in µs (not autocannon\'s 1 ms percentiles). The REST run is checked\n' +
-    'against the reference engine\'s replay of its journal. Writes results/<timestamp>-loadtest.json.',
+    'against the reference engine\'s replay of its journal. Writes results/<timestamp>-loadtest.json and reports/<timestamp>-loadtest.html.',
   options: {
     design: { type: 'string', value: 'A,B', description: `designs (default all: ${DESIGNS.map((d) => d.name).join(', ')})` },
     connections: { type: 'string', value: 'C', description: `connections of each run (default ${DEFAULT_CONNECTIONS})` },
@@ -76,50 +79,6 @@ const SPEC: CommandSpec = {
     json: { type: 'boolean', description: 'print the results file instead of the table' },
   },
 };
-
-export interface LoadtestRun {
-  readonly requests: number;
-  readonly seconds: number;
-  /** Commands (HTTP: responses) per second. */
-  readonly throughput: number;
-  readonly latency: LatencyPercentiles;
-  readonly histogram: string;
-}
-
-export interface HttpRun extends LoadtestRun {
-  readonly statuses: Readonly<Record<string, number>>;
-  /** Transport errors and timeouts autocannon counted. */
-  readonly errors: number;
-  /** Requests sent and never answered: in flight when autocannon stopped (it stops once `amount` are sent). */
-  readonly unanswered: number;
-  readonly check: string;
-}
-
-export interface LoadtestResult {
-  readonly design: string;
-  readonly repetition: number;
-  readonly http: HttpRun;
-  readonly binary: LoadtestRun;
-  /** HTTP throughput ÷ binary throughput. */
-  readonly ratio: number;
-}
-
-export interface LoadtestFile {
-  readonly schema: 'matchbench-loadtest';
-  readonly version: 1;
-  readonly createdAt: string;
-  readonly environment: Environment;
-  readonly settings: {
-    readonly workload: string;
-    readonly commands: number;
-    readonly connections: number;
-    readonly pipelining: number;
-    readonly durationS: number;
-    readonly journal: JournalMode;
-    readonly params: readonly string[];
-  };
-  readonly results: readonly LoadtestResult[];
-}
 
 interface Settings {
   readonly connections: number;
@@ -333,15 +292,17 @@ async function main(): Promise<void> {
     rmSync(scratch, { recursive: true, force: true });
   }
   const file: LoadtestFile = {
-    schema: 'matchbench-loadtest', version: 1, createdAt: new Date().toISOString(), environment: captureEnvironment(),
+    schema: LOADTEST_SCHEMA, version: LOADTEST_SCHEMA_VERSION, createdAt: new Date().toISOString(), environment: captureEnvironment(),
     settings: { workload: spec, commands: commands.length, ...settings }, results,
   };
-  const dir = resolve(import.meta.dirname, '..', 'results');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${file.createdAt.replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z')}-loadtest.json`);
+  const root = resolve(import.meta.dirname, '..');
+  const stamp = `${file.createdAt.replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z')}-loadtest`;
+  mkdirSync(join(root, 'results'), { recursive: true });
+  const path = join(root, 'results', `${stamp}.json`);
   writeFileSync(path, `${JSON.stringify(file, null, 1)}\n`);
+  const report = await renderReport([file], join(root, 'reports', `${stamp}.html`));
   if (args.boolean('json')) process.stdout.write(`${JSON.stringify(file)}\n`);
-  else process.stdout.write(`${table(results)}\n\nCPU: ${file.environment.cpuModel}, ${file.environment.cores} cores, Node ${file.environment.node}\nresults: ${path}\n`);
+  else process.stdout.write(`${table(results)}\n\nCPU: ${file.environment.cpuModel}, ${file.environment.cores} cores, Node ${file.environment.node}\nresults: ${path}\nreport:  ${report.path}\n`);
 }
 
 if (import.meta.main) runCli(main);

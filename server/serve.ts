@@ -1,7 +1,7 @@
 /**
  * `npm run serve -- --design NAME [--producers P] [--param k=v ...] [--journal MODE] [--dir DIR] [--port N]
  * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]
- * [--http-port N]`:
+ * [--http-port N [--keys FILE] [--access-log FILE]]`:
  * one design as a long-running engine process on 127.0.0.1, speaking the wire protocol (server/protocol.ts).
  *
  * Start: on a directory that holds a journal it recovers first (journal/recovery.ts: the newest valid snapshot,
@@ -26,13 +26,14 @@
  * replicates to its own `--replicate-to` (the old primary, restarted as a standby).
  *
  * HTTP (server/http-gateway.ts; README "HTTP gateway"): `--http-port N` also serves the REST API on 127.0.0.1:N from
- * this thread, as a client of the engine over the wire protocol with a session of its own, and prints
+ * this thread (with API keys, `--keys`, and an access log, `--access-log`), as a client of the engine over the wire
+ * protocol with a session of its own, and prints
  * `matchbench serve: http on 127.0.0.1:PORT` just before the listening line; a stop closes it first.
  *
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
-import { mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -53,6 +54,7 @@ import { RECORD_BYTES } from '../workloads/workload.ts';
 import type { ConnectionWorkerMessage, ConnectionWorkerTask } from './connection-worker.ts';
 import { freePort } from './free-port.ts';
 import { parseReplicationMode, REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
+import { KeyRing } from './api-keys.ts';
 import { EngineClient } from './engine-client.ts';
 import { startHttpGateway, type HttpGateway } from './http-gateway.ts';
 import { HTTP_PREFIX, LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
@@ -96,6 +98,8 @@ const SPEC: CommandSpec = {
     'heartbeat-ms': { type: 'string', value: 'T', description: `replication heartbeat interval (default ${DEFAULT_HEARTBEAT_MS})` },
     'missed-heartbeats': { type: 'string', value: 'N', description: `a peer silent for N intervals is taken for dead (default ${DEFAULT_MISSED_HEARTBEATS})` },
     'http-port': { type: 'string', value: 'N', description: 'also serve the REST API (README "HTTP gateway") on 127.0.0.1:N (0: a free port)' },
+    keys: { type: 'string', value: 'FILE', description: 'API keys of the REST API (README "API keys"): every request authenticates; without it the API is open' },
+    'access-log': { type: 'string', value: 'FILE', description: 'append one line per REST request (time, key id, method, route, status, µs) to FILE' },
     'hash-every': { type: 'string', value: 'N', description: `a primary sends its book hash every N sequence numbers for the standby to check (default ${DEFAULT_HASH_EVERY}; 0: never)` },
   },
 };
@@ -208,6 +212,11 @@ async function main(): Promise<void> {
   const maxOrders = args.integer('max-orders', 1, 1 << 26) ?? DEFAULT_MAX_ORDERS;
   const requestedPort = args.integer('port', 0, 65535) ?? 0;
   const httpPort = args.integer('http-port', 0, 65535);
+  const keysFile = args.string('keys');
+  const accessLogFile = args.string('access-log');
+  if ((keysFile !== undefined || accessLogFile !== undefined) && httpPort === undefined) throw new UsageError(SPEC.command, '--keys and --access-log are the REST API\'s: give --http-port too');
+  // Read before anything starts, so that a bad key file stops serve with its file and field at once.
+  const keys = keysFile === undefined ? undefined : KeyRing.load(keysFile);
   const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40) ?? 0;
   if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every needs a journal (--journal async|group|sync --dir DIR): a snapshot covers only what the journal holds');
   const replicateToFlag = args.string('replicate-to');
@@ -426,7 +435,10 @@ async function main(): Promise<void> {
   await Promise.all(listening);
   if (httpPort !== undefined) {
     const engine = await EngineClient.open({ host: '127.0.0.1', port, session: gatewaySession(table), symbolCount: symbols.length, window: HTTP_WINDOW });
-    gateway = await startHttpGateway({ engine, symbols, port: httpPort });
+    if (keys === undefined) process.stderr.write('serve: the REST API runs open (no --keys): any local process may trade as any owner\n');
+    else process.stderr.write(`serve: the REST API takes ${keys.size} API key(s) from ${keysFile}\n`);
+    const accessLog = accessLogFile === undefined ? undefined : createWriteStream(accessLogFile, { flags: 'a' });
+    gateway = await startHttpGateway({ engine, symbols, port: httpPort, ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }) });
     process.stdout.write(`${HTTP_PREFIX}127.0.0.1:${gateway.port}\n`);
   }
   if (promotedAtMs >= 0) process.stderr.write(`serve: promoted: the design, journal and ${producers} producer thread(s) started in ${(performance.now() - promotedAtMs).toFixed(0)} ms\n`);

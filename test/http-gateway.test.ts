@@ -2,9 +2,12 @@
  * The HTTP gateway end to end (`serve --http-port 0` as a child process, spoken to with fetch): every design answers
  * REST commands with the reference engine's events; bad requests get 400 naming the field, 404, 405 with Allow, 413
  * and 415 and never reach the engine; an Idempotency-Key retry returns the first answer and is applied once; a
- * restarted server's gateway takes a new session and goes on. Nothing here asserts a time.
+ * restarted server's gateway takes a new session and goes on; with API keys every request authenticates (401), a
+ * key's owner is the only one that can touch its orders, a key over its rate gets 429, each request is logged, and a
+ * bad key file stops serve by name. Nothing here asserts a time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -144,5 +147,74 @@ describe('HTTP gateway: bad requests, idempotency, health, metrics, restart', ()
     const cancel = await call(second.httpPort!, 'DELETE', '/orders/AAPL/1');
     expect(cancel.body.events).toStrictEqual([{ seq: 2, ev: 'cancelled', sym: 'AAPL', id: 1, qty: 5, reason: 'user' }]);
     expect(await stopServer(second, 'SIGTERM')).toBe(0);
+  });
+});
+
+describe('HTTP gateway: API keys, owners, the rate limit, the access log', () => {
+  const sha256 = (key: string): string => createHash('sha256').update(key).digest('hex');
+  const keyFile = (keys: unknown): string => {
+    const path = join(root, `keys-${dirs++}.json`);
+    writeFileSync(path, JSON.stringify({ keys }));
+    return path;
+  };
+
+  it('authenticates every request, takes the owner from the key, hides other owners\' orders, limits the rate, logs each request', async () => {
+    const keys = keyFile([
+      { id: 'alice-1', sha256: sha256('alice-secret'), owner: 17 },
+      { id: 'bob-1', sha256: sha256('bob-secret'), owner: 18, ratePerSecond: 0.5, burst: 4 },
+    ]);
+    const log = join(root, `access-${dirs++}.log`);
+    const server = await startServer(['--design', 'mutex', '--http-port', '0', '--keys', keys, '--access-log', log]);
+    expect(server.output()).toMatch(/the REST API takes 2 API key\(s\)/);
+    const port = server.httpPort!;
+    const alice = { authorization: 'Bearer alice-secret' };
+    const bob = { authorization: 'Bearer bob-secret' };
+    const order = { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', price: 100, qty: 5 };
+
+    const missing = await call(port, 'POST', '/orders', order);
+    expect([missing.status, missing.body.error]).toStrictEqual([401, 'header Authorization: missing (send "Authorization: Bearer KEY")']);
+    const wrong = await call(port, 'POST', '/orders', order, { authorization: 'Bearer nobody' });
+    expect([wrong.status, wrong.body.error]).toStrictEqual([401, 'header Authorization: unknown key']);
+    expect((await call(port, 'GET', '/health')).status).toBe(200);
+
+    expect((await call(port, 'POST', '/orders', { ...order, owner: 18 }, alice)).status).toBe(403);
+    const placed = await call(port, 'POST', '/orders', order, alice);
+    expect(placed.body.events).toStrictEqual([{ seq: 1, ev: 'rested', sym: 'AAPL', id: 1, side: 'buy', price: 100, qty: 5 }]);
+    // Bob cannot touch it, and learns nothing: the answer an order that does not exist gets, never sent to the engine.
+    for (const [method, body] of [['DELETE', undefined], ['PATCH', { qty: 1 }], ['PATCH', { price: 90, qty: 5 }]] as const) {
+      const theirs = await call(port, method, '/orders/AAPL/1', body, bob);
+      expect(theirs.status).toBe(404);
+      expect(theirs.body.events).toStrictEqual([{ seq: 0, ev: 'rejected', sym: 'AAPL', id: 1, reason: 'unknown_order' }]);
+    }
+    // An Idempotency-Key is the key's own: Bob's k-1 is a request of his, not a replay of Alice's.
+    const aliceRetry = await call(port, 'POST', '/orders', { ...order, id: 2 }, { ...alice, 'idempotency-key': 'k-1' });
+    const bobSameKey = await call(port, 'POST', '/orders', { ...order, id: 2 }, { ...bob, 'idempotency-key': 'k-1' });
+    expect(aliceRetry.status).toBe(200);
+    expect(bobSameKey.headers.get('idempotent-replayed')).toBeNull();
+    expect(bobSameKey.status).toBe(409);
+    // Bob's bucket (burst 4, 0.5/s) is empty after his 4 requests: the next is 429 with Retry-After.
+    const limited = await call(port, 'DELETE', '/orders/AAPL/9', undefined, bob);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(limited.body.error).toMatch(/key bob-1: over its rate of 0.5 requests\/s \(burst 4\)/);
+    // Alice, within hers, still trades: her own cancel reaches the engine (client sequence 4: what was refused was never sent).
+    const cancelled = await call(port, 'DELETE', '/orders/AAPL/1', undefined, alice);
+    expect(cancelled.body.events).toStrictEqual([{ seq: 4, ev: 'cancelled', sym: 'AAPL', id: 1, qty: 5, reason: 'user' }]);
+    expect(await stopServer(server, 'SIGTERM')).toBe(0);
+
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines.length).toBe(12);
+    expect(lines[0]).toMatch(/^\S+Z - POST \/orders 401 \d+$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^\S+Z alice-1 POST \/orders 200 \d+$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^\S+Z bob-1 DELETE \/orders\/:sym\/:id 404 \d+$/));
+    expect(lines.at(-2)).toMatch(/^\S+Z bob-1 DELETE \/orders\/:sym\/:id 429 \d+$/);
+    expect(lines.join('\n')).not.toMatch(/secret/);
+  });
+
+  it('refuses a bad key file at start, naming the file and the field', async () => {
+    const bad = keyFile([{ id: 'x', sha256: 'abc', owner: 1 }]);
+    await expect(startServer(['--design', 'inline', '--http-port', '0', '--keys', bad])).rejects.toThrow(/keys-\d+\.json: keys\[0\]\.sha256: expected 64 hex digits/);
+    const twice = keyFile([{ id: 'x', sha256: sha256('a'), owner: 1 }, { id: 'x', sha256: sha256('b'), owner: 2 }]);
+    await expect(startServer(['--design', 'inline', '--http-port', '0', '--keys', twice])).rejects.toThrow(/keys\[1\]\.id: "x" is given twice/);
   });
 });

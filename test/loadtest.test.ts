@@ -5,12 +5,14 @@
  * here asserts a time.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { formatEvent, type MatchEvent } from '../engines/types.ts';
-import { checkHttpAnswers, type LoadtestFile } from '../server/loadtest.ts';
+import { renderReport } from '../harness/report.ts';
+import { checkHttpAnswers } from '../server/loadtest.ts';
+import type { LoadtestFile } from '../server/loadtest-results.ts';
 import { resolveWorkload } from '../workloads/load.ts';
 import { startServer, stopAll, stopServer } from './support/engine-server.ts';
 
@@ -19,7 +21,7 @@ afterEach(() => stopAll());
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('loadtest', () => {
-  it('one design, REST and binary over the same commands, the REST answers checked against the journal', () => {
+  it('one design, REST and binary over the same commands, the REST answers checked against the journal; the report renders it', async () => {
     const run = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'loadtest.ts'), '--design', 'mutex', '--workload', 'preset:balanced,seed=2,count=1500', '--connections', '3', '--pipelining', '2', '--json'], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     const file = JSON.parse(run.stdout) as LoadtestFile;
@@ -36,6 +38,11 @@ describe('loadtest', () => {
     expect(result!.binary.requests).toBe(1500);
     expect(result!.ratio).toBeCloseTo(result!.http.throughput / result!.binary.throughput, 9);
     expect(file.environment.cpuModel).not.toBe('');
+    // The report renders it: the throughput chart and the design's latency curves, with no vega warning.
+    const report = await renderReport([file], join(root, 'loadtest.html'));
+    expect(report.warnings).toStrictEqual([]);
+    expect(report.charts).toBe(2);
+    expect(readFileSync(report.path, 'utf8')).toMatch(/What the HTTP front costs: the same commands over REST and over the wire protocol/);
   });
 
   it('the check names an answer that differs from the reference, one the journal lacks, and journaled commands left unanswered', async () => {
