@@ -21,10 +21,15 @@
  *   (401 without or with an unknown one, 429 with `Retry-After` over the key's rate, checked before the body is
  *   read); a new order's owner is the key's (a body naming another owner is 403); cancelling, reducing or modifying
  *   another owner's order is answered `unknown_order` without reaching the engine (server/order-owners.ts).
+ * - Bad clients are bounded: `maxConnections` open at once (one more is answered 503 with Retry-After and closed
+ *   before anything is parsed), a request's headers must all arrive within `headersTimeoutMs` (a slowloris sender
+ *   gets 408 and is closed), a whole request within 30 s, an idle keep-alive connection is closed after 10 s.
  * - `GET /health`: 200 `{"status":"ok",…}` while the engine session is connected, else 503.
  * - `GET /metrics`: Prometheus text of what the gateway sees: requests by route and status, commands by op,
  *   events by kind, rejects by reason, command latency quantiles (request in → engine ACK, µs), in flight.
  */
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Histogram } from 'hdr-histogram-js';
 import { nowNs } from '../harness/clock.ts';
@@ -50,6 +55,10 @@ export interface HttpGatewayOptions {
   readonly keys?: KeyRing;
   /** One line per request: time, key id, method, route, status, µs. Written by the stream, off the request path. */
   readonly accessLog?: WriteStream;
+  /** Most connections open at once; one past it is answered 503 and closed (default DEFAULT_MAX_CONNECTIONS). */
+  readonly maxConnections?: number;
+  /** A request whose headers have not all arrived this long after it began is answered 408 and closed. */
+  readonly headersTimeoutMs?: number;
 }
 
 export interface HttpGateway {
@@ -59,6 +68,12 @@ export interface HttpGateway {
 }
 
 const DEFAULT_BODY_LIMIT = 4096;
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** A whole request (headers and body) must arrive within this; then 408. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** An idle keep-alive connection is closed after this. */
+const KEEP_ALIVE_MS = 10_000;
 const DEFAULT_IDEMPOTENCY_KEYS = 100_000;
 const RETRY_AFTER_S = 1;
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -102,7 +117,7 @@ class Metrics {
     map.set(key, (map.get(key) ?? 0) + 1);
   }
 
-  text(engine: EngineClient): string {
+  text(engine: EngineClient, connections: { open: number; refused: number }): string {
     const lines: string[] = [];
     const family = (name: string, help: string, type: string, samples: Iterable<[string, number]>): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -117,6 +132,8 @@ class Metrics {
     lines.push(`matchbench_command_latency_seconds_count ${this.latency.totalCount}`);
     family('matchbench_engine_in_flight', 'Commands sent to the engine and not yet acknowledged.', 'gauge', [['', engine.inFlight]]);
     family('matchbench_engine_connections_total', 'Connections the gateway made to the engine (1 + reconnects).', 'counter', [['', engine.connections]]);
+    family('matchbench_http_connections_open', 'HTTP connections open now.', 'gauge', [['', connections.open]]);
+    family('matchbench_http_connections_refused_total', 'HTTP connections refused with 503 at the connection cap.', 'counter', [['', connections.refused]]);
     return `${lines.join('\n')}\n`;
   }
 }
@@ -129,7 +146,35 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   const remembered = new Map<string, Remembered>();
   const keysKept = options.idempotencyKeys ?? DEFAULT_IDEMPOTENCY_KEYS;
 
+  // The connection cap and the timeouts that bound what a bad client can hold: a slow sender (slowloris) gets 408
+  // at the headers timeout, an idle keep-alive connection is closed, one connection past the cap gets 503 at once.
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const refusedSockets = new WeakSet<Socket>();
+  let openConnections = 0;
+  let refusedConnections = 0;
+  const refusal = errorBody(`the gateway holds its most connections (${maxConnections}): retry later`);
+  const refuseConnection = `HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${RETRY_AFTER_S}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(refusal)}\r\nConnection: close\r\n\r\n${refusal}`;
+  const serverFactory = (handler: Parameters<typeof createServer>[1]): Server => {
+    const server = createServer({
+      headersTimeout: headersTimeoutMs, requestTimeout: Math.max(REQUEST_TIMEOUT_MS, headersTimeoutMs), keepAliveTimeout: KEEP_ALIVE_MS,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, headersTimeoutMs / 4)),
+    }, handler);
+    server.on('connection', (socket: Socket) => {
+      if (openConnections >= maxConnections) {
+        refusedConnections++;
+        refusedSockets.add(socket);
+        socket.end(refuseConnection);
+        return;
+      }
+      openConnections++;
+      socket.once('close', () => openConnections--);
+    });
+    return server;
+  };
+
   const app: FastifyInstance = Fastify({
+    serverFactory,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Types are checked, never coerced ("5" for a quantity is a 400, not 5), and an unknown field is an error, not
     // silently dropped.
@@ -143,6 +188,10 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   app.removeContentTypeParser('text/plain');
 
   app.decorateRequest('apiKey', null);
+  // A request on a connection refused at the cap was answered 503 already; nothing more goes to that socket.
+  app.addHook('onRequest', async (request, reply) => {
+    if (refusedSockets.has(request.raw.socket)) reply.hijack();
+  });
   const { keys, accessLog } = options;
   const owners = new OrderOwners();
   if (keys !== undefined) {
@@ -277,7 +326,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     }));
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine)));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine, { open: openConnections, refused: refusedConnections })));
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;

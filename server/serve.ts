@@ -1,7 +1,7 @@
 /**
  * `npm run serve -- --design NAME [--producers P] [--param k=v ...] [--journal MODE] [--dir DIR] [--port N]
  * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]
- * [--http-port N [--keys FILE] [--access-log FILE]]`:
+ * [--http-port N [--keys FILE] [--access-log FILE] [--http-max-connections N] [--http-headers-timeout-ms T]]`:
  * one design as a long-running engine process on 127.0.0.1, speaking the wire protocol (server/protocol.ts).
  *
  * Start: on a directory that holds a journal it recovers first (journal/recovery.ts: the newest valid snapshot,
@@ -56,7 +56,7 @@ import { freePort } from './free-port.ts';
 import { parseReplicationMode, REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
 import { KeyRing } from './api-keys.ts';
 import { EngineClient } from './engine-client.ts';
-import { startHttpGateway, type HttpGateway } from './http-gateway.ts';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, startHttpGateway, type HttpGateway } from './http-gateway.ts';
 import { HTTP_PREFIX, LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
 import { followAsStandby, type ShardState } from './standby.ts';
 import { SessionTable } from './session-table.ts';
@@ -100,6 +100,8 @@ const SPEC: CommandSpec = {
     'http-port': { type: 'string', value: 'N', description: 'also serve the REST API (README "HTTP gateway") on 127.0.0.1:N (0: a free port)' },
     keys: { type: 'string', value: 'FILE', description: 'API keys of the REST API (README "API keys"): every request authenticates; without it the API is open' },
     'access-log': { type: 'string', value: 'FILE', description: 'append one line per REST request (time, key id, method, route, status, µs) to FILE' },
+    'http-max-connections': { type: 'string', value: 'N', description: `most HTTP connections open at once; one more is answered 503 (default ${DEFAULT_MAX_CONNECTIONS})` },
+    'http-headers-timeout-ms': { type: 'string', value: 'T', description: `a request's headers must all arrive within T ms, else 408 and close (default ${DEFAULT_HEADERS_TIMEOUT_MS})` },
     'hash-every': { type: 'string', value: 'N', description: `a primary sends its book hash every N sequence numbers for the standby to check (default ${DEFAULT_HASH_EVERY}; 0: never)` },
   },
 };
@@ -214,7 +216,11 @@ async function main(): Promise<void> {
   const httpPort = args.integer('http-port', 0, 65535);
   const keysFile = args.string('keys');
   const accessLogFile = args.string('access-log');
-  if ((keysFile !== undefined || accessLogFile !== undefined) && httpPort === undefined) throw new UsageError(SPEC.command, '--keys and --access-log are the REST API\'s: give --http-port too');
+  const maxConnections = args.integer('http-max-connections', 1, 1_000_000);
+  const headersTimeoutMs = args.integer('http-headers-timeout-ms', 100, 3_600_000);
+  if ([keysFile, accessLogFile, maxConnections, headersTimeoutMs].some((v) => v !== undefined) && httpPort === undefined) {
+    throw new UsageError(SPEC.command, '--keys, --access-log, --http-max-connections and --http-headers-timeout-ms are the REST API\'s: give --http-port too');
+  }
   // Read before anything starts, so that a bad key file stops serve with its file and field at once.
   const keys = keysFile === undefined ? undefined : KeyRing.load(keysFile);
   const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40) ?? 0;
@@ -438,7 +444,10 @@ async function main(): Promise<void> {
     if (keys === undefined) process.stderr.write('serve: the REST API runs open (no --keys): any local process may trade as any owner\n');
     else process.stderr.write(`serve: the REST API takes ${keys.size} API key(s) from ${keysFile}\n`);
     const accessLog = accessLogFile === undefined ? undefined : createWriteStream(accessLogFile, { flags: 'a' });
-    gateway = await startHttpGateway({ engine, symbols, port: httpPort, ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }) });
+    gateway = await startHttpGateway({
+      engine, symbols, port: httpPort, ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
+      ...(maxConnections === undefined ? {} : { maxConnections }), ...(headersTimeoutMs === undefined ? {} : { headersTimeoutMs }),
+    });
     process.stdout.write(`${HTTP_PREFIX}127.0.0.1:${gateway.port}\n`);
   }
   if (promotedAtMs >= 0) process.stderr.write(`serve: promoted: the design, journal and ${producers} producer thread(s) started in ${(performance.now() - promotedAtMs).toFixed(0)} ms\n`);

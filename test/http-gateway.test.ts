@@ -4,10 +4,12 @@
  * and 415 and never reach the engine; an Idempotency-Key retry returns the first answer and is applied once; a
  * restarted server's gateway takes a new session and goes on; with API keys every request authenticates (401), a
  * key's owner is the only one that can touch its orders, a key over its rate gets 429, each request is logged, and a
- * bad key file stops serve by name. Nothing here asserts a time.
+ * bad key file stops serve by name; a slowloris sender is cut off at the headers timeout and a client past the
+ * connection cap gets 503, while the others are served. Nothing here asserts a time.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -216,5 +218,51 @@ describe('HTTP gateway: API keys, owners, the rate limit, the access log', () =>
     await expect(startServer(['--design', 'inline', '--http-port', '0', '--keys', bad])).rejects.toThrow(/keys-\d+\.json: keys\[0\]\.sha256: expected 64 hex digits/);
     const twice = keyFile([{ id: 'x', sha256: sha256('a'), owner: 1 }, { id: 'x', sha256: sha256('b'), owner: 2 }]);
     await expect(startServer(['--design', 'inline', '--http-port', '0', '--keys', twice])).rejects.toThrow(/keys\[1\]\.id: "x" is given twice/);
+  });
+});
+
+describe('HTTP gateway: bad clients are bounded, the others are served', () => {
+  /** Opens a raw TCP connection to the gateway; resolves once connected. */
+  const open = (port: number): Promise<Socket> => new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+  /** Everything the server sends on `socket` until it closes it. */
+  const untilClosed = (socket: Socket): Promise<string> => new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (d: Buffer) => { text += d.toString(); });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(text));
+  });
+
+  it('a slowloris sender gets 408 at the headers timeout while others are served; past the connection cap a client gets 503 at once', async () => {
+    const server = await startServer(['--design', 'inline', '--http-port', '0', '--http-headers-timeout-ms', '600', '--http-max-connections', '300']);
+    const port = server.httpPort!;
+    // Slowloris: a header line every 100 ms, never the blank line that ends them.
+    const slow = await open(port);
+    const slowAnswer = untilClosed(slow);
+    slow.write('POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const drip = setInterval(() => { if (!slow.destroyed) slow.write(`X-Drip-${Date.now()}: 1\r\n`); }, 100);
+    try {
+      // Meanwhile a well-behaved client trades.
+      const served = await call(port, 'POST', '/orders', { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', price: 100, qty: 5 });
+      expect(served.status).toBe(200);
+      expect(await slowAnswer).toMatch(/^HTTP\/1\.1 408 Request Timeout/);
+    } finally {
+      clearInterval(drip);
+    }
+    // 400 idle connections against a cap of 300: 300 are held, each one past them is answered 503 at once; the held
+    // ones send nothing, and the headers timeout closes them too. Then the gateway serves again.
+    // (fetch keeps its own connection open for reuse: it counts towards the cap too.)
+    const before = Number(/^matchbench_http_connections_open (\d+)$/m.exec((await call(port, 'GET', '/metrics')).body.text as string)![1]);
+    const idle = await Promise.all(Array.from({ length: 400 }, () => open(port)));
+    const answers = await Promise.all(idle.map(untilClosed));
+    const refused = answers.filter((a) => /^HTTP\/1\.1 503 Service Unavailable\r\nRetry-After: 1\r\n/.test(a));
+    expect(refused.length).toBe(400 - (300 - before));
+    expect(refused.every((a) => a.includes('the gateway holds its most connections (300)'))).toBe(true);
+    const after = await call(port, 'GET', '/metrics');
+    expect(after.status).toBe(200);
+    expect(after.body.text).toMatch(new RegExp(`^matchbench_http_connections_refused_total ${refused.length}$`, 'm'));
+    expect(await stopServer(server, 'SIGTERM')).toBe(0);
   });
 });
