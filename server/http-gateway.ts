@@ -26,7 +26,8 @@
  *   gets 408 and is closed), a whole request within 30 s, an idle keep-alive connection is closed after 10 s.
  * - `GET /health`: 200 `{"status":"ok",…}` while the engine session is connected, else 503.
  * - `GET /metrics`: Prometheus text of what the gateway sees: requests by route and status, commands by op,
- *   events by kind, rejects by reason, command latency quantiles (request in → engine ACK, µs), in flight.
+ *   events by kind, rejects by reason, command latency quantiles (request in → engine ACK), in flight,
+ *   connections; and the engine's own gauges serve passes in (`engineGauges`).
  */
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -55,10 +56,19 @@ export interface HttpGatewayOptions {
   readonly keys?: KeyRing;
   /** One line per request: time, key id, method, route, status, µs. Written by the stream, off the request path. */
   readonly accessLog?: WriteStream;
+  /** Engine-side gauges `/metrics` adds, read at each scrape (serve: commands sequenced and journal lag). */
+  readonly engineGauges?: () => readonly EngineGauge[];
   /** Most connections open at once; one past it is answered 503 and closed (default DEFAULT_MAX_CONNECTIONS). */
   readonly maxConnections?: number;
   /** A request whose headers have not all arrived this long after it began is answered 408 and closed. */
   readonly headersTimeoutMs?: number;
+}
+
+/** One gauge family for `/metrics`: its name, help text, and samples as [labels, value]. */
+export interface EngineGauge {
+  readonly name: string;
+  readonly help: string;
+  readonly samples: readonly (readonly [string, number])[];
 }
 
 export interface HttpGateway {
@@ -117,9 +127,9 @@ class Metrics {
     map.set(key, (map.get(key) ?? 0) + 1);
   }
 
-  text(engine: EngineClient, connections: { open: number; refused: number }): string {
+  text(engine: EngineClient, connections: { open: number; refused: number }, gauges: readonly EngineGauge[]): string {
     const lines: string[] = [];
-    const family = (name: string, help: string, type: string, samples: Iterable<[string, number]>): void => {
+    const family = (name: string, help: string, type: string, samples: Iterable<readonly [string, number]>): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
     };
@@ -134,6 +144,7 @@ class Metrics {
     family('matchbench_engine_connections_total', 'Connections the gateway made to the engine (1 + reconnects).', 'counter', [['', engine.connections]]);
     family('matchbench_http_connections_open', 'HTTP connections open now.', 'gauge', [['', connections.open]]);
     family('matchbench_http_connections_refused_total', 'HTTP connections refused with 503 at the connection cap.', 'counter', [['', connections.refused]]);
+    for (const gauge of gauges) family(gauge.name, gauge.help, 'gauge', gauge.samples);
     return `${lines.join('\n')}\n`;
   }
 }
@@ -326,7 +337,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     }));
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine, { open: openConnections, refused: refusedConnections })));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine, { open: openConnections, refused: refusedConnections }, options.engineGauges?.() ?? [])));
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;

@@ -56,7 +56,7 @@ import { freePort } from './free-port.ts';
 import { parseReplicationMode, REPLICATION_MODES, startReplicator, type ReplicationMode, type ReplicatorHandle } from './replicator.ts';
 import { KeyRing } from './api-keys.ts';
 import { EngineClient } from './engine-client.ts';
-import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, startHttpGateway, type HttpGateway } from './http-gateway.ts';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, startHttpGateway, type EngineGauge, type HttpGateway } from './http-gateway.ts';
 import { HTTP_PREFIX, LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
 import { followAsStandby, type ShardState } from './standby.ts';
 import { SessionTable } from './session-table.ts';
@@ -444,8 +444,18 @@ async function main(): Promise<void> {
     if (keys === undefined) process.stderr.write('serve: the REST API runs open (no --keys): any local process may trade as any owner\n');
     else process.stderr.write(`serve: the REST API takes ${keys.size} API key(s) from ${keysFile}\n`);
     const accessLog = accessLogFile === undefined ? undefined : createWriteStream(accessLogFile, { flags: 'a' });
+    // Read at each scrape from shared memory: the sequencers' published counts and the journaller's positions.
+    const journaled = journaller === null ? null : new Int32Array(journaller.journaled);
+    const engineGauges = journaled === null ? undefined : (): EngineGauge[] => {
+      const sequenced = logs.map((log) => log.publishedLength());
+      const label = (k: number): string => `{sequencer="${k}"}`;
+      return [
+        { name: 'matchbench_engine_sequenced_commands', help: 'Commands each sequencer has applied since this process started.', samples: sequenced.map((n, k) => [label(k), n] as const) },
+        { name: 'matchbench_journal_lag_commands', help: 'Commands a sequencer has applied that its journal does not hold yet.', samples: sequenced.map((n, k) => [label(k), n - Atomics.load(journaled, k)] as const) },
+      ];
+    };
     gateway = await startHttpGateway({
-      engine, symbols, port: httpPort, ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
+      engine, symbols, port: httpPort, ...(engineGauges === undefined ? {} : { engineGauges }), ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
       ...(maxConnections === undefined ? {} : { maxConnections }), ...(headersTimeoutMs === undefined ? {} : { headersTimeoutMs }),
     });
     process.stdout.write(`${HTTP_PREFIX}127.0.0.1:${gateway.port}\n`);

@@ -148,6 +148,10 @@ describe('HTTP gateway: bad requests, idempotency, health, metrics, restart', ()
     expect((await call(second.httpPort!, 'POST', '/orders', { sym: 'AAPL', id: 1, side: 'buy', type: 'limit', price: 100, qty: 5 })).status).toBe(409);
     const cancel = await call(second.httpPort!, 'DELETE', '/orders/AAPL/1');
     expect(cancel.body.events).toStrictEqual([{ seq: 2, ev: 'cancelled', sym: 'AAPL', id: 1, qty: 5, reason: 'user' }]);
+    // The engine's own gauges: this process sequenced 2 commands, and in sync mode what was acknowledged is journaled.
+    const metrics = (await call(second.httpPort!, 'GET', '/metrics')).body.text as string;
+    expect(metrics).toMatch(/^matchbench_engine_sequenced_commands\{sequencer="0"\} 2$/m);
+    expect(metrics).toMatch(/^matchbench_journal_lag_commands\{sequencer="0"\} 0$/m);
     expect(await stopServer(second, 'SIGTERM')).toBe(0);
   });
 });
