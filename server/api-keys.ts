@@ -22,6 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Refusal } from './http-api.ts';
 
 export const DEFAULT_RATE_PER_SECOND = 1000;
 
@@ -32,12 +33,8 @@ export interface ApiKey {
   readonly burst: number;
 }
 
-/** An answer that refuses the request: its status and message (and Retry-After seconds for 429). */
-export interface Refused {
-  readonly status: 401 | 429;
-  readonly error: string;
-  readonly retryAfterS?: number;
-}
+/** A refusal here is 401 (who are you) or 429 (too many), with Retry-After seconds for 429. */
+export type Refused = Refusal & { readonly status: 401 | 429 };
 
 interface Bucket {
   tokens: number;

@@ -186,6 +186,13 @@ export function schemaProblemText(problem: SchemaProblem, part: string): string 
   return `${field} ${problem.message ?? 'is invalid'}${allowed}`;
 }
 
+/** An answer that is not the engine's: a status, its error message, and seconds for a Retry-After header. */
+export interface Refusal {
+  readonly status: number;
+  readonly error: string;
+  readonly retryAfterS?: number;
+}
+
 /** An error body: `{"error":"…"}` (what every non-command answer carries). */
 export function errorBody(message: string): string {
   return JSON.stringify({ error: message });

@@ -42,7 +42,7 @@ import { OrderOwners } from './order-owners.ts';
 import { formatEvent } from '../engines/types.ts';
 import {
   AMEND_BODY, CommandEncoder, commandResponse, errorBody, NEW_ORDER_BODY, ORDER_PARAMS, schemaProblemText, type AmendBody, type CommandResponse,
-  type NewOrderBody, type OrderParams,
+  type NewOrderBody, type OrderParams, type Refusal,
 } from './http-api.ts';
 
 export interface HttpGatewayOptions {
@@ -108,13 +108,6 @@ interface Remembered {
   readonly response: Promise<CommandResponse | Refusal>;
 }
 
-/** An answer that is not the engine's: a status and an error message. */
-interface Refusal {
-  readonly status: number;
-  readonly error: string;
-  /** Seconds for a Retry-After header. */
-  readonly retryAfterS?: number;
-}
 
 class Metrics {
   readonly requests = new Map<string, number>();
