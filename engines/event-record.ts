@@ -7,9 +7,10 @@
  *       | kind |reason | side | pad  | sym (u32) | seq (f64)| id/taker(f64)|maker(f64)|price(f64)| qty (f64)|
  *       +------+-------+------+------+-----------+----------+--------------+----------+----------+----------+
  *
- * `sym` is the index into the workload's symbol table. Unused fields are 0.
+ * `sym` is the index into the workload's symbol table, or NO_SYMBOL for a clock's reject (sym ""). Unused fields are 0.
  */
 import type { CancelReason, MatchEvent, RejectReason, Side } from './types.ts';
+import { NO_SYMBOL } from '../workloads/workload.ts';
 
 export const EVENT_BYTES = 48;
 export const EVENT_F64S = EVENT_BYTES / 8;
@@ -85,7 +86,7 @@ export function decodeEventRecord(bytes: Uint8Array, words: Uint32Array, f64: Fl
   const kind = bytes[b + EV_OFF_KIND]!;
   const reasonCode = bytes[b + EV_OFF_REASON]!;
   const symIndex = words[(b + EV_OFF_SYM) >> 2]!;
-  const sym = symbols[symIndex];
+  const sym = symIndex === NO_SYMBOL ? '' : symbols[symIndex];
   if (sym === undefined) throw new Error(`event record ${i}: symbol index ${symIndex} outside a table of ${symbols.length}`);
   const seq = f64[f + EV_F64_SEQ]!;
   const id = f64[f + EV_F64_ID]!;

@@ -6,7 +6,7 @@
  *   byteOffset ──►┌──────────────────────────────────────────────────────────────┐
  *                 │ header, 128 B (i32 words HDR_*): magic, version, capacities,  │
  *                 │ order free-list head, live orders, level free-list head,      │
- *                 │ live levels                                                   │
+ *                 │ live levels; engine time f64 at byte 64 (HDR_F64_TIME)        │
  *                 ├──────────────────────────────────────────────────────────────┤
  *   order pool    │ orderId f64[N] │ orderQty f64[N] │ orderNext i32[N] │        │
  *   (N = maxOrders│ orderPrev i32[N] │ orderLevel i32[N] │ orderSym i32[N]       │
@@ -60,6 +60,11 @@ export const HDR_ORDER_FREE = 8;
 export const HDR_LIVE_ORDERS = 9;
 export const HDR_LEVEL_FREE = 10;
 export const HDR_LIVE_LEVELS = 11;
+/**
+ * f64 index in the header of the engine's time (µs, the last accepted clock): bytes 64..71, words 16..17, which a
+ * version-1 core left zero, so an older region or snapshot reads as time 0 and the version stays 1.
+ */
+export const HDR_F64_TIME = 8;
 export const HEADER_BYTES = 128;
 
 /** Limits that keep every index an int32 and every region addressable. */

@@ -42,11 +42,11 @@ import {
 } from './event-record.ts';
 import {
   CORE_MAGIC, CORE_VERSION, HDR_HASH_SLOTS, HDR_LADDER_TICKS, HDR_LEVEL_FREE, HDR_LIVE_LEVELS, HDR_LIVE_ORDERS,
-  HDR_MAGIC, HDR_MAX_ORDERS, HDR_MAX_SYMBOLS, HDR_ORDER_FREE, HDR_VERSION, HEADER_BYTES, layoutFor,
+  HDR_F64_TIME, HDR_MAGIC, HDR_MAX_ORDERS, HDR_MAX_SYMBOLS, HDR_ORDER_FREE, HDR_VERSION, HEADER_BYTES, layoutFor,
 } from './fast-core-layout.ts';
 import type { FastCoreCapacities, FastCoreLayout } from './fast-core-layout.ts';
 import {
-  OP_CANCEL, OP_MODIFY, OP_NEW, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_IOC,
+  F64_TS, OP_CANCEL, OP_CLOCK, OP_MODIFY, OP_NEW, OP_REDUCE, NO_SYMBOL, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_IOC,
   TYPE_LIMIT, TYPE_MARKET,
 } from '../workloads/workload.ts';
 
@@ -127,6 +127,8 @@ export class FastCore {
   readonly capacities: FastCoreCapacities;
 
   private readonly header: Int32Array;
+  /** The same header as f64s, for the engine time (HDR_F64_TIME). */
+  private readonly headerF64: Float64Array;
   private readonly orderId: Float64Array;
   private readonly orderQty: Float64Array;
   private readonly orderNext: Int32Array;
@@ -215,6 +217,7 @@ export class FastCore {
     this.wordsPerBook = layout.wordsPerBook;
     this.summaryWordsPerBook = layout.summaryWordsPerBook;
     this.header = new Int32Array(buffer, at(layout.header), HEADER_BYTES / 4);
+    this.headerF64 = new Float64Array(buffer, at(layout.header), HEADER_BYTES / 8);
     this.orderId = new Float64Array(buffer, at(layout.orderId), n);
     this.orderQty = new Float64Array(buffer, at(layout.orderQty), n);
     this.orderNext = new Int32Array(buffer, at(layout.orderNext), n);
@@ -343,6 +346,7 @@ export class FastCore {
     const b = index * RECORD_BYTES;
     const f = index * RECORD_F64S;
     const op = recordBytes[b]!;
+    if (op === OP_CLOCK) return this.clock(recordF64[f + F64_TS]!, seq);
     const sym = (recordBytes[b + 4]! | (recordBytes[b + 5]! << 8) | (recordBytes[b + 6]! << 16) | (recordBytes[b + 7]! << 24)) >>> 0;
     if (sym >= this.maxSymbols) {
       throw new CoreCapacityError('symbols', `fast core: record ${index} (seq ${seq}) has symbol index ${sym}, outside maxSymbols = ${this.maxSymbols}`);
@@ -365,6 +369,27 @@ export class FastCore {
     else if (op === OP_MODIFY) this.modify(sym, recordF64, f);
     else this.reject(sym, REASON_INVALID_COMMAND);
     return this.outCursor - start;
+  }
+
+  /** A clock: the engine's time becomes `ts`, or (not a safe integer, or behind) a reject naming no symbol. */
+  private clock(ts: number, seq: number): number {
+    const time = this.headerF64;
+    if (Number.isSafeInteger(ts) && ts >= time[HDR_F64_TIME]!) {
+      time[HDR_F64_TIME] = ts;
+      return 0;
+    }
+    if (this.outCursor >= this.outCapacity) {
+      throw new CoreCapacityError('events', `fast core: event output full (${this.outCapacity} records) before seq ${seq}`);
+    }
+    this.cmd[CMD_SEQ] = seq;
+    this.cmd[CMD_ID] = 0;
+    this.reject(NO_SYMBOL, REASON_INVALID_COMMAND);
+    return 1;
+  }
+
+  /** The engine's time: µs since the Unix epoch, the last accepted clock's ts (0 before any). */
+  get time(): number {
+    return this.headerF64[HDR_F64_TIME]!;
   }
 
   private newOrder(sym: number, side: number, type: number, tif: number, recordF64: Float64Array, f: number): void {

@@ -14,7 +14,7 @@ import type { FastCoreCapacities } from './fast-core-layout.ts';
 import { CoreCapacityError, FastCore } from './fast-core.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent } from './types.ts';
 import {
-  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_CANCEL, OP_INVALID, OP_MODIFY,
+  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, F64_TS, NO_SYMBOL, OP_CLOCK, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_CANCEL, OP_INVALID, OP_MODIFY,
   OP_NEW, OP_REDUCE, RECORD_BYTES, SIDE_BUY, SIDE_NONE, SIDE_SELL, TIF_FOK, TIF_GTC, TIF_IOC, TIF_NONE, TYPE_LIMIT,
   TYPE_MARKET, TYPE_NONE,
 } from '../workloads/workload.ts';
@@ -186,6 +186,15 @@ export class FastEngine implements BookEngine {
     const bytes = this.scratchBytes;
     const f64 = this.scratchF64;
     bytes.fill(0);
+    if (command.op === 'clock') {
+      bytes[OFF_OP] = OP_CLOCK;
+      this.scratchWords[OFF_SYM >> 2] = NO_SYMBOL;
+      f64[F64_ID] = NaN;
+      f64[F64_TS] = command.ts;
+      f64[F64_QTY] = NaN;
+      f64[F64_OWNER] = NaN;
+      return;
+    }
     this.scratchWords[OFF_SYM >> 2] = this.intern(command.sym);
     f64[F64_ID] = command.id;
     f64[F64_PRICE] = NaN;

@@ -17,9 +17,12 @@
  *   integer, owner present and not a positive safe integer), invalid_qty, invalid_price, then duplicate_id /
  *   unknown_order. Quantities and prices must be positive safe integers (beyond 2^53 integers are not exact).
  *   An owner of NaN counts as absent, as in the binary record where NaN encodes "no owner".
+ * - clock ts: the engine's time becomes ts (microseconds; starts at 0); a ts that is not a non-negative safe integer,
+ *   or is behind the engine's time, is rejected `invalid_command` (sym "", id 0). No event otherwise: nothing in
+ *   the engine expires yet.
  */
 import { BookHasher } from './book-hash.ts';
-import type { BookEngine, Command, L2Snapshot, MatchEvent, RejectReason, Side } from './types.ts';
+import type { BookEngine, Command, L2Snapshot, MatchEvent, OrderCommand, RejectReason, Side } from './types.ts';
 
 interface RestingOrder {
   readonly id: number;
@@ -135,8 +138,15 @@ function crosses(takerSide: Side, limit: number | undefined, price: number): boo
 export class ReferenceEngine implements BookEngine {
   readonly name = 'reference';
   private readonly books = new Map<string, SymbolBook>();
+  /** Engine time, µs since the Unix epoch: the last accepted clock's ts. */
+  private time = 0;
 
   process(command: Command, seq: number, emit: (event: MatchEvent) => void): void {
+    if (command.op === 'clock') {
+      if (Number.isSafeInteger(command.ts) && command.ts >= this.time) this.time = command.ts;
+      else emit({ seq, ev: 'rejected', sym: '', id: 0, reason: 'invalid_command' });
+      return;
+    }
     const reason = this.rejection(command);
     if (reason !== null) {
       emit({ seq, ev: 'rejected', sym: command.sym, id: Number.isFinite(command.id) ? command.id : 0, reason });
@@ -214,7 +224,7 @@ export class ReferenceEngine implements BookEngine {
   }
 
   /** Why `command` must be rejected, or null; the order of the checks is part of the contract. */
-  private rejection(command: Command): RejectReason | null {
+  private rejection(command: OrderCommand): RejectReason | null {
     if (command.op === 'invalid' || !isPositiveSafeInteger(command.id)) return 'invalid_command';
     switch (command.op) {
       case 'new':

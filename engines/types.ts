@@ -59,7 +59,20 @@ export interface InvalidCommand {
   readonly id: number;
 }
 
-export type Command = NewOrderCommand | CancelCommand | ReduceCommand | ModifyCommand | InvalidCommand;
+/**
+ * Moves the engine's time forward to `ts`, microseconds since the Unix epoch (an integer, exact in an f64). Time is
+ * an input like any command (sequenced and journaled), so every replay sees the same times; the engine never reads a
+ * wall clock. A `ts` behind the engine's time (or not a non-negative safe integer) is rejected `invalid_command`,
+ * with `sym` "" and `id` 0; an accepted clock emits no event unless something expires at the new time.
+ */
+export interface ClockCommand {
+  readonly op: 'clock';
+  readonly ts: number;
+}
+
+export type Command = NewOrderCommand | CancelCommand | ReduceCommand | ModifyCommand | InvalidCommand | ClockCommand;
+/** The commands that name an order book (every command but `clock`). */
+export type OrderCommand = Exclude<Command, ClockCommand>;
 
 export type CancelReason = 'user' | 'ioc' | 'fok';
 export type RejectReason = 'duplicate_id' | 'unknown_order' | 'invalid_qty' | 'invalid_price' | 'invalid_command';

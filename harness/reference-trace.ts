@@ -12,7 +12,7 @@ import {
 } from '../engines/event-record.ts';
 import type { MatchEvent } from '../engines/types.ts';
 import type { Workload } from '../workloads/workload.ts';
-import { SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
+import { NO_SYMBOL, SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
 
 export interface ReferenceTrace {
   /** The sequence this trace replays. */
@@ -52,7 +52,7 @@ export function referenceTrace(workload: Workload, sequence: Int32Array): Refere
       words = new Uint32Array(next);
       f64 = new Float64Array(next);
     }
-    const sym = symbolIndex.get(e.sym);
+    const sym = e.sym === '' ? NO_SYMBOL : symbolIndex.get(e.sym);
     if (sym === undefined) throw new Error(`reference engine emitted symbol ${JSON.stringify(e.sym)}, which is not in the workload's table`);
     let id = 0;
     let maker = 0;

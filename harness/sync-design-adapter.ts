@@ -115,7 +115,7 @@ export class SyncDesignAdapter implements BookEngine {
 
   process(command: Command, seq: number, emit: (event: MatchEvent) => void): void {
     if (this.#closed) throw new Error(`${this.name} adapter: process() after close()`);
-    if (this.#symbols.length === this.#builder.intern(command.sym)) this.#symbols.push(command.sym);
+    if (command.op !== 'clock' && this.#symbols.length === this.#builder.intern(command.sym)) this.#symbols.push(command.sym);
     if (this.#lifetimeCommands === this.#maxCommands) {
       throw new Error(`${this.name} adapter: ${this.#maxCommands} commands submitted over its life (resets included), its capacity`);
     }

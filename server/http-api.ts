@@ -150,11 +150,13 @@ export interface RestRequest {
 }
 
 /**
- * The REST request for a command, or null when REST cannot say it: an `invalid` command, or a value that is not a
+ * The REST request for a command, or null when REST cannot say it: an `invalid` command, a `clock` (time is the
+ * server's to give: `serve` injects it), or a value that is not a
  * safe integer (NaN, 1.5: the schemas refuse those with a 400, so the engine never sees them).
  */
 export function restRequestOf(command: Command): RestRequest | null {
   const integers = (...values: (number | undefined)[]): boolean => values.every((v) => v === undefined || Number.isSafeInteger(v));
+  if (command.op === 'clock') return null;
   const at = `/orders/${encodeURIComponent(command.sym)}/${command.id}`;
   switch (command.op) {
     case 'new':

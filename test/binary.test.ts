@@ -225,9 +225,9 @@ describe('damaged files', () => {
 
   it('unsupported version', async () => {
     const bad = Buffer.from(good);
-    bad.writeUInt16LE(2, 4);
+    bad.writeUInt16LE(3, 4);
     const error = await errorFor('version.mbwl', bad);
-    expect(error.message).toBe(`${path('version.mbwl')}: unsupported version 2 at byte offset 4: this reader knows version 1`);
+    expect(error.message).toBe(`${path('version.mbwl')}: unsupported version 3 at byte offset 4: this reader knows versions 1 and 2`);
   });
 
   it('unknown flags', async () => {
@@ -272,5 +272,47 @@ describe('damaged files', () => {
     builder.addRaw(OP_CANCEL, 0, 1, 0, 0, 0, 100, NaN, NaN);
     const workload = new Workload(['A'], builder.build({}).records, {});
     await expect(writeWorkloadFile(path('refused.mbwl'), workload)).rejects.toThrow(`${path('refused.mbwl')}: record 0: field 'price': a cancel record has no price, so it must be NaN, got 100`);
+  });
+});
+
+describe('clock records (format version 2)', () => {
+  const withClocks = (): Workload =>
+    workloadFromCommands(
+      [
+        { op: 'clock', ts: 1_764_700_000_000_000 },
+        { op: 'new', sym: 'AAPL', id: 1, side: 'buy', type: 'limit', tif: 'gtc', price: 100, qty: 5 },
+        { op: 'clock', ts: 1_764_700_000_001_000 },
+        { op: 'clock', ts: 0.5 },
+        { op: 'cancel', sym: 'AAPL', id: 1 },
+      ],
+      { source: 'test', case: 'clocks' },
+    );
+
+  it('a file without clocks stays version 1; one with a clock is version 2 and reads back record for record', async () => {
+    expect((await fileBytes('no-clock.mbwl', malformedWorkload())).readUInt16LE(4)).toBe(1);
+    const workload = withClocks();
+    const bytes = await fileBytes('clocks.mbwl', workload);
+    expect(bytes.readUInt16LE(4)).toBe(2);
+    const back = await readWorkloadFile(join(dir, 'clocks.mbwl'));
+    expect(Buffer.from(back.records).equals(Buffer.from(workload.records))).toBe(true);
+    expect([...back.commands()]).toEqual([...workload.commands()]);
+    expect(back.symbols).toEqual(['AAPL']);
+    await expectNdjsonRoundTripIdentical('clocks-ndjson', workload);
+  });
+
+  it('a clock record in a version-1 file is refused, naming the record, its offset and the field', async () => {
+    const bytes = Buffer.from(await fileBytes('clocks-v1.mbwl', withClocks()));
+    bytes.writeUInt16LE(1, 4);
+    await writeFile(join(dir, 'clocks-v1.mbwl'), bytes);
+    const error = await readWorkloadFile(join(dir, 'clocks-v1.mbwl')).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkloadFormatError);
+    expect((error as Error).message).toMatch(/clocks-v1\.mbwl: record 0 at byte offset \d+: field 'op': a clock record \(op 5\) in a version-1 file/);
+  });
+
+  it('a clock record must name no symbol', async () => {
+    const workload = withClocks();
+    new DataView(workload.records).setUint32(4, 0, true);
+    const error = await writeWorkloadFile(join(dir, 'clock-sym.mbwl'), workload).then(() => null, (e: unknown) => e);
+    expect((error as Error).message).toContain("record 0: field 'sym': a clock names no symbol, so it must be 0xffffffff, got 0");
   });
 });

@@ -137,6 +137,7 @@ describe('every preset', () => {
       const idsBySymbol = new Map<string, number[]>();
       for (let i = 0; i < workload.count; i++) {
         const c = workload.command(i);
+        if (c.op === 'clock') throw new Error(`command ${i}: the generator emitted a clock without being asked to`);
         expect(Number.isSafeInteger(c.id) && c.id > 0).toBe(true);
         if (c.op === 'new') (idsBySymbol.get(c.sym) ?? idsBySymbol.set(c.sym, []).get(c.sym)!).push(c.id);
       }

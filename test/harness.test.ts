@@ -86,6 +86,7 @@ describe('workload splits and core sizing', () => {
     const owner = new Map<string, number>();
     for (let i = 0; i < COUNT; i++) {
       const command = prepared.workload.command(i);
+      if (command.op === 'clock') throw new Error(`command ${i}: a clock in a generated workload`);
       const key = `${command.sym}/${command.id}`;
       expect(owner.get(key) ?? byOrder.producerOf[i]).toBe(byOrder.producerOf[i]);
       owner.set(key, byOrder.producerOf[i]!);

@@ -2,11 +2,11 @@
  * The binary workload file ("MBWL"): a header, the 40-byte command records of workloads/workload.ts copied
  * verbatim, and a CRC-32 trailer. Compact (40 bytes a command), loaded with one copy, corruption detected.
  *
- * Byte layout, version 1 (all integers little-endian; the README, "Binary workload format", has the same text):
+ * Byte layout, versions 1 and 2 (all integers little-endian; the README, "Binary workload format", has the same text):
  *
  *   offset      size    field
  *   0           4       magic: the ASCII bytes "MBWL" (4D 42 57 4C)
- *   4           2       version: u16 = 1
+ *   4           2       version: u16 = 1, or 2 when any record is a clock (op 5)
  *   6           2       flags: u16 = 0 (reserved; a reader rejects any bit it does not know, and v1 knows none)
  *   8           8       record count N: u64. While a writer is still open this holds the "unfinished" marker
  *                       FF FF FF FF FF FF FF FF; the writer patches in N when it closes the file.
@@ -19,6 +19,11 @@
  *   R           40 × N  records, exactly the layout of workloads/workload.ts (op, side, type, tif: u8; sym: u32;
  *                       id, price, qty, owner: f64)
  *   R + 40N     4       CRC-32 (IEEE/zlib) of bytes [0, R + 40N): header, padding and records
+ *
+ * Version rule: a writer writes the lowest version that holds its records (1 unless a clock passed through, so every
+ * file without clocks is byte-identical to what earlier writers made); a reader knows versions 1 and 2, rejects a
+ * clock record in a version-1 file, and rejects any other version. Version 2 adds only op 5 (clock: ts in the price
+ * slot, symbol index NO_SYMBOL = 0xFFFFFFFF, id/qty/owner NaN).
  *
  * Records are canonical, so that every record maps to exactly one command and back (binary -> NDJSON -> binary is
  * byte-identical): codes in range for the op (side/type/tif 0 where the op has none; a market order has tif 0), and
@@ -34,13 +39,16 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { crc32, crc32Combine } from './crc32.ts';
 import {
-  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_MODIFY,
+  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, NO_SYMBOL, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_CLOCK, OP_MODIFY,
   OP_NAMES, OP_NEW, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_GTC, TIF_NONE, TYPE_LIMIT,
   TYPE_MARKET, Workload, type Provenance,
 } from './workload.ts';
 
 export const MAGIC = 'MBWL';
-export const FORMAT_VERSION = 1;
+/** The newest version this code reads and writes; see the version rule above. */
+export const FORMAT_VERSION = 2;
+/** The version a file without clock records is written in. */
+export const FORMAT_VERSION_NO_CLOCK = 1;
 const MAGIC_BYTES = new TextEncoder().encode(MAGIC);
 const OFF_VERSION = 4;
 const OFF_FLAGS = 6;
@@ -89,9 +97,9 @@ const F64_FIELDS = [
 function usesField(op: number, type: number, field: 'id' | 'price' | 'qty' | 'owner'): boolean {
   switch (field) {
     case 'id':
-      return true;
+      return op !== OP_CLOCK;
     case 'price':
-      return op === OP_MODIFY || (op === OP_NEW && type === TYPE_LIMIT);
+      return op === OP_MODIFY || (op === OP_NEW && type === TYPE_LIMIT) || op === OP_CLOCK;
     case 'qty':
       return op === OP_NEW || op === OP_REDUCE || op === OP_MODIFY;
     case 'owner':
@@ -111,9 +119,11 @@ export function recordProblem(bytes: Uint8Array, u32: Uint32Array, f64: Float64A
   const type = bytes[base + OFF_TYPE]!;
   const tif = bytes[base + OFF_TIF]!;
   const sym = u32[(base + OFF_SYM) >> 2]!;
-  if (op > OP_MODIFY) return `field 'op': unknown op code ${op} (known: 0..4 = ${OP_NAMES.join(', ')})`;
+  if (op > OP_CLOCK) return `field 'op': unknown op code ${op} (known: 0..${OP_CLOCK} = ${OP_NAMES.join(', ')})`;
   const opName = OP_NAMES[op]!;
-  if (sym >= symbolCount) return `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`;
+  if (op === OP_CLOCK) {
+    if (sym !== NO_SYMBOL) return `field 'sym': a clock names no symbol, so it must be 0x${NO_SYMBOL.toString(16)}, got ${sym}`;
+  } else if (sym >= symbolCount) return `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`;
   if (op === OP_NEW) {
     if (side !== SIDE_BUY && side !== SIDE_SELL) return `field 'side': code ${side}, expected ${SIDE_BUY} (buy) or ${SIDE_SELL} (sell)`;
     if (type !== TYPE_LIMIT && type !== TYPE_MARKET) return `field 'type': code ${type}, expected ${TYPE_LIMIT} (limit) or ${TYPE_MARKET} (market)`;
@@ -171,7 +181,7 @@ function encodeHeader(file: string, symbols: readonly string[], provenance: Prov
   const header = new Uint8Array(Math.ceil(unpadded / 8) * 8);
   const view = new DataView(header.buffer);
   header.set(MAGIC_BYTES, 0);
-  view.setUint16(OFF_VERSION, FORMAT_VERSION, true);
+  view.setUint16(OFF_VERSION, FORMAT_VERSION_NO_CLOCK, true);
   view.setUint16(OFF_FLAGS, 0, true);
   view.setBigUint64(OFF_COUNT, count, true);
   view.setUint32(OFF_SYMBOL_COUNT, symbols.length, true);
@@ -204,6 +214,7 @@ export class WorkloadWriter {
   private position: number;
   private records = 0;
   private recordsCrc = 0;
+  private hasClock = false;
   private closed = false;
 
   private constructor(path: string, handle: FileHandle, symbolCount: number, header: Uint8Array) {
@@ -244,6 +255,7 @@ export class WorkloadWriter {
       for (let i = 0; i < n; i++) {
         const problem = recordProblem(this.stagingBytes, this.stagingU32, this.stagingF64, i, this.symbolCount);
         if (problem !== null) throw new WorkloadFormatError(`${this.path}: record ${this.records + i}: ${problem}`);
+        if (this.stagingBytes[i * RECORD_BYTES + OFF_OP] === OP_CLOCK) this.hasClock = true;
       }
       const out = this.stagingBytes.subarray(0, slice.length);
       await this.handle.write(out, 0, out.length, this.position);
@@ -253,11 +265,15 @@ export class WorkloadWriter {
     }
   }
 
-  /** Patches the record count into the header and appends the CRC-32 trailer. */
+  /** Patches the record count (and version 2 when a clock was written) into the header and appends the CRC-32 trailer. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (this.hasClock) {
+        new DataView(this.header.buffer).setUint16(OFF_VERSION, FORMAT_VERSION, true);
+        await this.handle.write(this.header, OFF_VERSION, 2, OFF_VERSION);
+      }
       new DataView(this.header.buffer).setBigUint64(OFF_COUNT, BigInt(this.records), true);
       await this.handle.write(this.header, OFF_COUNT, 8, OFF_COUNT);
       const crc = crc32Combine(crc32(this.header), this.recordsCrc, this.records * RECORD_BYTES);
@@ -402,7 +418,9 @@ export class WorkloadReader {
       const offset = recordsOffset + first * RECORD_BYTES;
       await this.readExactly(bytes, n * RECORD_BYTES, offset, `records ${first}..${first + n - 1}`);
       for (let i = 0; i < n; i++) {
-        const problem = recordProblem(bytes, u32, f64, i, symbols.length);
+        const problem = bytes[i * RECORD_BYTES + OFF_OP] === OP_CLOCK && this.header.version === FORMAT_VERSION_NO_CLOCK
+          ? `field 'op': a clock record (op ${OP_CLOCK}) in a version-${FORMAT_VERSION_NO_CLOCK} file (clocks came with version ${FORMAT_VERSION})`
+          : recordProblem(bytes, u32, f64, i, symbols.length);
         if (problem !== null) {
           throw new WorkloadFormatError(`${this.path}: record ${first + i} at byte offset ${offset + i * RECORD_BYTES}: ${problem}`);
         }
@@ -447,8 +465,8 @@ async function readHeader(file: string, handle: FileHandle, size: number): Promi
     throw new WorkloadFormatError(`${file}: bad magic at byte offset 0: expected "${MAGIC}" (4d 42 57 4c), got ${shown}: not a matchbench binary workload`);
   }
   const version = await cursor.u16('version');
-  if (version !== FORMAT_VERSION) {
-    throw new WorkloadFormatError(`${file}: unsupported version ${version} at byte offset ${OFF_VERSION}: this reader knows version ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_NO_CLOCK) {
+    throw new WorkloadFormatError(`${file}: unsupported version ${version} at byte offset ${OFF_VERSION}: this reader knows versions ${FORMAT_VERSION_NO_CLOCK} and ${FORMAT_VERSION}`);
   }
   const flags = await cursor.u16('flags');
   if (flags !== 0) {

@@ -71,7 +71,7 @@ class LineProblem {
   }
 }
 
-const OPS = new Set(['new', 'cancel', 'reduce', 'modify', 'invalid']);
+const OPS = new Set(['new', 'cancel', 'reduce', 'modify', 'invalid', 'clock']);
 
 /**
  * Parses one non-blank line into a command, appending any diagnostics. Exported for tests and for callers that
@@ -103,7 +103,12 @@ export function parseCommandLine(text: string, line: number, diagnostics: Diagno
 function readCommand(obj: Record<string, unknown>, line: number, diagnostics: Diagnostic[]): Command {
   const op = obj['op'];
   if (typeof op !== 'string' || !OPS.has(op)) {
-    throw new LineProblem('op', `expected 'new', 'cancel', 'reduce', 'modify' or 'invalid', got ${shown(op)}`);
+    throw new LineProblem('op', `expected 'new', 'cancel', 'reduce', 'modify', 'invalid' or 'clock', got ${shown(op)}`);
+  }
+  if (op === 'clock') {
+    const ts = obj['ts'];
+    if (typeof ts !== 'number') throw new LineProblem('ts', `expected a number of microseconds since the Unix epoch, got ${shown(ts)}`);
+    return { op, ts };
   }
   const sym = obj['sym'];
   if (typeof sym !== 'string') throw new LineProblem('sym', `expected a string, got ${shown(sym)}`);
@@ -166,6 +171,7 @@ function numberField(key: string, n: number | undefined): string {
 
 /** Canonical NDJSON line for a command (no newline). */
 export function formatCommand(c: Command): string {
+  if (c.op === 'clock') return `{"op":"clock"${numberField('ts', c.ts)}}`;
   const head = `{"op":"${c.op}","sym":${JSON.stringify(c.sym)}${numberField('id', c.id)}`;
   switch (c.op) {
     case 'cancel':

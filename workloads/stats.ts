@@ -4,7 +4,7 @@
  * whole in-memory workload), so a file is summarized in one streaming pass without materializing commands.
  */
 import {
-  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_MODIFY, OP_NAMES, OP_NEW,
+  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_CLOCK, OP_MODIFY, OP_NAMES, OP_NEW,
   OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, TIF_FOK, TIF_GTC, TIF_IOC, TYPE_LIMIT,
 } from './workload.ts';
 
@@ -52,6 +52,7 @@ export class WorkloadStats {
       const op = bytes[base + OFF_OP]!;
       this.commands++;
       this.byOp[op]!++;
+      if (op === OP_CLOCK) continue; // no book, no id: counted by op only
       this.perSymbol[view.getUint32(base + OFF_SYM, true)]!++;
       const id = f64[fb + F64_ID]!;
       this.ids.add(id);

@@ -9,6 +9,9 @@
  *       |  op  | side | type | tif  | sym (u32) | id (f64) |price(f64)| qty (f64)|owner(f64)|
  *       +------+------+------+------+-----------+----------+----------+----------+----------+
  *
+ * A clock record (op 5) uses two fields: `ts` (µs since the Unix epoch) in the price slot (OFF_TS), and NO_SYMBOL
+ * as its symbol index (it names no book); the others are codes 0 and NaN.
+ *
  * Numbers are f64 so that every safe integer is exact and a malformed value (fractional, missing = NaN) survives
  * until the engine rejects it. Little-endian, as typed arrays are on every platform Node supports (checked below).
  */
@@ -31,13 +34,19 @@ export const F64_ID = OFF_ID / 8;
 export const F64_PRICE = OFF_PRICE / 8;
 export const F64_QTY = OFF_QTY / 8;
 export const F64_OWNER = OFF_OWNER / 8;
+/** A clock record's time: the price slot, which a clock has no other use for. */
+export const OFF_TS = OFF_PRICE;
+export const F64_TS = OFF_TS / 8;
+/** The symbol index of a record (or event) that names no book: a clock, and a clock's reject. */
+export const NO_SYMBOL = 0xffff_ffff;
 
 export const OP_INVALID = 0;
 export const OP_NEW = 1;
 export const OP_CANCEL = 2;
 export const OP_REDUCE = 3;
 export const OP_MODIFY = 4;
-export const OP_NAMES = ['invalid', 'new', 'cancel', 'reduce', 'modify'] as const;
+export const OP_CLOCK = 5;
+export const OP_NAMES = ['invalid', 'new', 'cancel', 'reduce', 'modify', 'clock'] as const;
 
 export const SIDE_NONE = 0;
 export const SIDE_BUY = 1;
@@ -106,6 +115,7 @@ export class Workload {
 export function decodeRecord(bytes: Uint8Array, f64: Float64Array, i: number, symbols: readonly string[]): Command {
   const base = i * RECORD_BYTES;
   const op = bytes[base + OFF_OP]!;
+  if (op === OP_CLOCK) return { op: 'clock', ts: f64[i * RECORD_F64S + F64_TS]! };
   const symIndex = bytes[base + OFF_SYM]! | (bytes[base + OFF_SYM + 1]! << 8) | (bytes[base + OFF_SYM + 2]! << 16) | (bytes[base + OFF_SYM + 3]! << 24);
   const sym = symbols[symIndex >>> 0];
   if (sym === undefined) throw new Error(`record ${i}: symbol index ${symIndex >>> 0} is outside the symbol table of ${symbols.length}`);
@@ -188,6 +198,10 @@ export class WorkloadBuilder {
   }
 
   add(command: Command): void {
+    if (command.op === 'clock') {
+      this.addRaw(OP_CLOCK, NO_SYMBOL, NaN, SIDE_NONE, TYPE_NONE, TIF_NONE, command.ts, NaN, NaN);
+      return;
+    }
     this.addRaw(
       command.op === 'new' ? OP_NEW : command.op === 'cancel' ? OP_CANCEL : command.op === 'reduce' ? OP_REDUCE : command.op === 'modify' ? OP_MODIFY : OP_INVALID,
       this.intern(command.sym),

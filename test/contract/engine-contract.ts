@@ -506,6 +506,43 @@ export function describeEngineContract(name: string, create: () => BookEngine): 
       });
     });
 
+    describe('clock', () => {
+      const T = 1_764_700_000_000_000; // µs since the Unix epoch, exact in an f64
+      const clock = (ts: number): Command => ({ op: 'clock', ts });
+      const clockRejected = (seq: number): MatchEvent => ({ seq, ev: 'rejected', sym: '', id: 0, reason: 'invalid_command' });
+
+      it('moves time forward with no event; the same time again is not behind', () => {
+        const d = start();
+        expect(d.run(clock(T))).toStrictEqual([]);
+        expect(d.run(clock(T))).toStrictEqual([]);
+        expect(d.run(clock(T + 1))).toStrictEqual([]);
+        expect(d.run(clock(T + 1_000_000))).toStrictEqual([]);
+      });
+
+      it('a ts behind the engine time, or not a non-negative safe integer, is rejected invalid_command (sym "", id 0)', () => {
+        const d = start();
+        d.run(clock(T));
+        expect(d.run(clock(T - 1))).toStrictEqual([clockRejected(1)]);
+        expect(d.run(clock(T + 0.5))).toStrictEqual([clockRejected(2)]);
+        expect(d.run(clock(NaN))).toStrictEqual([clockRejected(3)]);
+        expect(d.run(clock(2 ** 53))).toStrictEqual([clockRejected(4)]);
+        // A rejected clock leaves the time where it was: T itself is still accepted.
+        expect(d.run(clock(T))).toStrictEqual([]);
+        const fresh = start();
+        expect(fresh.run(clock(-1))).toStrictEqual([clockRejected(0)]);
+        expect(fresh.run(clock(0))).toStrictEqual([]);
+      });
+
+      it('leaves books and priorities alone: orders around clocks match as without them', () => {
+        const d = start();
+        d.runAll([sell(1, 100, 5), clock(T), sell(2, 100, 5)]);
+        const hash = d.hash();
+        expect(d.run(clock(T + 10))).toStrictEqual([]);
+        expect(d.hash()).toBe(hash);
+        expect(d.run(buy(3, 100, 7))).toStrictEqual([fill(4, 3, 1, 100, 5, 'buy'), fill(4, 3, 2, 100, 2, 'buy')]);
+      });
+    });
+
     describe('symbols', () => {
       it('interleaved symbols: books are independent and one id may live in two symbols', () => {
         const d = start();

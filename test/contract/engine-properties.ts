@@ -68,6 +68,8 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('reduce' as const), sym: symArb, id: idArb, qty: qtyArb }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('modify' as const), sym: symArb, id: idArb, price: priceArb, qty: qtyArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('invalid' as const), sym: fc.constantFrom('', ...SYMBOLS), id: mostly(fc.integer({ min: 1, max: 8 })) }) },
+  // Clocks around a few times, so some go back (rejected), some repeat the engine's time (accepted), some are malformed.
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('clock' as const), ts: mostly(fc.integer({ min: 0, max: 6 }).map((t) => 1_700_000_000_000_000 + t * 1000)) }) },
 );
 
 /** A generated command stream, commands numbered by their index. */
@@ -130,9 +132,11 @@ interface Totals {
 class BookModel {
   private readonly books = new Map<string, ModelBook>();
   readonly totals: Totals = { submitted: 0, traded: 0, cancelled: 0, reduced: 0 };
+  time = 0;
 
   /** The reject the rules give for `command` in the current book, or null. */
   expectedRejection(command: Command): RejectReason | null {
+    if (command.op === 'clock') return Number.isSafeInteger(command.ts) && command.ts >= this.time ? null : 'invalid_command';
     if (command.op === 'invalid' || !isPositiveSafeInteger(command.id)) return 'invalid_command';
     const live = this.live(command.sym, command.id) !== undefined;
     switch (command.op) {
@@ -157,6 +161,10 @@ class BookModel {
   apply(command: Command, seq: number, events: readonly MatchEvent[]): void {
     const at = `seq ${seq} (${JSON.stringify(command)}) -> ${JSON.stringify(events)}`;
     switch (command.op) {
+      case 'clock':
+        expect(events, `${at}: a clock emits no event (nothing expires)`).toStrictEqual([]);
+        this.time = command.ts;
+        return;
       case 'new': {
         const order = this.newOrder(command.sym, command.id, command.side, command.qty);
         const limit = command.type === 'limit' ? command.price : undefined;
@@ -405,7 +413,8 @@ export function describeEngineProperties(name: string, create: () => BookEngine,
             });
             const at = `seq ${seq} (${JSON.stringify(command)})`;
             if (reason !== null) {
-              expect(events, at).toStrictEqual([{ seq, ev: 'rejected', sym: command.sym, id: Number.isFinite(command.id) ? command.id : 0, reason }]);
+              const rejected = command.op === 'clock' ? { sym: '', id: 0 } : { sym: command.sym, id: Number.isFinite(command.id) ? command.id : 0 };
+              expect(events, at).toStrictEqual([{ seq, ev: 'rejected', ...rejected, reason }]);
             } else {
               model.apply(command, seq, events);
             }
