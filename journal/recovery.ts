@@ -39,7 +39,7 @@ import type { FastCoreCapacities } from '../engines/fast-core-layout.ts';
 import { CoreCapacityError, FastCore } from '../engines/fast-core.ts';
 import { defaultLadderTicks } from '../engines/fast.ts';
 import type { MatchEvent } from '../engines/types.ts';
-import { OFF_SYM, RECORD_BYTES } from '../workloads/workload.ts';
+import { NO_SYMBOL, OFF_SYM, OP_CLOCK, RECORD_BYTES } from '../workloads/workload.ts';
 import { FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, JournalFormatError, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from './format.ts';
 import {
   commandRecordIndex, commandRecordViews, readJournalInPlace, readSegmentHeader, segmentFiles, truncateTornTail, type InPlaceScan,
@@ -244,7 +244,8 @@ function recoverJournal(dir: string, shard: number, options: RecoveryOptions): R
     let index = commandRecordIndex(at);
     for (let k = skip; k < count; k++) {
       const sym = u32[(at + OFF_SYM) >> 2]!;
-      if (sym >= symbolCount) throw recordError(segment, at, `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`);
+      // A clock names no book (NO_SYMBOL); the op is the record's first byte, the low byte of its first word.
+      if (sym >= symbolCount && !(sym === NO_SYMBOL && (u32[at >> 2]! & 0xff) === OP_CLOCK)) throw recordError(segment, at, `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`);
       const clientSequence = f64[(at + REC_OFF_CLIENT_SEQUENCE) >> 3]!;
       if (!(clientSequence >= 1 && clientSequence <= Number.MAX_SAFE_INTEGER && Math.floor(clientSequence) === clientSequence)) {
         throw recordError(segment, at + REC_OFF_CLIENT_SEQUENCE, `field 'client sequence' is ${clientSequence}, expected an integer ≥ 1`);

@@ -22,7 +22,7 @@ import {
 import { JournalWriter } from '../journal/writer.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
-import { OFF_SYM, type Workload } from '../workloads/workload.ts';
+import { OFF_SYM, workloadFromCommands, type Workload } from '../workloads/workload.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -245,6 +245,28 @@ describe('recover', () => {
 
     // And without the rule's table (a fresh engine fed the same journal) the hash would differ: the test can fail.
     expect(reference(workload, entries.map((e) => e.index)).bookHash).not.toBe(expected.bookHash);
+  });
+
+  it('replays clock commands (no symbol, session 0) and keeps engine time in the snapshot: a clock behind it stays rejected', async () => {
+    const T = 1_764_700_000_000_000;
+    const commands = [...workload.commands()].slice(0, 600);
+    // A clock every 50 commands, each 1 ms later; at 400 one that goes back 2 ms (behind every time since 350).
+    const withClocks = commands.flatMap((c, i) => (i % 50 === 0 ? [{ op: 'clock', ts: T + (i / 50) * 1000 } as const, c] : [c]));
+    withClocks.splice(420, 0, { op: 'clock', ts: T + 5_000 });
+    const clocked = workloadFromCommands(withClocks, { source: 'test', case: 'clocks' });
+    const entries: Entry[] = Array.from({ length: clocked.count }, (_, i) => ({ index: i, session: 0, clientSequence: i + 1 }));
+    const dir = tempDir();
+    writeJournal(dir, clocked, entries);
+    const expected = reference(clocked, indexesOf(0, clocked.count));
+    expect(expected.events.filter((line) => line.includes('"sym":""'))).toEqual([`{"seq":420,"ev":"rejected","sym":"","id":0,"reason":"invalid_command"}`]);
+    const alone = recoverOne(dir);
+    expect(alone.events).toEqual(expected.events);
+    expect(alone.journal.bookHash).toBe(expected.bookHash);
+    // A snapshot at 410 (time T + 8 ms) must carry the time: recovered from it, the clock at 420 is still behind.
+    await snapshotAt(dir, clocked, entries, 410);
+    const tail = recoverOne(dir);
+    expect(tail.journal.snapshot?.sequence).toBe(410);
+    expect(tail.events).toContain(`{"seq":420,"ev":"rejected","sym":"","id":0,"reason":"invalid_command"}`);
   });
 
   it('reports a torn tail and leaves the journal alone, or truncates it when asked', () => {
