@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceEngine } from '../engines/reference.ts';
 import type { MatchEvent } from '../engines/types.ts';
-import { generateWorkload, PRESETS, findPreset } from '../workloads/generator.ts';
+import { CLOCK_START_US, generateWorkload, PRESETS, findPreset } from '../workloads/generator.ts';
 import { Prng } from '../workloads/prng.ts';
 import type { Workload } from '../workloads/workload.ts';
 
@@ -213,5 +213,20 @@ describe('preset properties', () => {
   it('deep-book: tens of thousands of orders rest when the stream ends', () => {
     const summary = replay(generateWorkload({ preset: 'deep-book', seed: 1 }));
     expect(summary.resting).toBeGreaterThanOrEqual(20_000);
+  });
+});
+
+describe('clocks at a configured rate', () => {
+  it('a clock before every N-th command, 1 ms apart, on top of count; without the option the workload is unchanged', () => {
+    const plain = generateWorkload({ preset: 'balanced', seed: 4, count: 1000 });
+    const clocked = generateWorkload({ preset: 'balanced', seed: 4, count: 1000, clockEvery: 100 });
+    expect(clocked.count).toBe(1010);
+    expect(clocked.provenance).toEqual({ ...plain.provenance, clockEvery: 100 });
+    const clocks = [...clocked.commands()].flatMap((c, i) => (c.op === 'clock' ? [[i, c.ts]] : []));
+    expect(clocks).toEqual(Array.from({ length: 10 }, (_, k) => [k * 101, CLOCK_START_US + k * 1000]));
+    // The orders are the plain workload's, in its order: clocks only interleave.
+    expect([...clocked.commands()].filter((c) => c.op !== 'clock')).toEqual([...plain.commands()]);
+    expect(Buffer.from(generateWorkload({ preset: 'balanced', seed: 4, count: 1000, clockEvery: 0 }).records).equals(Buffer.from(plain.records))).toBe(true);
+    expect(() => generateWorkload({ preset: 'balanced', seed: 4, count: 10, clockEvery: 1.5 })).toThrow('clock-every must be a non-negative integer, got 1.5');
   });
 });

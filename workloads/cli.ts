@@ -55,6 +55,7 @@ const gen: Subcommand = {
       seed: { type: 'string', value: 'N', description: `PRNG seed, a non-negative integer (default ${DEFAULT_SEED})` },
       count: { type: 'string', value: 'N', description: "number of commands (default: the preset's default count)" },
       ops: { type: 'string', value: 'all|peer', description: "command kinds: all (default) or peer" },
+      'clock-every': { type: 'string', value: 'N', description: 'a clock command before every N-th command, 1 ms of simulated time apart (N × 1000 commands/s; default: none)' },
       out: { type: 'string', value: 'FILE', required: true, description: 'output file: binary, or NDJSON when it ends .ndjson/.jsonl (optionally .gz)' },
       header: HEADER_OPTION,
     },
@@ -68,7 +69,8 @@ const gen: Subcommand = {
     const ops: OpsMode = opsText;
     const outPath = args.requiredString('out');
     const started = performance.now();
-    const workload = generateWorkload({ preset: preset.name, seed, count, ops });
+    const clockEvery = args.integer('clock-every', 1) ?? 0;
+    const workload = generateWorkload({ preset: preset.name, seed, count, ops, clockEvery });
     const format = await writeOutput(outPath, workload, args.boolean('header'));
     out(`${await describeWritten(outPath, workload, format)} in ${(performance.now() - started).toFixed(0)} ms; preset ${preset.name}, seed ${seed}, ops ${ops}`);
   },

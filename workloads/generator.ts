@@ -165,7 +165,15 @@ export interface GenerateOptions {
   /** Defaults to the preset's defaultCount. */
   readonly count?: number;
   readonly ops?: OpsMode;
+  /**
+   * A `clock` before every N-th command (0 or absent: none), each 1 ms of simulated time after the previous one from
+   * CLOCK_START_US, so N commands per simulated millisecond (N × 1000 commands/s). Clocks come on top of `count`.
+   */
+  readonly clockEvery?: number;
 }
+
+/** The generator's first clock: 2026-01-02 14:30:00 UTC (a Friday's open), µs since the Unix epoch. */
+export const CLOCK_START_US = Date.UTC(2026, 0, 2, 14, 30) * 1000;
 
 interface LiveOrder {
   readonly id: number;
@@ -243,8 +251,12 @@ class Simulation {
     }
   }
 
-  run(count: number): WorkloadBuilder {
-    for (let i = 0; i < count; i++) this.step();
+  run(count: number, clockEvery: number): WorkloadBuilder {
+    for (let i = 0; i < count; i++) {
+      // Clocks change no book, so the simulation's own engine does not need them.
+      if (clockEvery > 0 && i % clockEvery === 0) this.builder.add({ op: 'clock', ts: CLOCK_START_US + (i / clockEvery) * 1000 });
+      this.step();
+    }
     return this.builder;
   }
 
@@ -470,7 +482,9 @@ export function generateWorkload(options: GenerateOptions): Workload {
   const count = options.count ?? preset.defaultCount;
   const ops = options.ops ?? 'all';
   if (!Number.isSafeInteger(count) || count < 0) throw new Error(`count must be a non-negative integer, got ${count}`);
-  const builder = new Simulation(preset.params, options.seed, ops).run(count);
+  const clockEvery = options.clockEvery ?? 0;
+  if (!Number.isSafeInteger(clockEvery) || clockEvery < 0) throw new Error(`clock-every must be a non-negative integer, got ${clockEvery}`);
+  const builder = new Simulation(preset.params, options.seed, ops).run(count, clockEvery);
   return builder.build({
     generator: 'matchbench-synthetic',
     generatorVersion: GENERATOR_VERSION,
@@ -478,6 +492,8 @@ export function generateWorkload(options: GenerateOptions): Workload {
     seed: options.seed,
     count,
     ops,
+    // Only when set, so every workload generated without clocks keeps its provenance (and its file bytes).
+    ...(clockEvery > 0 ? { clockEvery } : {}),
     params: preset.params,
   });
 }
