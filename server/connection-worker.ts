@@ -12,6 +12,13 @@
  * journaller, and submitted; its events and ACK go back in order. In `group` and `sync` modes a command's events and
  * ACK are held until the journaller marks it durable, so a client never sees an effect a crash could take back.
  *
+ * Time (producer thread 0 only, when `clockEveryMs` > 0): every `clockEveryMs` of wall time it submits a `clock`
+ * command (µs since the Unix epoch, never behind the previous one) through the design, in a slot of its own with
+ * session 0 ("the server", which recovery never skips and no client owns; client sequence 1, 2, 3 …), so time is sequenced and journaled like
+ * any command; its events (a reject, should the journal hold a later time than this machine's clock) go nowhere.
+ * While no command arrives it ticks only every `idleClockMs`, so an idle server does not spend its record arena
+ * (`--capacity`) on clocks.
+ *
  * A malformed frame gets an ERROR naming connection, frame, offset and field, and only that connection closes.
  * When a connection drops, its session stays taken until its commands have completed (and, where the mode says, are
  * durable): a reconnect then finds a settled last-applied sequence. On `stop` it closes its listener, stops reading
@@ -23,7 +30,7 @@ import { designByName } from '../engines/designs.ts';
 import type { EventSink, SharedWorkload } from '../engines/engine.ts';
 import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import type { FastCoreCapacities } from '../engines/fast-core-layout.ts';
-import { RECORD_BYTES } from '../workloads/workload.ts';
+import { NO_SYMBOL, OP_CLOCK, RECORD_BYTES, writeRecord } from '../workloads/workload.ts';
 import {
   ACK_FRAME_BYTES, encodeAck, encodeError, encodeEvent, encodeWelcome, ERR_ENGINE_FAILED, ERR_RESEND_UNAVAILABLE, ERR_SESSION_AHEAD,
   ERR_SESSION_BUSY, EVENT_FRAME_BYTES, FRAME_COMMAND, FRAME_HELLO, FRAME_NONE, frameBytes, FRAME_ERROR, FRAME_WELCOME, FrameReader, ProtocolError,
@@ -49,6 +56,10 @@ export interface ConnectionWorkerTask {
   readonly journalDirs: readonly string[] | null;
   readonly coreCapacities: FastCoreCapacities;
   readonly maxEventsPerCommand: number;
+  /** Wall-time interval of the injected clock, ms; 0: this thread injects none. */
+  readonly clockEveryMs: number;
+  /** Its interval while no command arrives, ms. */
+  readonly idleClockMs: number;
 }
 
 export type ConnectionWorkerMessage =
@@ -68,7 +79,7 @@ const senderSequences = new Float64Array(task.clientSequences);
 const durable = task.durable === null ? null : new Uint8Array(task.durable);
 const table = SessionTable.attach(task.sessionTable);
 const symbolCount = task.workload.symbols.length;
-/** The connection that submitted each of this thread's slots. */
+/** The connection that submitted each of this thread's slots (null: an injected clock). */
 const owners: (Connection | null)[] = new Array<Connection | null>(task.slotTo - task.slotFrom).fill(null);
 let nextSlot = task.slotFrom;
 let commandsServed = 0;
@@ -160,7 +171,8 @@ let cachedEventBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
 const sink: EventSink = {
   event(words, f64, record) {
     const slot = f64[record * EVENT_F64S + EV_F64_SEQ]!;
-    const connection = owners[slot - task.slotFrom]!;
+    const connection = owners[slot - task.slotFrom] ?? null;
+    if (connection === null) return; // an injected clock's reject: nobody to tell
     if (words.buffer !== cachedEventBuffer) {
       cachedEventBuffer = words.buffer;
       cachedEventBytes = new Uint8Array(words.buffer);
@@ -176,7 +188,8 @@ const sink: EventSink = {
     }
   },
   complete(slot) {
-    const connection = owners[slot - task.slotFrom]!;
+    const connection = owners[slot - task.slotFrom] ?? null;
+    if (connection === null) return;
     commandsServed++;
     if (connection.submitted[connection.submittedHead] !== slot) {
       stashOf(connection, slot);
@@ -354,11 +367,40 @@ function answerFromJournal(connection: Connection, slot: number, clientSequence:
 }
 
 function accepted(connection: Connection, slot: number): void {
+  commandsSinceClock++;
   owners[slot - task.slotFrom] = connection;
   connection.submitted.push(slot);
   connection.outstanding++;
   table.setLastApplied(connection.sessionSlot, senderSequences[slot]!);
 }
+
+const arenaView = new DataView(task.workload.records);
+const arenaF64 = new Float64Array(task.workload.records);
+let commandsSinceClock = 0;
+let clocksInjected = 0;
+let lastClockTs = 0;
+let lastClockAt = 0;
+
+/** Submits a clock at this wall time (see the header): skipped while idle, when the arena is full or the design busy. */
+function injectClock(): void {
+  const nowMs = performance.timeOrigin + performance.now();
+  if (stopping || nextSlot === task.slotTo || (commandsSinceClock === 0 && nowMs - lastClockAt < task.idleClockMs)) return;
+  const ts = Math.max(lastClockTs, Math.floor(nowMs * 1000));
+  const slot = nextSlot;
+  writeRecord(records, arenaView, arenaF64, slot, OP_CLOCK, NO_SYMBOL, NaN, 0, 0, 0, ts, NaN, NaN);
+  senderSessions[slot] = 0;
+  senderSequences[slot] = clocksInjected + 1; // the journal wants a client sequence ≥ 1; session 0 is never deduplicated
+  owners[slot - task.slotFrom] = null;
+  // A full input leaves the slot free for the next tick: time is not worth back-pressure.
+  if (!producer.trySubmit(slot)) return;
+  nextSlot++;
+  clocksInjected++;
+  lastClockTs = ts;
+  lastClockAt = nowMs;
+  commandsSinceClock = 0;
+  schedulePump();
+}
+const clockTimer = task.clockEveryMs > 0 ? setInterval(injectClock, task.clockEveryMs) : null;
 
 let pumpScheduled = false;
 function schedulePump(): void {
@@ -447,6 +489,7 @@ function finishStop(): void {
 port.on('message', (message: { readonly type: 'stop' }) => {
   if (message.type !== 'stop') return;
   stopping = true;
+  if (clockTimer !== null) clearInterval(clockTimer);
   listener.close();
   for (const connection of connections) connection.socket.pause();
   schedulePump();

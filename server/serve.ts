@@ -30,6 +30,9 @@
  * protocol with a session of its own, and prints
  * `matchbench serve: http on 127.0.0.1:PORT` just before the listening line; a stop closes it first.
  *
+ * Time: producer thread 0 injects a `clock` command every `--clock-ms` (default 1) of wall time, every second while
+ * no command arrives (server/connection-worker.ts), sequenced and journaled like a client's, with session 0.
+ *
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
@@ -63,6 +66,10 @@ import { SessionTable } from './session-table.ts';
 
 const DEFAULT_CAPACITY = 1 << 20;
 const DEFAULT_HEARTBEAT_MS = 50;
+/** Time is an input: serve gives the engine its time once a millisecond (README "Command NDJSON", `clock`). */
+const DEFAULT_CLOCK_MS = 1;
+/** The clock's interval while no command arrives, ms: an idle server spends 86,400 records a day on time, not 86 million. */
+const IDLE_CLOCK_MS = 1000;
 const DEFAULT_MISSED_HEARTBEATS = 3;
 const DEFAULT_HASH_EVERY = 100_000;
 /** Exit code of a primary that found a higher epoch on its standby (fenced: it must not take commands). */
@@ -95,6 +102,7 @@ const SPEC: CommandSpec = {
     replication: { type: 'string', value: 'MODE', description: `${REPLICATION_MODES.join(' or ')}: acknowledge once the standby holds a command too, or without waiting for it (default sync)` },
     standby: { type: 'boolean', description: 'follow a primary as its hot standby (needs --listen-replication, --journal, --dir); promote on its silence' },
     'listen-replication': { type: 'string', value: 'PORT', description: 'the standby\'s replication port on 127.0.0.1 (0: a free one)' },
+    'clock-ms': { type: 'string', value: 'T', description: `inject a clock command (engine time, journaled) every T ms of wall time, every ${IDLE_CLOCK_MS} ms while no command arrives; 0: none (default ${DEFAULT_CLOCK_MS})` },
     'heartbeat-ms': { type: 'string', value: 'T', description: `replication heartbeat interval (default ${DEFAULT_HEARTBEAT_MS})` },
     'missed-heartbeats': { type: 'string', value: 'N', description: `a peer silent for N intervals is taken for dead (default ${DEFAULT_MISSED_HEARTBEATS})` },
     'http-port': { type: 'string', value: 'N', description: 'also serve the REST API (README "HTTP gateway") on 127.0.0.1:N (0: a free port)' },
@@ -237,6 +245,7 @@ async function main(): Promise<void> {
   const isStandby = args.boolean('standby');
   const listenReplication = args.integer('listen-replication', 0, 65535);
   const heartbeatMs = args.integer('heartbeat-ms', 1, 60_000) ?? DEFAULT_HEARTBEAT_MS;
+  const clockEveryMs = args.integer('clock-ms', 0, 60_000) ?? DEFAULT_CLOCK_MS;
   const missedHeartbeats = args.integer('missed-heartbeats', 1, 1000) ?? DEFAULT_MISSED_HEARTBEATS;
   const hashEvery = args.integer('hash-every', 0, 2 ** 32 - 1) ?? DEFAULT_HASH_EVERY;
   if ((replicateTo !== null || isStandby) && mode === 'none') throw new UsageError(SPEC.command, `${isStandby ? '--standby' : '--replicate-to'} needs a journal (--journal async|group|sync --dir DIR): replication streams the journal, and a standby catches up from it`);
@@ -375,6 +384,7 @@ async function main(): Promise<void> {
     const task: ConnectionWorkerTask = {
       design: design.name, init, workload, port, producer: p, slotFrom: p * perProducer, slotTo: (p + 1) * perProducer, ...senders,
       durable: replicator?.durable ?? journaller?.durable ?? null, sessionTable: table.buffers, appliedAhead, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
+      clockEveryMs: p === 0 ? clockEveryMs : 0, idleClockMs: IDLE_CLOCK_MS,
     };
     const worker = new Worker(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
     workers.push(worker);

@@ -19,7 +19,7 @@ import { splitWorkload } from '../harness/split.ts';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
 import { readJournal } from '../journal/reader.ts';
 import { journalDirectories, recover } from '../journal/recovery.ts';
-import { decodeRecord, RECORD_BYTES, type Workload } from '../workloads/workload.ts';
+import { decodeRecord, OFF_OP, OP_CLOCK, RECORD_BYTES, type Workload } from '../workloads/workload.ts';
 
 export interface SurvivorInputs {
   /** The journal directory to check (a sharded one too). */
@@ -74,6 +74,13 @@ export function checkSurvivors(inputs: SurvivorInputs): Survivors {
         const at = j * JOURNAL_RECORD_BYTES;
         const session = view.getUint32(at + REC_OFF_SESSION, true);
         const cseq = view.getFloat64(at + REC_OFF_CLIENT_SEQUENCE, true);
+        if (session === 0) {
+          // The server's own clock (server/connection-worker.ts): no client sent it, and it changes no book.
+          if (frame.records[at + OFF_OP] !== OP_CLOCK && problems.length < 5) {
+            problems.push(`journal ${journal} sequence ${frame.firstSequence + j}: session 0 holds op ${frame.records[at + OFF_OP]}, and only the server's clocks have no session`);
+          }
+          continue;
+        }
         const set = seen.get(session) ?? new Set<number>();
         seen.set(session, set);
         if (set.has(cseq)) {

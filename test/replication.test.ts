@@ -152,7 +152,8 @@ const expected = referenceLines(workload);
 async function pair(mode: 'sync' | 'async', standbyEnv: Record<string, string> = {}, extra: readonly string[] = []) {
   const [a, b, clientA, clientB] = [freshDir(), freshDir(), await freePort(), await freePort()];
   const replicationA = await freePort();
-  const common = ['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--replication', mode, ...extra];
+  // --clock-ms 0: these tests hold the journals and epoch starts against the client's commands one for one.
+  const common = ['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--replication', mode, '--clock-ms', '0', ...extra];
   const standbyArgs = [...common, '--dir', b, '--port', String(clientB), '--standby', '--listen-replication', '0', '--replicate-to', `127.0.0.1:${replicationA}`];
   const previous = { ...process.env };
   Object.assign(process.env, standbyEnv);

@@ -39,7 +39,8 @@ describe('serve: every design answers with the reference engine\'s events', () =
   for (const [design, extra] of [['inline', []], ['mutex', ['--producers', '2']], ['disruptor', ['--param', 'wait=spin-then-wait']], ['sharded', ['--param', 'wait=spin-then-wait']], ['channel', []]] as const) {
     it(`${design}, journal group, --snapshot-every: one session; every snapshot taken under load is the state at its sequence; SIGTERM snapshots and exits 0`, async () => {
       const dir = freshDir();
-      const server = await startServer(['--design', design, ...extra, '--journal', 'group', '--dir', dir, '--snapshot-every', String(SNAPSHOT_EVERY)]);
+      // --clock-ms 0: this test holds each snapshot's sequence against the client's commands one for one.
+      const server = await startServer(['--design', design, ...extra, '--journal', 'group', '--dir', dir, '--snapshot-every', String(SNAPSHOT_EVERY), '--clock-ms', '0']);
       const outcome = await runSession(server.port, workload, 11, 0, COUNT);
       expect(outcome.error).toBeNull();
       expect(outcome.acked).toBe(COUNT);
@@ -79,7 +80,8 @@ describe('serve: every design answers with the reference engine\'s events', () =
 
 it('kill -9 mid-stream, restart, resume: every command\'s events exactly once, the journal exactly the workload', async () => {
   const dir = freshDir();
-  const args = ['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir];
+  // --clock-ms 0: the journal must be exactly the workload.
+  const args = ['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir, '--clock-ms', '0'];
   const lines: string[] = [];
   let lastAcknowledged = 0;
   const seed = Date.now() % 1000;
@@ -103,6 +105,52 @@ it('kill -9 mid-stream, restart, resume: every command\'s events exactly once, t
     }
   });
   expect(journaled).toStrictEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
+});
+
+it('serve journals a clock each millisecond while commands flow and about one a second while idle, none behind another', async () => {
+  const dir = freshDir();
+  const startedUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  // The workload's own symbol table, so the journal's book names the symbols the reference engine does.
+  const server = await startServer(['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir, '--symbols-from', `preset:balanced,seed=4,count=${COUNT}`]);
+  const outcome = await runSession(server.port, workload, 5, 0, COUNT);
+  expect(outcome.error).toBeNull();
+  expect(outcome.lines).toStrictEqual(expected);
+  const busyUntilUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  await new Promise((r) => setTimeout(r, 2500));
+  await stopServer(server, 'SIGTERM');
+  const stoppedUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const clocks: number[] = [];
+  const clientSequences: number[] = [];
+  readJournal(dir, (frame) => {
+    const bytes = frame.records;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let j = 0; j < frame.count; j++) {
+      const at = j * JOURNAL_RECORD_BYTES;
+      const session = view.getUint32(at + REC_OFF_SESSION, true);
+      const f64 = new Float64Array(bytes.buffer.slice(bytes.byteOffset + at, bytes.byteOffset + at + RECORD_BYTES));
+      const command = decodeRecord(new Uint8Array(f64.buffer), f64, 0, workload.symbols);
+      if (session === 0) {
+        expect(command.op).toBe('clock');
+        expect(view.getFloat64(at + REC_OFF_CLIENT_SEQUENCE, true)).toBe(clocks.length + 1);
+        if (command.op === 'clock') clocks.push(command.ts);
+      } else {
+        expect(session).toBe(5);
+        clientSequences.push(view.getFloat64(at + REC_OFF_CLIENT_SEQUENCE, true));
+      }
+    }
+  });
+  // The clients' commands are all there, once, in order, between the clocks.
+  expect(clientSequences).toStrictEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
+  expect(clocks.length).toBeGreaterThan(0);
+  for (let i = 1; i < clocks.length; i++) expect(clocks[i]!, `clock ${i}`).toBeGreaterThanOrEqual(clocks[i - 1]!);
+  expect(clocks[0]!).toBeGreaterThanOrEqual(startedUs);
+  expect(clocks.at(-1)!).toBeLessThanOrEqual(stoppedUs);
+  // Idle for 2.5 s after the last command: a clock a second, not one a millisecond (allow the tick that saw the last command).
+  expect(clocks.filter((ts) => ts > busyUntilUs).length).toBeLessThanOrEqual(4);
+  // And the journal replays to the reference engine's book: the clocks changed nothing.
+  const reference = new ReferenceEngine();
+  [...workload.commands()].forEach((c, i) => reference.process(c, i, () => {}));
+  expect(recover(dir).bookHash).toBe(reference.bookHash());
 });
 
 it('a malformed frame gets an ERROR naming frame and offset and closes only its connection', async () => {
@@ -222,7 +270,8 @@ it('sharded after a crash with a gap between its shard journals: the session res
     writer.close();
   }
   expect(ahead.length).toBeGreaterThan(0);
-  const server = await startServer(['--design', 'sharded', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir]);
+  // --clock-ms 0: the test counts the journal's records as the client's commands.
+  const server = await startServer(['--design', 'sharded', '--param', 'wait=spin-then-wait', '--journal', 'group', '--dir', dir, '--clock-ms', '0']);
   // The client had seen acknowledgements up to g − 5 (acknowledgements come in order, so never past the gap).
   const outcome = await runSession(server.port, workload, session, g - 5, total);
   expect(outcome.error).toBeNull();
