@@ -387,11 +387,6 @@ export class FastCore {
     return 1;
   }
 
-  /** The engine's time: µs since the Unix epoch, the last accepted clock's ts (0 before any). */
-  get time(): number {
-    return this.headerF64[HDR_F64_TIME]!;
-  }
-
   private newOrder(sym: number, side: number, type: number, tif: number, recordF64: Float64Array, f: number): void {
     const cmd = this.cmd;
     const price = recordF64[f + 2]!;

@@ -14,8 +14,9 @@
  *
  * Time (producer thread 0 only, when `clockEveryMs` > 0): every `clockEveryMs` of wall time it submits a `clock`
  * command (µs since the Unix epoch, never behind the previous one) through the design, in a slot of its own with
- * session 0 ("the server", which recovery never skips and no client owns; client sequence 1, 2, 3 …), so time is sequenced and journaled like
- * any command; its events (a reject, should the journal hold a later time than this machine's clock) go nowhere.
+ * session 0 ("the server", which recovery never skips and no client owns; client sequences 1, 2, 3 …), so time is
+ * sequenced and journaled like any command; its events (a reject, should the journal hold a later time than this
+ * machine's clock) go nowhere.
  * While no command arrives it ticks only every `idleClockMs`, so an idle server does not spend its record arena
  * (`--capacity`) on clocks.
  *
