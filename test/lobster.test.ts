@@ -277,3 +277,31 @@ describe('LOBSTER real days (../shared/data/lobster)', () => {
     });
   }
 });
+
+describe('LOBSTER clocks from the timestamps', () => {
+  it('a clock in New York time of the file date, whenever --clock-ms has passed; the orders are those without clocks', async () => {
+    // Fixture A with its rows 0.4 ms apart (equal timestamps stay equal, so rows 4 and 5 are still one taker).
+    const spaced = MESSAGES_A.map((line) => {
+      const [time, ...rest] = line.split(',');
+      const ns = Number(time!.split('.')[1]);
+      return [`34200.${String(ns * 400_000).padStart(9, '0')}`, ...rest].join(',');
+    });
+    const messages = write('TEST_2012-06-21_34200000_57600000_message_2.csv', spaced);
+    const orderbookPath = write('TEST_2012-06-21_34200000_57600000_orderbook_2.csv', ORDERBOOK_A);
+    const plain = await importLobster(messages, { orderbookPath });
+    const clocked = await importLobster(messages, { orderbookPath, clockEveryMs: 1 });
+    const all = commands(clocked.workload);
+    expect(all.filter((c) => c.op !== 'clock')).toStrictEqual(commands(plain.workload));
+    const clocks = all.flatMap((c) => (c.op === 'clock' ? [c.ts] : []));
+    // 09:30:00 EDT on 2012-06-21 is 13:30 UTC; the first row is 0.4 ms after it.
+    const open = Date.UTC(2012, 5, 21, 13, 30) * 1000;
+    expect(all[0]).toStrictEqual({ op: 'clock', ts: open + 400 });
+    expect(clocks.length).toBeGreaterThan(1);
+    for (let i = 1; i < clocks.length; i++) expect(clocks[i]! - clocks[i - 1]!).toBeGreaterThanOrEqual(1000);
+    expect(clocks.at(-1)!).toBeLessThanOrEqual(open + 12 * 400);
+    expect(clocked.workload.provenance).toMatchObject({ clockEveryMs: 1 });
+    await expect(importLobster(write('NODATE_message_1.csv', spaced.slice(0, 2)), { clockEveryMs: 1 })).rejects.toThrow(
+      'NODATE_message_1.csv: clocks need the trading date in the file name (SYMBOL_YYYY-MM-DD_start_end_message_LEVEL.csv)',
+    );
+  });
+});

@@ -179,12 +179,14 @@ const LOBSTER_OPTIONS = {
     type: 'boolean',
     description: 'before each aggressive order, requeue orders standing ahead of the makers LOBSTER names (uses the answer: fidelity becomes ~100% by construction)',
   },
+  'clock-ms': { type: 'string', value: 'T', description: "a clock command from the rows' timestamps (New York time, the file name's date) whenever T ms have passed since the last one (default: none)" },
 } as const;
 
 function lobsterOptions(args: ParsedArgs): LobsterImportOptions {
   const orderbookPath = args.string('orderbook');
   const repairQueues = args.boolean('repair-queues');
-  return orderbookPath === undefined ? { repairQueues } : { orderbookPath, repairQueues };
+  const clockEveryMs = args.integer('clock-ms', 1);
+  return { repairQueues, ...(orderbookPath === undefined ? {} : { orderbookPath }), ...(clockEveryMs === undefined ? {} : { clockEveryMs }) };
 }
 
 const importLobsterCommand: Subcommand = {

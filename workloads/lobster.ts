@@ -75,6 +75,11 @@ export interface LobsterImportOptions {
    * every other correction and shows what the reconstruction achieves on its own (the ablation test/lobster.test.ts runs).
    */
   readonly repairQueues?: boolean;
+  /**
+   * Emit a `clock` command from the rows' timestamps before the first step at least this many ms after the previous
+   * clock (absent: none). LOBSTER times are seconds after midnight in New York; the date comes from the file name.
+   */
+  readonly clockEveryMs?: number;
 }
 
 /** How message rows map onto commands, for scoring a replay (workloads/fidelity.ts). */
@@ -100,7 +105,9 @@ export async function importLobster(messagePath: string, options: LobsterImportO
   const steps = planSteps(messages);
   const lookahead = lookAhead(messages, steps);
   const seedsAt = orderbook === null ? null : scheduleSeeds(messages, orderbook, steps, lookahead);
-  const reconstruction = new Reconstruction(symbol, messages, orderbook, steps, lookahead, seedsAt, options.repairQueues ?? false);
+  const clockEveryMs = options.clockEveryMs ?? 0;
+  const midnightUs = clockEveryMs > 0 ? newYorkMidnightUs(messagePath) : 0;
+  const reconstruction = new Reconstruction(symbol, messages, orderbook, steps, lookahead, seedsAt, options.repairQueues ?? false, clockEveryMs * 1000, midnightUs);
   reconstruction.run();
   const workload = reconstruction.builder.build({
     source: 'lobster',
@@ -112,6 +119,7 @@ export async function importLobster(messagePath: string, options: LobsterImportO
     takerIdBase: TAKER_ID_BASE,
     placeholderIdBase: PLACEHOLDER_ID_BASE,
     repairQueues: options.repairQueues ?? false,
+    ...(clockEveryMs > 0 ? { clockEveryMs } : {}),
     ...(messages.mpid === null ? {} : { owners: messages.mpids.join(',') }),
   });
   return {
@@ -127,6 +135,19 @@ export function symbolFromFileName(path: string): string {
   const symbol = name.split('_')[0]!;
   if (symbol === '') throw new Error(`${basename(path)}: cannot take a symbol from the file name (expected SYMBOL_date_start_end_message_LEVEL.csv)`);
   return symbol;
+}
+
+/**
+ * Midnight in New York (where NASDAQ's LOBSTER times count from) of the file name's date, µs since the Unix epoch:
+ * `GOOG_2012-06-21_…` → 2012-06-21 00:00 EDT = 04:00 UTC. The offset (EST or EDT) comes from the ICU time zone data.
+ */
+function newYorkMidnightUs(path: string): number {
+  const match = /_(\d{4})-(\d{2})-(\d{2})_/.exec(basename(path));
+  if (match === null) throw new Error(`${basename(path)}: clocks need the trading date in the file name (SYMBOL_YYYY-MM-DD_start_end_message_LEVEL.csv)`);
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const noonUtc = Date.UTC(year, month - 1, day, 12);
+  const hourThere = Number(new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', hour: '2-digit', hourCycle: 'h23' }).format(noonUtc));
+  return (Date.UTC(year, month - 1, day) + (12 - hourThere) * 3_600_000) * 1000;
 }
 
 function levelFromFileName(path: string): number | null {
@@ -386,12 +407,19 @@ class Reconstruction {
   /** Orders the current step names: synchronisation never takes volume from them. */
   private readonly named = new Set<number>();
   private readonly repairQueues: boolean;
+  /** A clock before a step at least this many µs after the last clock; 0: none. */
+  private readonly clockEveryUs: number;
+  /** µs since the Unix epoch of the rows' midnight. */
+  private readonly midnightUs: number;
+  private lastClockUs = -Infinity;
   private takers = 0;
   private placeholders = 0;
 
-  constructor(symbol: string, m: LobsterMessages, orderbook: LobsterOrderbook | null, steps: Steps, ahead: LookAhead, seedsAt: Map<number, number[]> | null, repairQueues: boolean) {
+  constructor(symbol: string, m: LobsterMessages, orderbook: LobsterOrderbook | null, steps: Steps, ahead: LookAhead, seedsAt: Map<number, number[]> | null, repairQueues: boolean, clockEveryUs: number, midnightUs: number) {
     this.symIndex = this.builder.intern(symbol);
     this.repairQueues = repairQueues;
+    this.clockEveryUs = clockEveryUs;
+    this.midnightUs = midnightUs;
     this.m = m;
     this.orderbook = orderbook;
     this.steps = steps;
@@ -433,17 +461,33 @@ class Reconstruction {
   run(): void {
     const { m, steps } = this;
     // The state before the first step holds from the first row on, also after leading skipped rows.
-    if (steps.count > 0) this.prepare(0);
+    if (steps.count > 0) {
+      this.clock(steps.start[0]!);
+      this.prepare(0);
+    }
     let done = this.builder.count;
     for (let i = 0; i < m.count; i++) {
       const step = steps.of[i]!;
       if (step >= 0 && steps.start[step] === i) {
-        if (step > 0) this.prepare(step);
+        if (step > 0) {
+          this.clock(i);
+          this.prepare(step);
+        }
         this.apply(step);
       }
       if (step >= 0) done = this.builder.count;
       this.commandsThrough[i] = done;
     }
+  }
+
+  /** The clock of row i's time, when clocks are on and it is `clockEveryUs` past the last one. */
+  private clock(i: number): void {
+    if (this.clockEveryUs === 0) return;
+    // timeNs is an integer count of ns after midnight (< 86,400 × 10^9, exact in an f64).
+    const ts = this.midnightUs + Math.floor(this.m.timeNs[i]! / 1000);
+    if (ts - this.lastClockUs < this.clockEveryUs) return;
+    this.builder.add({ op: 'clock', ts });
+    this.lastClockUs = ts;
   }
 
   /** Everything before a step's own command: seeds, named orders made ready, synchronisation. */
