@@ -48,7 +48,7 @@ import { resolveWorkload } from '../workloads/load.ts';
 import { decodeRecord, RECORD_BYTES, workloadFromCommands, type Workload } from '../workloads/workload.ts';
 import { renderReport } from '../harness/report.ts';
 import { restRequestOf, type RestRequest } from './http-api.ts';
-import { LOADTEST_SCHEMA, LOADTEST_SCHEMA_VERSION, type HttpRun, type LoadtestFile, type LoadtestResult, type LoadtestRun } from './loadtest-results.ts';
+import { LOADTEST_SCHEMA, LOADTEST_SCHEMA_VERSION, loadtestTable, type HttpRun, type LoadtestFile, type LoadtestResult, type LoadtestRun } from './loadtest-results.ts';
 import { runLoad } from './load.ts';
 import { startServe, stopServe, type ServeProcess } from './serve-process.ts';
 
@@ -237,15 +237,13 @@ async function measureDesign(design: string, repetition: number, workload: Workl
 const us = (ns: number): string => (ns / 1000).toFixed(0);
 const rate = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 
-function table(results: readonly LoadtestResult[]): string {
-  const head = ['design', 'rep', 'HTTP req/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'statuses', 'binary cmd/s', 'p50 µs', 'p99 µs', 'HTTP ÷ binary'];
-  const rows = results.map((r) => [
-    r.design, String(r.repetition + 1), rate(r.http.throughput), us(r.http.latency.p50Ns), us(r.http.latency.p99Ns), us(r.http.latency.p99_9Ns), us(r.http.latency.maxNs),
-    Object.entries(r.http.statuses).map(([s, n]) => `${s}×${n}`).join(' '), rate(r.binary.throughput), us(r.binary.latency.p50Ns), us(r.binary.latency.p99Ns), r.ratio.toFixed(3),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '─'.repeat(w))), ...rows.map(line)].join('\n');
+/** The report's load-test table (server/loadtest-results.ts), as aligned text for the terminal. */
+function table(file: LoadtestFile): string {
+  const { columns, rows } = loadtestTable(file);
+  const cells = rows.map((row) => row.map(String));
+  const widths = columns.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
+  const line = (row: readonly string[]): string => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '─'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -302,7 +300,7 @@ async function main(): Promise<void> {
   writeFileSync(path, `${JSON.stringify(file, null, 1)}\n`);
   const report = await renderReport([file], join(root, 'reports', `${stamp}.html`));
   if (args.boolean('json')) process.stdout.write(`${JSON.stringify(file)}\n`);
-  else process.stdout.write(`${table(results)}\n\nCPU: ${file.environment.cpuModel}, ${file.environment.cores} cores, Node ${file.environment.node}\nresults: ${path}\nreport:  ${report.path}\n`);
+  else process.stdout.write(`${table(file)}\n\nCPU: ${file.environment.cpuModel}, ${file.environment.cores} cores, Node ${file.environment.node}\nresults: ${path}\nreport:  ${report.path}\n`);
 }
 
 if (import.meta.main) runCli(main);
