@@ -352,14 +352,7 @@ export class FastCore {
       throw new CoreCapacityError('symbols', `fast core: record ${index} (seq ${seq}) has symbol index ${sym}, outside maxSymbols = ${this.maxSymbols}`);
     }
     const start = this.outCursor;
-    if (start >= this.outCapacity) {
-      throw new CoreCapacityError(
-        'events',
-        this.outCapacity === 0
-          ? `fast core: no event output region before seq ${seq} (call setEventOutput first)`
-          : `fast core: event output full (${this.outCapacity} records) before seq ${seq}`,
-      );
-    }
+    this.needEventRoom(seq);
     const cmd = this.cmd;
     cmd[CMD_SEQ] = seq;
     cmd[CMD_ID] = recordF64[f + 1]!;
@@ -371,6 +364,17 @@ export class FastCore {
     return this.outCursor - start;
   }
 
+  /** Throws unless the event output has room for at least the first event of the command at `seq`. */
+  private needEventRoom(seq: number): void {
+    if (this.outCursor < this.outCapacity) return;
+    throw new CoreCapacityError(
+      'events',
+      this.outCapacity === 0
+        ? `fast core: no event output region before seq ${seq} (call setEventOutput first)`
+        : `fast core: event output full (${this.outCapacity} records) before seq ${seq}`,
+    );
+  }
+
   /** A clock: the engine's time becomes `ts`, or (not a safe integer, or behind) a reject naming no symbol. */
   private clock(ts: number, seq: number): number {
     const time = this.headerF64;
@@ -378,9 +382,7 @@ export class FastCore {
       time[HDR_F64_TIME] = ts;
       return 0;
     }
-    if (this.outCursor >= this.outCapacity) {
-      throw new CoreCapacityError('events', `fast core: event output full (${this.outCapacity} records) before seq ${seq}`);
-    }
+    this.needEventRoom(seq);
     this.cmd[CMD_SEQ] = seq;
     this.cmd[CMD_ID] = 0;
     this.reject(NO_SYMBOL, REASON_INVALID_COMMAND);
