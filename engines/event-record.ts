@@ -8,6 +8,7 @@
  *       +------+-------+------+------+-----------+----------+--------------+----------+----------+----------+
  *
  * `sym` is the index into the workload's symbol table, or NO_SYMBOL for a clock's reject (sym ""). Unused fields are 0.
+ * The breaker's `limit` and `halted` carry `until` in the maker slot (EV_F64_UNTIL); its events' id slot is 0.
  */
 import type { CancelReason, MatchEvent, RejectReason, Side } from './types.ts';
 import { NO_SYMBOL } from '../workloads/workload.ts';
@@ -24,6 +25,8 @@ export const EV_F64_ID = 2;
 export const EV_F64_MAKER = 3;
 export const EV_F64_PRICE = 4;
 export const EV_F64_QTY = 5;
+/** `limit` / `halted`: the engine time (µs) the state lasts until, in the maker slot. */
+export const EV_F64_UNTIL = EV_F64_MAKER;
 
 export const EV_RESTED = 1;
 export const EV_FILL = 2;
@@ -31,6 +34,9 @@ export const EV_CANCELLED = 3;
 export const EV_REDUCED = 4;
 export const EV_MODIFIED = 5;
 export const EV_REJECTED = 6;
+export const EV_LIMIT = 7;
+export const EV_HALTED = 8;
+export const EV_RESUMED = 9;
 
 /** Reason codes: cancel reasons and reject reasons share one byte. */
 export const REASON_NONE = 0;
@@ -42,15 +48,27 @@ export const REASON_UNKNOWN_ORDER = 5;
 export const REASON_INVALID_QTY = 6;
 export const REASON_INVALID_PRICE = 7;
 export const REASON_INVALID_COMMAND = 8;
+/** Cancel reason of a taker the breaker stopped, and the reason of a `halted`. */
+export const REASON_BAND = 9;
+export const REASON_HALTED = 10;
+export const REASON_RISK_MAX_QTY = 11;
+export const REASON_RISK_MAX_NOTIONAL = 12;
+export const REASON_RISK_PRICE_BAND = 13;
+export const REASON_RISK_MAX_OPEN_ORDERS = 14;
 
 /** Same codes as workloads/workload.ts SIDE_BUY / SIDE_SELL. */
 const EV_SIDE_BUY = 1;
 const EV_SIDE_SELL = 2;
 
-const CANCEL_REASONS: readonly (CancelReason | undefined)[] = [undefined, 'user', 'ioc', 'fok'];
-const REJECT_REASONS: readonly (RejectReason | undefined)[] = [
-  undefined, undefined, undefined, undefined, 'duplicate_id', 'unknown_order', 'invalid_qty', 'invalid_price', 'invalid_command',
+/** Reason names by code, and codes by name (both directions from one table). */
+const REASON_NAMES: readonly (CancelReason | RejectReason | undefined)[] = [
+  undefined, 'user', 'ioc', 'fok', 'duplicate_id', 'unknown_order', 'invalid_qty', 'invalid_price', 'invalid_command',
+  'band', 'halted', 'risk_max_qty', 'risk_max_notional', 'risk_price_band', 'risk_max_open_orders',
 ];
+const CANCEL_REASONS: ReadonlySet<string> = new Set<CancelReason>(['user', 'ioc', 'fok', 'band']);
+export const REASON_CODE: Readonly<Record<CancelReason | RejectReason, number>> = Object.fromEntries(
+  REASON_NAMES.flatMap((name, code) => (name === undefined ? [] : [[name, code]])),
+) as Record<CancelReason | RejectReason, number>;
 
 function sideName(code: number, where: number): Side {
   if (code === EV_SIDE_BUY) return 'buy';
@@ -79,6 +97,51 @@ export function writeEventRecord(
   f64[f + EV_F64_QTY] = qty;
 }
 
+/** Writes event object `e` as record `i` (the inverse of decodeEventRecord), its symbol given as index `sym`. */
+export function encodeEventRecord(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, i: number, e: MatchEvent, sym: number): void {
+  let id = 0;
+  let maker = 0;
+  let price = 0;
+  let qty = 0;
+  let side = 0;
+  let reason = REASON_NONE;
+  let kind: number;
+  switch (e.ev) {
+    case 'rested':
+      kind = EV_RESTED; id = e.id; side = sideCode(e.side); price = e.price; qty = e.qty;
+      break;
+    case 'fill':
+      kind = EV_FILL; id = e.taker; maker = e.maker; side = sideCode(e.side); price = e.price; qty = e.qty;
+      break;
+    case 'cancelled':
+      kind = EV_CANCELLED; id = e.id; qty = e.qty; reason = REASON_CODE[e.reason];
+      break;
+    case 'reduced':
+      kind = EV_REDUCED; id = e.id; qty = e.qty;
+      break;
+    case 'modified':
+      kind = EV_MODIFIED; id = e.id; price = e.price; qty = e.qty;
+      break;
+    case 'rejected':
+      kind = EV_REJECTED; id = e.id; reason = REASON_CODE[e.reason];
+      break;
+    case 'limit':
+      kind = EV_LIMIT; side = sideCode(e.side); price = e.price; maker = e.until;
+      break;
+    case 'halted':
+      kind = EV_HALTED; reason = REASON_BAND; maker = e.until;
+      break;
+    case 'resumed':
+      kind = EV_RESUMED;
+      break;
+  }
+  writeEventRecord(bytes, words, f64, i, kind, reason, side, sym, e.seq, id, maker, price, qty);
+}
+
+function sideCode(side: Side): number {
+  return side === 'buy' ? EV_SIDE_BUY : EV_SIDE_SELL;
+}
+
 /** Turns the event record at index `i` into the same object the reference engine emits. */
 export function decodeEventRecord(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, i: number, symbols: readonly string[]): MatchEvent {
   const b = i * EVENT_BYTES;
@@ -98,19 +161,26 @@ export function decodeEventRecord(bytes: Uint8Array, words: Uint32Array, f64: Fl
     case EV_FILL:
       return { seq, ev: 'fill', sym, taker: id, maker: f64[f + EV_F64_MAKER]!, price, qty, side: sideName(bytes[b + EV_OFF_SIDE]!, i) };
     case EV_CANCELLED: {
-      const reason = CANCEL_REASONS[reasonCode];
-      if (reason === undefined) throw new Error(`event record ${i}: cancel reason code ${reasonCode}`);
-      return { seq, ev: 'cancelled', sym, id, qty, reason };
+      const reason = REASON_NAMES[reasonCode];
+      if (reason === undefined || !CANCEL_REASONS.has(reason)) throw new Error(`event record ${i}: cancel reason code ${reasonCode}`);
+      return { seq, ev: 'cancelled', sym, id, qty, reason: reason as CancelReason };
     }
     case EV_REDUCED:
       return { seq, ev: 'reduced', sym, id, qty };
     case EV_MODIFIED:
       return { seq, ev: 'modified', sym, id, price, qty };
     case EV_REJECTED: {
-      const reason = REJECT_REASONS[reasonCode];
-      if (reason === undefined) throw new Error(`event record ${i}: reject reason code ${reasonCode}`);
-      return { seq, ev: 'rejected', sym, id, reason };
+      const reason = REASON_NAMES[reasonCode];
+      if (reason === undefined || CANCEL_REASONS.has(reason)) throw new Error(`event record ${i}: reject reason code ${reasonCode}`);
+      return { seq, ev: 'rejected', sym, id, reason: reason as RejectReason };
     }
+    case EV_LIMIT:
+      return { seq, ev: 'limit', sym, side: sideName(bytes[b + EV_OFF_SIDE]!, i), price, until: f64[f + EV_F64_UNTIL]! };
+    case EV_HALTED:
+      if (reasonCode !== REASON_BAND) throw new Error(`event record ${i}: halt reason code ${reasonCode}`);
+      return { seq, ev: 'halted', sym, reason: 'band', until: f64[f + EV_F64_UNTIL]! };
+    case EV_RESUMED:
+      return { seq, ev: 'resumed', sym };
     default:
       throw new Error(`event record ${i}: unknown event kind ${kind}`);
   }

@@ -26,6 +26,13 @@
  *                 ├──────────────────────────────────────────────────────────────┤
  *   tick ladders  │ ladder i32[S × T]: level slot of price bookBase + t, or -1    │
  *   (T = ladderTicks) occupancy i32[S × T/32] │ summary i32[S × ⌈T/1024⌉]        │
+ *                 ├──────────────────────────────────────────────────────────────┤
+ *   risk (only    │ riskGlobal f64[RISK_GLOBAL_F64S]: defaults, owner limit,      │
+ *   with rules;   │ breaker timing │ riskSymbol f64[S × RISK_SYMBOL_F64S]: each   │
+ *   HDR_RISK = 1) │ symbol's limits (RS_* config) then its state (RS_* state,     │
+ *                 │ reference sub-windows) │ orderOwner f64[N] (NaN: none)        │
+ *                 │ ownerKey f64[H] │ ownerCount i32[H]: open orders per owner,    │
+ *                 │ linear probing, backward-shift deletion at count 0           │
  *                 └──────────────────────────────────────────────────────────────┘
  *
  * Every region starts on a 64-byte boundary (its own cache lines). The header holds no contended counter: the core
@@ -44,7 +51,11 @@ export interface FastCoreCapacities {
   readonly maxSymbols: number;
   /** Width of each book's tick ladder (power of two): prices in [base, base + ladderTicks) index directly. */
   readonly ladderTicks: number;
+  /** Risk rules and breaker, resolved to symbol indexes (risk/rules.ts); absent: no risk region, no checks. */
+  readonly risk?: ResolvedRisk;
 }
+
+import type { ResolvedRisk } from '../risk/rules.ts';
 
 export const CORE_MAGIC = 0x4d42_4643; // "MBFC"
 export const CORE_VERSION = 1;
@@ -56,6 +67,8 @@ export const HDR_MAX_ORDERS = 2;
 export const HDR_MAX_SYMBOLS = 3;
 export const HDR_LADDER_TICKS = 4;
 export const HDR_HASH_SLOTS = 5;
+/** 1 when the core has a risk region (a version-1 core left this word 0: no risk, same layout as before). */
+export const HDR_RISK = 6;
 export const HDR_ORDER_FREE = 8;
 export const HDR_LIVE_ORDERS = 9;
 export const HDR_LEVEL_FREE = 10;
@@ -76,6 +89,40 @@ export const MAX_LADDER_TICKS = 1 << 16;
 const MAX_CORE_BYTES = 2 ** 32;
 
 const REGION_ALIGN = 64;
+
+/**
+ * f64 indexes of riskGlobal: the "*" limits (for symbols a core learns after creation, and to read the rules
+ * back on attach), the owner limit, and the breaker's timing (RG_BREAKER_ON 0: no breaker section).
+ */
+export const RG_DEFAULTS = 0; // RS_MAX_QTY … RS_BREAKER_BPS of "*", 5 f64s
+export const RG_MAX_OPEN_ORDERS = 5;
+export const RG_BREAKER_ON = 6;
+export const RG_WINDOW_US = 7;
+export const RG_LIMIT_STATE_US = 8;
+export const RG_PAUSE_US = 9;
+export const RISK_GLOBAL_F64S = 16;
+
+/** f64 indexes inside one symbol's riskSymbol record: limits (0 = no rule), then state. */
+export const RS_MAX_QTY = 0;
+export const RS_MAX_NOTIONAL = 1;
+export const RS_COLLAR_BPS = 2;
+export const RS_REFERENCE_PRICE = 3;
+export const RS_BREAKER_BPS = 4;
+/** Price of the last trade (0: none yet). */
+export const RS_LAST_TRADE = 5;
+/** The breaker's last reference price (0: none yet). */
+export const RS_REFERENCE = 6;
+/** BREAKER_NORMAL / BREAKER_LIMIT / BREAKER_HALTED. */
+export const RS_STATE = 7;
+export const RS_UNTIL = 8;
+export const RS_LIMIT_SIDE = 9;
+export const RS_LIMIT_EDGE = 10;
+/** BREAKER_SUBWINDOWS triples (sub-window number or -1, sum of prices, count of trades). */
+export const RS_BUCKETS = 11;
+export const RISK_SYMBOL_F64S = 48;
+export const BREAKER_NORMAL = 0;
+export const BREAKER_LIMIT = 1;
+export const BREAKER_HALTED = 2;
 
 /** Byte offsets (relative to the region start) of every array, plus derived sizes. */
 export interface FastCoreLayout {
@@ -106,6 +153,12 @@ export interface FastCoreLayout {
   readonly ladder: number;
   readonly occupancy: number;
   readonly summary: number;
+  /** Risk region offsets; -1 when the core has none. */
+  readonly riskGlobal: number;
+  readonly riskSymbol: number;
+  readonly orderOwner: number;
+  readonly ownerKey: number;
+  readonly ownerCount: number;
   readonly totalBytes: number;
 }
 
@@ -144,8 +197,9 @@ export function layoutFor(c: FastCoreCapacities): FastCoreLayout {
     at = Math.ceil((at + bytes) / REGION_ALIGN) * REGION_ALIGN;
     return start;
   };
+  const risk = c.risk !== undefined;
   const layout: FastCoreLayout = {
-    capacities: { maxOrders: n, maxSymbols: s, ladderTicks: t },
+    capacities: { maxOrders: n, maxSymbols: s, ladderTicks: t, ...(risk ? { risk: c.risk } : {}) },
     hashSlots,
     wordsPerBook,
     summaryWordsPerBook,
@@ -172,6 +226,11 @@ export function layoutFor(c: FastCoreCapacities): FastCoreLayout {
     ladder: region(4 * s * t),
     occupancy: region(4 * s * wordsPerBook),
     summary: region(4 * s * summaryWordsPerBook),
+    riskGlobal: risk ? region(8 * RISK_GLOBAL_F64S) : -1,
+    riskSymbol: risk ? region(8 * s * RISK_SYMBOL_F64S) : -1,
+    orderOwner: risk ? region(8 * n) : -1,
+    ownerKey: risk ? region(8 * hashSlots) : -1,
+    ownerCount: risk ? region(4 * hashSlots) : -1,
     totalBytes: 0,
   };
   const totalBytes = at;

@@ -35,15 +35,18 @@
  * limit and the numbers) before it changes anything, and the core stays usable.
  */
 import {
-  EV_CANCELLED, EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EV_FILL, EV_MODIFIED, EV_REDUCED,
-  EV_REJECTED, EV_RESTED, EVENT_BYTES, EVENT_F64S,
-  REASON_DUPLICATE_ID, REASON_FOK, REASON_INVALID_COMMAND, REASON_INVALID_PRICE, REASON_INVALID_QTY, REASON_IOC,
+  EV_CANCELLED, EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EV_F64_UNTIL, EV_FILL, EV_HALTED, EV_LIMIT,
+  EV_MODIFIED, EV_REDUCED, EV_REJECTED, EV_RESTED, EV_RESUMED, EVENT_BYTES, EVENT_F64S,
+  REASON_BAND, REASON_DUPLICATE_ID, REASON_FOK, REASON_INVALID_COMMAND, REASON_INVALID_PRICE, REASON_INVALID_QTY, REASON_IOC,
   REASON_NONE, REASON_UNKNOWN_ORDER, REASON_USER,
 } from './event-record.ts';
 import {
-  CORE_MAGIC, CORE_VERSION, HDR_HASH_SLOTS, HDR_LADDER_TICKS, HDR_LEVEL_FREE, HDR_LIVE_LEVELS, HDR_LIVE_ORDERS,
-  HDR_F64_TIME, HDR_MAGIC, HDR_MAX_ORDERS, HDR_MAX_SYMBOLS, HDR_ORDER_FREE, HDR_VERSION, HEADER_BYTES, layoutFor,
+  BREAKER_HALTED, BREAKER_LIMIT, BREAKER_NORMAL, CORE_MAGIC, CORE_VERSION, HDR_HASH_SLOTS, HDR_LADDER_TICKS, HDR_LEVEL_FREE,
+  HDR_LIVE_LEVELS, HDR_LIVE_ORDERS, HDR_F64_TIME, HDR_MAGIC, HDR_MAX_ORDERS, HDR_MAX_SYMBOLS, HDR_ORDER_FREE, HDR_RISK, HDR_VERSION,
+  HEADER_BYTES, layoutFor, RISK_SYMBOL_F64S, RS_LIMIT_EDGE, RS_LIMIT_SIDE, RS_STATE, RS_UNTIL,
 } from './fast-core-layout.ts';
+import { CoreRisk } from './fast-core-risk.ts';
+import { NO_LIMITS, type SymbolLimits } from '../risk/rules.ts';
 import type { FastCoreCapacities, FastCoreLayout } from './fast-core-layout.ts';
 import {
   F64_TS, OP_CANCEL, OP_CLOCK, OP_MODIFY, OP_NEW, OP_REDUCE, NO_SYMBOL, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_IOC,
@@ -78,6 +81,10 @@ const CMD_ID = 1;
 const CMD_PRICE = 2;
 const CMD_QTY = 3;
 const CMD_REMAINING = 4;
+/** The new order's owner (NaN: none), for the risk region's open-order count. */
+const CMD_OWNER = 5;
+/** The taker's own limit while CMD_PRICE holds it tightened to the breaker's band. */
+const CMD_LIMIT = 6;
 const VACANCY_ENTRY = 0;
 const VACANCY_HASH = 1;
 
@@ -158,9 +165,11 @@ export class FastCore {
   private readonly ticks: number;
   private readonly wordsPerBook: number;
   private readonly summaryWordsPerBook: number;
+  /** Risk rules and breaker state (engines/fast-core-risk.ts); null when the core has no risk region. */
+  private readonly risk: CoreRisk | null;
 
   /** The current command's doubles (CMD_*); per view, not book state, so it lives outside the shared region. */
-  private readonly cmd = new Float64Array(5);
+  private readonly cmd = new Float64Array(7);
   /** Where the last missed `find` ended (VACANCY_*); -1 once a deletion may have moved entries. Per view, too. */
   private readonly vacancy = new Int32Array([NONE, 0]);
   private outWords: Int32Array = new Int32Array(0);
@@ -190,14 +199,16 @@ export class FastCore {
           `expected 0x${CORE_MAGIC.toString(16)}, version ${CORE_VERSION})`,
       );
     }
-    const layout = layoutFor({ maxOrders: header[HDR_MAX_ORDERS]!, maxSymbols: header[HDR_MAX_SYMBOLS]!, ladderTicks: header[HDR_LADDER_TICKS]! });
+    // With a risk region, the layout is sized by presence alone; the constructor reads the rules back from the region.
+    const risk = header[HDR_RISK] === 1 ? { risk: { defaults: NO_LIMITS, bySymbol: [], maxOpenOrders: 0, breaker: null } } : {};
+    const layout = layoutFor({ maxOrders: header[HDR_MAX_ORDERS]!, maxSymbols: header[HDR_MAX_SYMBOLS]!, ladderTicks: header[HDR_LADDER_TICKS]!, ...risk });
     if (layout.hashSlots !== header[HDR_HASH_SLOTS]) {
       throw new Error(`fast core attach: header hash slots ${header[HDR_HASH_SLOTS]} disagree with the layout's ${layout.hashSlots}`);
     }
-    return new FastCore(buffer, byteOffset, layout);
+    return new FastCore(buffer, byteOffset, layout, true);
   }
 
-  private constructor(buffer: ArrayBufferLike, byteOffset: number, layout: FastCoreLayout) {
+  private constructor(buffer: ArrayBufferLike, byteOffset: number, layout: FastCoreLayout, attached = false) {
     if (byteOffset % 8 !== 0 || byteOffset < 0 || byteOffset + layout.totalBytes > buffer.byteLength) {
       throw new RangeError(
         `fast core: needs ${layout.totalBytes} bytes at an 8-aligned offset; got offset ${byteOffset} in a ${buffer.byteLength}-byte buffer`,
@@ -210,7 +221,8 @@ export class FastCore {
     this.buffer = buffer;
     this.byteOffset = byteOffset;
     this.layout = layout;
-    this.capacities = c;
+    this.risk = layout.riskGlobal >= 0 ? new CoreRisk(buffer, byteOffset, layout) : null;
+    this.capacities = attached && this.risk !== null ? { ...c, risk: this.risk.rules() } : c;
     this.maxOrders = n;
     this.maxSymbols = s;
     this.ticks = c.ladderTicks;
@@ -248,7 +260,8 @@ export class FastCore {
     // Re-initialising a region in place (a design's books emptied between runs) may overlap another thread's
     // `attach` of it, so the identity and capacity words (0..HDR_HASH_SLOTS) are rewritten, never cleared: an
     // attach sees either the old core's header or the new one's, which describe the same layout.
-    h.fill(0, HDR_HASH_SLOTS + 1);
+    h.fill(0, HDR_RISK + 1);
+    h[HDR_RISK] = this.risk === null ? 0 : 1;
     h[HDR_MAX_ORDERS] = this.maxOrders;
     h[HDR_MAX_SYMBOLS] = this.maxSymbols;
     h[HDR_LADDER_TICKS] = this.ticks;
@@ -286,6 +299,7 @@ export class FastCore {
     this.ladder.fill(NONE);
     this.occupancy.fill(0);
     this.summary.fill(0);
+    this.risk?.initialize(this.capacities.risk!);
     h[HDR_VERSION] = CORE_VERSION;
     h[HDR_MAGIC] = CORE_MAGIC;
   }
@@ -356,12 +370,106 @@ export class FastCore {
     const cmd = this.cmd;
     cmd[CMD_SEQ] = seq;
     cmd[CMD_ID] = recordF64[f + 1]!;
+    const risk = this.risk;
+    if (risk !== null && risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
     if (op === OP_NEW) this.newOrder(sym, recordBytes[b + 1]!, recordBytes[b + 2]!, recordBytes[b + 3]!, recordF64, f);
     else if (op === OP_CANCEL) this.cancel(sym);
     else if (op === OP_REDUCE) this.reduce(sym, recordF64, f);
     else if (op === OP_MODIFY) this.modify(sym, recordF64, f);
     else this.reject(sym, REASON_INVALID_COMMAND);
+    if (risk !== null) this.recordTrades(sym, risk, start);
     return this.outCursor - start;
+  }
+
+  // ── risk and breaker (semantics: engines/reference.ts; state: engines/fast-core-risk.ts) ──────────────────────
+
+  /** Announces the limit state or pause of `sym` that engine time has passed (room: needs 2 records). */
+  private settle(sym: number, risk: CoreRisk): void {
+    if (this.outCapacity - this.outCursor < 2) {
+      throw new CoreCapacityError('events', `fast core: seq ${this.cmd[CMD_SEQ]} needs 2 event records for the breaker but the output region has ${this.outCapacity - this.outCursor} free; the book is unchanged`);
+    }
+    const s = risk.symbol;
+    const r = sym * RISK_SYMBOL_F64S;
+    const time = this.headerF64[HDR_F64_TIME]!;
+    if (s[r + RS_STATE] === BREAKER_LIMIT && time >= s[r + RS_UNTIL]!) {
+      const side = s[r + RS_LIMIT_SIDE]!;
+      const edge = s[r + RS_LIMIT_EDGE]!;
+      const best = this.bookBest[2 * sym + (side === SIDE_BUY ? 1 : 0)]!;
+      const stillBeyond = best === NONE || (side === SIDE_BUY ? this.levelPrice[best]! > edge : this.levelPrice[best]! < edge);
+      if (!stillBeyond) {
+        s[r + RS_STATE] = BREAKER_NORMAL;
+        this.breakerEvent(EV_RESUMED, REASON_NONE, 0, sym);
+        return;
+      }
+      s[r + RS_STATE] = BREAKER_HALTED;
+      s[r + RS_UNTIL] = s[r + RS_UNTIL]! + risk.pauseUs;
+      this.outF64[this.breakerEvent(EV_HALTED, REASON_BAND, 0, sym) + EV_F64_UNTIL] = s[r + RS_UNTIL]!;
+    }
+    if (s[r + RS_STATE] === BREAKER_HALTED && time >= s[r + RS_UNTIL]!) {
+      s[r + RS_STATE] = BREAKER_NORMAL;
+      this.breakerEvent(EV_RESUMED, REASON_NONE, 0, sym);
+    }
+  }
+
+  /** A breaker event: like `event`, with id 0 (it is the symbol's, not the command's order's). */
+  private breakerEvent(kind: number, reason: number, side: number, sym: number): number {
+    const f = this.event(kind, reason, side, sym);
+    this.outF64[f + EV_F64_ID] = 0;
+    return f;
+  }
+
+  /** Feeds the fills the command wrote (records start … outCursor - 1) to the collar's last price and the breaker. */
+  private recordTrades(sym: number, risk: CoreRisk, start: number): void {
+    const time = this.headerF64[HDR_F64_TIME]!;
+    for (let i = start; i < this.outCursor; i++) {
+      if ((this.outWords[i * EVENT_WORDS]! & 0xff) === EV_FILL) risk.recordTrade(sym, this.outF64[i * EVENT_F64S + EV_F64_PRICE]!, time);
+    }
+  }
+
+  /** Tightens the taker's limit (CMD_PRICE) to the band when `sym` has one; its own limit stays in CMD_LIMIT. */
+  private applyBand(sym: number, side: number): boolean {
+    const risk = this.risk;
+    if (risk === null || !risk.band(sym, this.headerF64[HDR_F64_TIME]!)) return false;
+    const cmd = this.cmd;
+    const limit = cmd[CMD_PRICE]!;
+    cmd[CMD_LIMIT] = limit;
+    cmd[CMD_PRICE] = side === SIDE_BUY ? Math.min(limit, risk.edges[1]!) : Math.max(limit, risk.edges[0]!);
+    return true;
+  }
+
+  /**
+   * After matching inside the band with quantity left: whether the band stopped the taker (the next maker is within
+   * its own limit). If so, cancels the remainder (`band`) and, from the normal state, starts the limit state;
+   * otherwise restores the taker's own limit for resting.
+   */
+  private stoppedAtBand(sym: number, side: number): boolean {
+    const cmd = this.cmd;
+    const best = this.bookBest[2 * sym + (side === SIDE_BUY ? 1 : 0)]!;
+    const limit = cmd[CMD_LIMIT]!;
+    cmd[CMD_PRICE] = limit;
+    if (best === NONE) return false;
+    const p = this.levelPrice[best]!;
+    if (side === SIDE_BUY ? p > limit : p < limit) return false;
+    this.outF64[this.event(EV_CANCELLED, REASON_BAND, 0, sym) + EV_F64_QTY] = cmd[CMD_REMAINING]!;
+    const risk = this.risk!;
+    const s = risk.symbol;
+    const r = sym * RISK_SYMBOL_F64S;
+    if (s[r + RS_STATE] === BREAKER_NORMAL) {
+      const edge = side === SIDE_BUY ? risk.edges[1]! : risk.edges[0]!;
+      s[r + RS_STATE] = BREAKER_LIMIT;
+      s[r + RS_UNTIL] = this.headerF64[HDR_F64_TIME]! + risk.limitStateUs;
+      s[r + RS_LIMIT_SIDE] = side;
+      s[r + RS_LIMIT_EDGE] = edge;
+      const e = this.breakerEvent(EV_LIMIT, REASON_NONE, side, sym);
+      this.outF64[e + EV_F64_PRICE] = edge;
+      this.outF64[e + EV_F64_UNTIL] = s[r + RS_UNTIL]!;
+    }
+    return true;
+  }
+
+  /** Sets the limits of symbol index `sym` (a symbol learned after creation); a core without rules ignores it. */
+  setSymbolLimits(sym: number, limits: SymbolLimits): void {
+    this.risk?.setLimits(sym, limits);
   }
 
   /** Throws unless the event output has room for at least the first event of the command at `seq`. */
@@ -414,14 +522,23 @@ export class FastCore {
       this.reject(sym, REASON_DUPLICATE_ID);
       return;
     }
+    const rest = !market && tif !== TIF_IOC && tif !== TIF_FOK;
+    if (this.risk !== null) {
+      const reason = this.risk.rejection(sym, market ? NaN : price, qty, rest ? owner : NaN);
+      if (reason !== 0) {
+        this.reject(sym, reason);
+        return;
+      }
+      cmd[CMD_OWNER] = owner;
+    }
     cmd[CMD_PRICE] = market ? (side === SIDE_BUY ? Infinity : -Infinity) : price;
     cmd[CMD_QTY] = qty;
+    const banded = this.applyBand(sym, side);
     if (!market && tif === TIF_FOK && !this.canFill(sym, side)) {
       this.outF64[this.event(EV_CANCELLED, REASON_FOK, 0, sym) + EV_F64_QTY] = qty;
       return;
     }
     this.ensureRoom(sym, side, 0);
-    const rest = !market && tif !== TIF_IOC && tif !== TIF_FOK;
     if (rest && this.header[HDR_ORDER_FREE] === NONE && !this.crosses(sym, side)) {
       throw new CoreCapacityError(
         'orders',
@@ -431,6 +548,7 @@ export class FastCore {
     this.match(sym, side);
     const remaining = cmd[CMD_REMAINING]!;
     if (remaining > 0) {
+      if (banded && this.stoppedAtBand(sym, side)) return;
       if (rest) this.rest(this.allocOrder(sym), sym, side);
       else this.outF64[this.event(EV_CANCELLED, REASON_IOC, 0, sym) + EV_F64_QTY] = remaining;
     }
@@ -497,6 +615,13 @@ export class FastCore {
       this.reject(sym, REASON_UNKNOWN_ORDER);
       return;
     }
+    if (this.risk !== null) {
+      const reason = this.risk.rejection(sym, price, qty, NaN);
+      if (reason !== 0) {
+        this.reject(sym, reason);
+        return;
+      }
+    }
     const level = this.orderLevel[o]!;
     if (this.levelPrice[level] === price && qty <= this.orderQty[o]!) {
       this.orderQty[o] = qty;
@@ -514,8 +639,9 @@ export class FastCore {
     this.outF64[e + EV_F64_PRICE] = price;
     this.outF64[e + EV_F64_QTY] = qty;
     this.unlinkOrder(o, level, sym);
+    const banded = this.applyBand(sym, side);
     this.match(sym, side);
-    if (cmd[CMD_REMAINING]! > 0) {
+    if (cmd[CMD_REMAINING]! > 0 && !(banded && this.stoppedAtBand(sym, side))) {
       this.rest(o, sym, side);
     } else {
       this.hashRemove(o);
@@ -557,7 +683,9 @@ export class FastCore {
    * Throws before anything changes when the output region cannot take every event the taker may write: one per
    * maker it will touch, one rested/cancelled, plus `extra` (modify's `modified`).
    */
-  private ensureRoom(sym: number, side: number, extra: number): void {
+  private ensureRoom(sym: number, side: number, extraEvents: number): void {
+    // With a breaker, a stopped taker writes `cancelled` and `limit` where others write one `rested`/`cancelled`.
+    const extra = this.risk === null ? extraEvents : extraEvents + 1;
     const free = this.outCapacity - this.outCursor;
     if (this.header[HDR_LIVE_ORDERS]! + 1 + extra <= free) return;
     const buy = side === SIDE_BUY;
@@ -645,10 +773,12 @@ export class FastCore {
     this.orderId[o] = this.cmd[CMD_ID]!;
     this.orderSym[o] = sym;
     this.hashInsert(o);
+    if (this.risk !== null) this.risk.ownerRests(o, this.cmd[CMD_OWNER]!);
     return o;
   }
 
   private freeOrder(o: number): void {
+    if (this.risk !== null) this.risk.ownerLeaves(o);
     this.orderNext[o] = this.header[HDR_ORDER_FREE]!;
     this.header[HDR_ORDER_FREE] = o;
     this.header[HDR_LIVE_ORDERS] = this.header[HDR_LIVE_ORDERS]! - 1;

@@ -19,6 +19,7 @@ import {
   TYPE_MARKET, TYPE_NONE,
 } from '../workloads/workload.ts';
 import type { Workload } from '../workloads/workload.ts';
+import { limitsFor, resolveRisk, type RiskRules } from '../risk/rules.ts';
 
 export interface FastEngineCapacities extends FastCoreCapacities {
   /** Event records one command may write (a sweep writes one fill per maker it touches). */
@@ -29,6 +30,8 @@ export interface FastEngineOptions {
   /** Symbol table whose indexes the core's symbol indexes follow (a workload's), extended as new symbols arrive. */
   readonly symbols?: readonly string[];
   readonly capacities?: Partial<FastEngineCapacities>;
+  /** Risk rules and breaker (risk/rules.ts); none by default. */
+  readonly risk?: RiskRules | null;
 }
 
 const DEFAULT_MAX_ORDERS = 1 << 16;
@@ -62,7 +65,8 @@ export function defaultLadderTicks(maxSymbols: number): number {
  * cost a third of the throughput. Other interleavings of the same commands (multi-producer designs) can need more: the harness sizes
  * those itself (harness/capacity.ts), and a run that still outgrows its pool gets a CoreCapacityError, never a corrupted book.
  */
-export function capacitiesForWorkload(workload: Workload, overrides: Partial<FastEngineCapacities> = {}): FastEngineCapacities {
+export function capacitiesForWorkload(workload: Workload, overrides: Partial<FastEngineCapacities> = {}, rules: RiskRules | null = null): FastEngineCapacities {
+  const risk = rules === null ? {} : { risk: resolveRisk(rules, workload.symbols) };
   let newOrders = 0;
   for (let i = 0; i < workload.count; i++) if (workload.op(i) === OP_NEW) newOrders++;
   const maxSymbols = overrides.maxSymbols ?? Math.max(1, workload.symbols.length);
@@ -70,7 +74,7 @@ export function capacitiesForWorkload(workload: Workload, overrides: Partial<Fas
   const everyOrder = Math.min(MAX_ORDERS_LIMIT, Math.max(16, newOrders));
   let maxOrders = overrides.maxOrders;
   if (maxOrders === undefined) {
-    const peak = peakRestingOrders(workload, { maxOrders: everyOrder, maxSymbols, ladderTicks });
+    const peak = peakRestingOrders(workload, { maxOrders: everyOrder, maxSymbols, ladderTicks, ...risk });
     let sized = MIN_FITTED_ORDERS;
     while (sized < 2 * peak) sized *= 2;
     maxOrders = Math.min(everyOrder, sized);
@@ -80,6 +84,7 @@ export function capacitiesForWorkload(workload: Workload, overrides: Partial<Fas
     maxSymbols,
     ladderTicks,
     maxEventsPerCommand: overrides.maxEventsPerCommand ?? defaultEventsPerCommand(maxOrders),
+    ...risk,
   };
 }
 
@@ -110,6 +115,7 @@ export class FastEngine implements BookEngine {
   private readonly outBytes: Uint8Array;
   private readonly outWords: Uint32Array;
   private readonly outF64: Float64Array;
+  private readonly rules: RiskRules | null;
 
   constructor(options: FastEngineOptions = {}) {
     const given = options.capacities ?? {};
@@ -120,7 +126,9 @@ export class FastEngine implements BookEngine {
       maxSymbols,
       ladderTicks: given.ladderTicks ?? defaultLadderTicks(maxSymbols),
       maxEventsPerCommand: given.maxEventsPerCommand ?? defaultEventsPerCommand(maxOrders),
+      ...(options.risk ? { risk: resolveRisk(options.risk, []) } : {}),
     };
+    this.rules = options.risk ?? null;
     const eventsPerCommand = this.capacities.maxEventsPerCommand;
     if (!Number.isInteger(eventsPerCommand) || eventsPerCommand < 2) {
       throw new RangeError(`fast engine capacity maxEventsPerCommand = ${eventsPerCommand}: must be an integer ≥ 2`);
@@ -136,8 +144,8 @@ export class FastEngine implements BookEngine {
   }
 
   /** An engine sized for `workload` (see capacitiesForWorkload) whose symbol indexes are the workload's. */
-  static forWorkload(workload: Workload, overrides: Partial<FastEngineCapacities> = {}): FastEngine {
-    return new FastEngine({ symbols: workload.symbols, capacities: capacitiesForWorkload(workload, overrides) });
+  static forWorkload(workload: Workload, overrides: Partial<FastEngineCapacities> = {}, rules: RiskRules | null = null): FastEngine {
+    return new FastEngine({ symbols: workload.symbols, capacities: capacitiesForWorkload(workload, overrides), risk: rules });
   }
 
   get symbols(): readonly string[] {
@@ -177,6 +185,7 @@ export class FastEngine implements BookEngine {
       }
       this.symbolTable.push(sym);
       this.symbolIndex.set(sym, index);
+      if (this.rules !== null) this.core.setSymbolLimits(index, limitsFor(this.rules, sym));
     }
     return index;
   }

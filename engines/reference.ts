@@ -18,11 +18,31 @@
  *   unknown_order. Quantities and prices must be positive safe integers (beyond 2^53 integers are not exact).
  *   An owner of NaN counts as absent, as in the binary record where NaN encodes "no owner".
  * - clock ts: the engine's time becomes ts (microseconds; starts at 0); a ts that is not a non-negative safe integer,
- *   or is behind the engine's time, is rejected `invalid_command` (sym "", id 0). No event otherwise: nothing in
- *   the engine expires yet.
+ *   or is behind the engine's time, is rejected `invalid_command` (sym "", id 0). No event otherwise.
+ * - Risk rules and the breaker (risk/rules.ts; off unless the engine is given rules), README "Risk rules and the
+ *   breaker":
+ *   - After the checks above, a `new` or `modify` is rejected, in this order: `halted` (the symbol is paused),
+ *     `risk_max_qty` (qty > maxQty), `risk_max_notional` (limit price × qty > maxNotional), `risk_price_band` (limit
+ *     price outside ref ± floor(ref × collarBps / 10⁴), ref = the symbol's last trade price, else its configured
+ *     referencePrice, else no collar), `risk_max_open_orders` (a new GTC limit order of an owner who already has
+ *     maxOpenOrders resting orders; orders without an owner are not counted). Market orders have no price: only
+ *     maxQty applies to them. Cancels and reduces are never risk-checked, and work while halted.
+ *   - Breaker, per symbol with breakerBps: when an order enters matching, the reference is the mean (floor) of the
+ *     symbol's trade prices in the sub-windows of the last windowUs (BREAKER_SUBWINDOWS of them, the current one
+ *     included), or, with no such trade, the last reference it had (its referencePrice before any). The band is
+ *     ref ± floor(ref × breakerBps / 10⁴). The taker trades only at prices inside the band; when it stops because
+ *     the next maker lies beyond the band (but within the taker's own limit), its remainder is `cancelled` reason
+ *     `band` (GTC included: it would rest crossed), and a symbol in the normal state enters its limit state:
+ *     `limit` {side, price: the band edge, until: time + limitStateUs}. A FOK counts only liquidity inside the band
+ *     (so it never stops at the band, and never starts a limit state).
+ *   - Expiry is lazy and exact: the first command on the symbol at engine time ≥ `until` announces it, before its
+ *     own events. A limit state ending with no opposite liquidity at or inside its edge (no ask ≤ edge after a
+ *     buyer was stopped; no bid ≥ edge after a seller) becomes a pause: `halted` {reason band, until: the limit
+ *     state's until + pauseUs}; otherwise, and when a pause ends, `resumed`. Clocks themselves emit nothing.
  */
 import { BookHasher } from './book-hash.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent, OrderCommand, RejectReason, Side } from './types.ts';
+import { BREAKER_SUBWINDOWS, limitsFor, NO_LIMITS, type BreakerTiming, type RiskRules, type SymbolLimits } from '../risk/rules.ts';
 
 interface RestingOrder {
   readonly id: number;
@@ -87,12 +107,41 @@ function lowerBound(levels: readonly PriceLevel[], key: number): number {
   return lo;
 }
 
+/** One sub-window of the breaker's reference: the trades of engine-time bucket `bucket` (time / sub-window µs). */
+interface TradeBucket {
+  bucket: number;
+  sum: number;
+  count: number;
+}
+
+type BreakerState = 'normal' | 'limit' | 'halted';
+
 class SymbolBook {
   /** Ascending by price: best (highest) bid last. */
   readonly bids: PriceLevel[] = [];
   /** Descending by price: best (lowest) ask last. */
   readonly asks: PriceLevel[] = [];
   readonly orders = new Map<number, RestingOrder>();
+  readonly limits: SymbolLimits;
+  /** Resting orders per owner, shared by all books of the engine. */
+  readonly openByOwner: Map<number, number>;
+  /** Price of the symbol's last trade (0 before any): the collar's reference. */
+  lastTrade = 0;
+  /** The breaker's last reference price (0: none yet). */
+  reference: number;
+  readonly buckets: TradeBucket[] = Array.from({ length: BREAKER_SUBWINDOWS }, () => ({ bucket: -1, sum: 0, count: 0 }));
+  state: BreakerState = 'normal';
+  /** End of the limit state or pause (engine µs). */
+  until = 0;
+  /** The limit state's stopped side and band edge. */
+  limitSide: Side = 'buy';
+  limitEdge = 0;
+
+  constructor(limits: SymbolLimits, openByOwner: Map<number, number>) {
+    this.limits = limits;
+    this.openByOwner = openByOwner;
+    this.reference = limits.referencePrice;
+  }
 
   levels(side: Side): PriceLevel[] {
     return side === 'buy' ? this.bids : this.asks;
@@ -111,6 +160,7 @@ class SymbolBook {
     const order: RestingOrder = { id, side, owner, remaining: qty, level, prev: null, next: null };
     level.append(order);
     this.orders.set(id, order);
+    if (owner !== undefined) this.openByOwner.set(owner, (this.openByOwner.get(owner) ?? 0) + 1);
   }
 
   /** Takes a live order out of the book, dropping its level if it was the last order there. */
@@ -118,11 +168,24 @@ class SymbolBook {
     const level = order.level;
     level.unlink(order);
     this.orders.delete(order.id);
+    if (order.owner !== undefined) this.openByOwner.set(order.owner, this.openByOwner.get(order.owner)! - 1);
     if (level.head === null) {
       const levels = this.levels(level.side);
       levels.splice(lowerBound(levels, level.key), 1);
     }
   }
+
+  /** The best opposite level a taker on `side` meets, if any. */
+  bestOpposite(side: Side): PriceLevel | undefined {
+    const opposite = this.levels(side === 'buy' ? 'sell' : 'buy');
+    return opposite[opposite.length - 1];
+  }
+}
+
+/** ref ± floor(ref × bps / 10⁴) as [low, high]. */
+function bandAround(ref: number, bps: number): readonly [number, number] {
+  const half = Math.floor((ref * bps) / 10_000);
+  return [ref - half, ref + half];
 }
 
 function isPositiveSafeInteger(x: number | undefined): boolean {
@@ -140,6 +203,15 @@ export class ReferenceEngine implements BookEngine {
   private readonly books = new Map<string, SymbolBook>();
   /** Engine time, µs since the Unix epoch: the last accepted clock's ts. */
   private time = 0;
+  private readonly rules: RiskRules | null;
+  private readonly breaker: BreakerTiming | null;
+  private readonly openByOwner = new Map<number, number>();
+
+  /** `rules`: the risk rules and breaker to apply (risk/rules.ts); none by default. */
+  constructor(rules: RiskRules | null = null) {
+    this.rules = rules;
+    this.breaker = rules?.breaker ?? null;
+  }
 
   process(command: Command, seq: number, emit: (event: MatchEvent) => void): void {
     if (command.op === 'clock') {
@@ -147,7 +219,9 @@ export class ReferenceEngine implements BookEngine {
       else emit({ seq, ev: 'rejected', sym: '', id: 0, reason: 'invalid_command' });
       return;
     }
-    const reason = this.rejection(command);
+    const touched = this.books.get(command.sym);
+    if (touched !== undefined && touched.state !== 'normal') this.settle(command.sym, touched, seq, emit);
+    const reason = this.rejection(command) ?? this.riskRejection(command);
     if (reason !== null) {
       emit({ seq, ev: 'rejected', sym: command.sym, id: Number.isFinite(command.id) ? command.id : 0, reason });
       return;
@@ -244,6 +318,80 @@ export class ReferenceEngine implements BookEngine {
     }
   }
 
+  /** Why the risk rules or the breaker refuse a valid `new` or `modify`, or null (README order). */
+  private riskRejection(command: OrderCommand): RejectReason | null {
+    if (this.rules === null || (command.op !== 'new' && command.op !== 'modify')) return null;
+    const book = this.books.get(command.sym);
+    if (book?.state === 'halted') return 'halted';
+    const limits = book?.limits ?? limitsFor(this.rules, command.sym);
+    const price = command.op === 'modify' || command.type === 'limit' ? command.price : undefined;
+    if (limits.maxQty !== 0 && command.qty > limits.maxQty) return 'risk_max_qty';
+    if (price !== undefined) {
+      if (limits.maxNotional !== 0 && price * command.qty > limits.maxNotional) return 'risk_max_notional';
+      const ref = book?.lastTrade || limits.referencePrice;
+      if (limits.collarBps !== 0 && ref !== 0) {
+        const [low, high] = bandAround(ref, limits.collarBps);
+        if (price < low || price > high) return 'risk_price_band';
+      }
+    }
+    if (command.op === 'new' && this.rules.maxOpenOrders !== 0 && command.type === 'limit' && (command.tif ?? 'gtc') === 'gtc') {
+      const owner = ownerOf(command.owner);
+      if (owner !== undefined && (this.openByOwner.get(owner) ?? 0) >= this.rules.maxOpenOrders) return 'risk_max_open_orders';
+    }
+    return null;
+  }
+
+  /** Announces the breaker deadlines that engine time has passed for `book` (module header, "Expiry"). */
+  private settle(sym: string, book: SymbolBook, seq: number, emit: (event: MatchEvent) => void): void {
+    if (book.state === 'limit' && this.time >= book.until) {
+      const best = book.bestOpposite(book.limitSide);
+      const stillBeyond = best === undefined || (book.limitSide === 'buy' ? best.price > book.limitEdge : best.price < book.limitEdge);
+      if (!stillBeyond) {
+        book.state = 'normal';
+        emit({ seq, ev: 'resumed', sym });
+        return;
+      }
+      book.state = 'halted';
+      book.until += this.breaker!.pauseUs;
+      emit({ seq, ev: 'halted', sym, reason: 'band', until: book.until });
+    }
+    if (book.state === 'halted' && this.time >= book.until) {
+      book.state = 'normal';
+      emit({ seq, ev: 'resumed', sym });
+    }
+  }
+
+  /** The breaker's band for a taker entering `book` now, or null (no breaker, or no reference yet). */
+  private band(book: SymbolBook): readonly [number, number] | null {
+    if (this.breaker === null || book.limits.breakerBps === 0) return null;
+    const current = Math.floor(this.time / (this.breaker.windowUs / BREAKER_SUBWINDOWS));
+    let sum = 0;
+    let count = 0;
+    for (const b of book.buckets) {
+      if (b.bucket > current - BREAKER_SUBWINDOWS && b.bucket <= current) {
+        sum += b.sum;
+        count += b.count;
+      }
+    }
+    if (count > 0) book.reference = Math.floor(sum / count);
+    return book.reference === 0 ? null : bandAround(book.reference, book.limits.breakerBps);
+  }
+
+  /** A trade at `price`: the collar's last price and, with a breaker, the reference window's current sub-window. */
+  private recordTrade(book: SymbolBook, price: number): void {
+    book.lastTrade = price;
+    if (this.breaker === null) return;
+    const current = Math.floor(this.time / (this.breaker.windowUs / BREAKER_SUBWINDOWS));
+    const b = book.buckets[current % BREAKER_SUBWINDOWS]!;
+    if (b.bucket !== current) {
+      b.bucket = current;
+      b.sum = 0;
+      b.count = 0;
+    }
+    b.sum += price;
+    b.count++;
+  }
+
   private isLive(sym: string, id: number): boolean {
     return this.books.get(sym)?.orders.has(id) ?? false;
   }
@@ -251,7 +399,7 @@ export class ReferenceEngine implements BookEngine {
   private bookFor(sym: string): SymbolBook {
     let book = this.books.get(sym);
     if (book === undefined) {
-      book = new SymbolBook();
+      book = new SymbolBook(this.rules === null ? NO_LIMITS : limitsFor(this.rules, sym), this.openByOwner);
       this.books.set(sym, book);
     }
     return book;
@@ -264,18 +412,22 @@ export class ReferenceEngine implements BookEngine {
   private enter(sym: string, id: number, side: Side, limit: number | undefined, tif: 'gtc' | 'ioc' | 'fok', qty: number, owner: number | undefined, seq: number, emit: (event: MatchEvent) => void): void {
     const book = this.bookFor(sym);
     const opposite = book.levels(side === 'buy' ? 'sell' : 'buy');
-    if (tif === 'fok' && !hasLiquidity(opposite, side, limit, qty)) {
+    const band = this.band(book);
+    // The taker trades only inside the band: its limit, tightened to the band edge on its side.
+    const bandLimit = band === null ? limit : side === 'buy' ? Math.min(limit ?? Infinity, band[1]) : Math.max(limit ?? -Infinity, band[0]);
+    if (tif === 'fok' && !hasLiquidity(opposite, side, bandLimit, qty)) {
       emit({ seq, ev: 'cancelled', sym, id, qty, reason: 'fok' });
       return;
     }
     let remaining = qty;
     while (remaining > 0) {
       const level = opposite[opposite.length - 1];
-      if (level === undefined || !crosses(side, limit, level.price)) break;
+      if (level === undefined || !crosses(side, bandLimit, level.price)) break;
       const maker = level.head!;
       const traded = Math.min(remaining, maker.remaining);
       remaining -= traded;
       emit({ seq, ev: 'fill', sym, taker: id, maker: maker.id, price: level.price, qty: traded, side });
+      if (this.rules !== null) this.recordTrade(book, level.price);
       if (traded === maker.remaining) {
         book.remove(maker);
       } else {
@@ -284,6 +436,19 @@ export class ReferenceEngine implements BookEngine {
       }
     }
     if (remaining === 0) return;
+    const next = opposite[opposite.length - 1];
+    if (band !== null && next !== undefined && crosses(side, limit, next.price)) {
+      // Stopped by the band, not by its own limit.
+      emit({ seq, ev: 'cancelled', sym, id, qty: remaining, reason: 'band' });
+      if (book.state === 'normal') {
+        book.state = 'limit';
+        book.until = this.time + this.breaker!.limitStateUs;
+        book.limitSide = side;
+        book.limitEdge = side === 'buy' ? band[1] : band[0];
+        emit({ seq, ev: 'limit', sym, side, price: book.limitEdge, until: book.until });
+      }
+      return;
+    }
     if (tif === 'gtc') {
       book.rest(id, side, limit!, remaining, owner);
       emit({ seq, ev: 'rested', sym, id, side, price: limit!, qty: remaining });
@@ -318,8 +483,8 @@ function topLevels(levels: readonly PriceLevel[], depth: number): Array<readonly
 }
 
 /** Replays `commands` through a fresh reference engine (seq = index): every event, in order, and the final book hash. */
-export function runReference(commands: Iterable<Command>): { events: MatchEvent[]; hash: string } {
-  const engine = new ReferenceEngine();
+export function runReference(commands: Iterable<Command>, rules: RiskRules | null = null): { events: MatchEvent[]; hash: string } {
+  const engine = new ReferenceEngine(rules);
   const events: MatchEvent[] = [];
   const emit = (event: MatchEvent): void => {
     events.push(event);

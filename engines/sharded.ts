@@ -13,6 +13,11 @@
  * one word for all its rings. Its poll reads the K output rings; when it stops inside a command's events (a full
  * ring split them), it finishes that ring's command first, so one command's events are never interleaved with
  * another's. Layout: engines/sharded-layout.ts. Shard loop: engines/workers/shard-worker.ts.
+ *
+ * A clock names no book, and every shard's breakers need time: the producer writes it into every shard's ring
+ * (so each shard's sequence holds it, in the producer's order), and only shard 0 answers it (events and
+ * completion); the others apply it silently. When a ring is full mid-broadcast, trySubmit returns false and the
+ * retry of the same command continues with the shards not yet written.
  */
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
 import { EV_COMPLETE, recordKind } from './completion-record.ts';
@@ -24,7 +29,7 @@ import { WAIT_STRATEGY_NAMES, waitStrategyByName, type WaitStrategy } from './sh
 import { allocateSharded, SHARD_CONTROL_BYTES, SHARD_DOORBELL, SHARD_STOP, shardOf, type ShardedLayout } from './sharded-layout.ts';
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ShardWorkerData } from './workers/shard-worker.ts';
-import { OFF_SYM, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
+import { NO_SYMBOL, OFF_SYM, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
 import { slowdownHook } from '../harness/slowdown-knob.ts';
 
 interface ShardedInit {
@@ -73,6 +78,9 @@ class ShardedProducer implements Producer {
   readonly #shards: number;
   /** The output ring whose current command is only partly delivered, or -1. */
   #midCommand = -1;
+  /** A clock being broadcast: its record index (-1: none) and the next shard to write it to. */
+  #broadcastIndex = -1;
+  #broadcastNext = 0;
   /** The test knob's hook for the producer's share of the design's work (each shard's thread has its own). */
   readonly #slowdown = slowdownHook('sharded');
 
@@ -90,7 +98,32 @@ class ShardedProducer implements Producer {
 
   trySubmit(recordIndex: number): boolean {
     const from = (recordIndex * RECORD_BYTES) >> 2;
-    const k = shardOf(this.#records[from + (OFF_SYM >> 2)]!, this.#shards);
+    const sym = this.#records[from + (OFF_SYM >> 2)]!;
+    if (sym === NO_SYMBOL) return this.#broadcast(recordIndex);
+    if (!this.#write(shardOf(sym, this.#shards), recordIndex)) return false;
+    this.#slowdown();
+    return true;
+  }
+
+  /** Writes the clock at `recordIndex` to every shard not yet written; true once all have it. */
+  #broadcast(recordIndex: number): boolean {
+    if (this.#broadcastIndex !== recordIndex) {
+      if (this.#broadcastIndex !== -1) throw new Error(`sharded: command ${recordIndex} submitted while clock ${this.#broadcastIndex} is only partly broadcast`);
+      this.#broadcastIndex = recordIndex;
+      this.#broadcastNext = 0;
+    }
+    while (this.#broadcastNext < this.#shards) {
+      if (!this.#write(this.#broadcastNext, recordIndex)) return false;
+      this.#broadcastNext++;
+    }
+    this.#broadcastIndex = -1;
+    this.#slowdown();
+    return true;
+  }
+
+  /** Copies record `recordIndex` into shard k's input ring and rings its doorbell; false when the ring is full. */
+  #write(k: number, recordIndex: number): boolean {
+    const from = (recordIndex * RECORD_BYTES) >> 2;
     const input = this.#inputs[k]!;
     const offset = input.tryClaim();
     if (offset < 0) return false;
@@ -110,7 +143,6 @@ class ShardedProducer implements Producer {
     const control = this.#controls[k]!;
     Atomics.add(control, SHARD_DOORBELL, 1);
     this.#strategy.signal(control, SHARD_DOORBELL);
-    this.#slowdown();
     return true;
   }
 

@@ -63,7 +63,8 @@ export interface InvalidCommand {
  * Moves the engine's time forward to `ts`, microseconds since the Unix epoch (an integer, exact in an f64). Time is
  * an input like any command (sequenced and journaled), so every replay sees the same times; the engine never reads a
  * wall clock. A `ts` behind the engine's time (or not a non-negative safe integer) is rejected `invalid_command`,
- * with `sym` "" and `id` 0; an accepted clock emits no event unless something expires at the new time.
+ * with `sym` "" and `id` 0; an accepted clock emits no event: what expires at the new time (a breaker's limit state
+ * or pause) is announced by the next command on that symbol, so a clock is one command on every design.
  */
 export interface ClockCommand {
   readonly op: 'clock';
@@ -74,8 +75,15 @@ export type Command = NewOrderCommand | CancelCommand | ReduceCommand | ModifyCo
 /** The commands that name an order book (every command but `clock`). */
 export type OrderCommand = Exclude<Command, ClockCommand>;
 
-export type CancelReason = 'user' | 'ioc' | 'fok';
-export type RejectReason = 'duplicate_id' | 'unknown_order' | 'invalid_qty' | 'invalid_price' | 'invalid_command';
+/** `band`: the circuit breaker stopped a taker at its band (risk/rules.ts, README "Risk rules and the breaker"). */
+export type CancelReason = 'user' | 'ioc' | 'fok' | 'band';
+export type RejectReason =
+  | 'duplicate_id' | 'unknown_order' | 'invalid_qty' | 'invalid_price' | 'invalid_command'
+  | 'halted' | 'risk_max_qty' | 'risk_max_notional' | 'risk_price_band' | 'risk_max_open_orders';
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'duplicate_id', 'unknown_order', 'invalid_qty', 'invalid_price', 'invalid_command',
+  'halted', 'risk_max_qty', 'risk_max_notional', 'risk_price_band', 'risk_max_open_orders',
+];
 
 export interface RestedEvent {
   readonly seq: number;
@@ -137,9 +145,39 @@ export interface RejectedEvent {
   readonly reason: RejectReason;
 }
 
-export type MatchEvent = RestedEvent | FillEvent | CancelledEvent | ReducedEvent | ModifiedEvent | RejectedEvent;
+/**
+ * The breaker stopped a taker at a band edge: the symbol is in its limit state until `until` (engine µs). `side` is
+ * the stopped taker's; `price` the band edge it met (the upper edge for a buyer, the lower for a seller).
+ */
+export interface LimitEvent {
+  readonly seq: number;
+  readonly ev: 'limit';
+  readonly sym: string;
+  readonly side: Side;
+  readonly price: number;
+  readonly until: number;
+}
+
+/** A trading pause: new orders and modifies are rejected `halted` until `until` (engine µs). */
+export interface HaltedEvent {
+  readonly seq: number;
+  readonly ev: 'halted';
+  readonly sym: string;
+  readonly reason: 'band';
+  readonly until: number;
+}
+
+/** The symbol trades normally again (its limit state resolved, or its pause ended). */
+export interface ResumedEvent {
+  readonly seq: number;
+  readonly ev: 'resumed';
+  readonly sym: string;
+}
+
+export type MatchEvent =
+  | RestedEvent | FillEvent | CancelledEvent | ReducedEvent | ModifiedEvent | RejectedEvent | LimitEvent | HaltedEvent | ResumedEvent;
 export type EventKind = MatchEvent['ev'];
-export const EVENT_KINDS: readonly EventKind[] = ['rested', 'fill', 'cancelled', 'reduced', 'modified', 'rejected'];
+export const EVENT_KINDS: readonly EventKind[] = ['rested', 'fill', 'cancelled', 'reduced', 'modified', 'rejected', 'limit', 'halted', 'resumed'];
 
 /** Aggregated depth for one symbol, best level first on each side. Each level is [price, total qty]. */
 export interface L2Snapshot {
@@ -162,6 +200,12 @@ export function formatEvent(e: MatchEvent): string {
       return `{"seq":${e.seq},"ev":"modified","sym":${JSON.stringify(e.sym)},"id":${e.id},"price":${e.price},"qty":${e.qty}}`;
     case 'rejected':
       return `{"seq":${e.seq},"ev":"rejected","sym":${JSON.stringify(e.sym)},"id":${e.id},"reason":"${e.reason}"}`;
+    case 'limit':
+      return `{"seq":${e.seq},"ev":"limit","sym":${JSON.stringify(e.sym)},"side":"${e.side}","price":${e.price},"until":${e.until}}`;
+    case 'halted':
+      return `{"seq":${e.seq},"ev":"halted","sym":${JSON.stringify(e.sym)},"reason":"${e.reason}","until":${e.until}}`;
+    case 'resumed':
+      return `{"seq":${e.seq},"ev":"resumed","sym":${JSON.stringify(e.sym)}}`;
   }
 }
 

@@ -4,7 +4,8 @@
  * (a) The recorded sequences are a valid interleaving of the producers' streams: every workload index appears in
  *     exactly one sequence exactly once (nothing lost, nothing duplicated), each producer's commands appear in its
  *     own order within every sequence (nothing reordered), and no symbol appears in two sequences (a sharded design
- *     owns each symbol in one shard). With one producer and one sequencer this means the sequence IS the workload
+ *     owns each symbol in one shard). A clock names no symbol: it may appear in several sequences, once in each
+ *     (sharded broadcasts it), and its events are compared in the first (the shard that answers). With one producer and one sequencer this means the sequence IS the workload
  *     order.
  * (b) The producers received, for each command, exactly the events the reference engine emits when it replays the
  *     recorded sequence — event for event, field for field — each command's events followed by its completion, and
@@ -41,14 +42,14 @@ export function checkEquivalence(input: EquivalenceInput): EquivalenceVerdict {
   const { run } = input;
   let events = 0;
   try {
-    checkInterleaving(input);
+    const firstSequence = checkInterleaving(input);
     const delivered = indexDeliveries(input);
     if (run.bookHashes.length !== run.sequences.length) {
       throw new Mismatch(`the design reported ${run.bookHashes.length} book hashes for ${run.sequences.length} sequences`);
     }
     for (let s = 0; s < run.sequences.length; s++) {
       const trace = input.traces.trace(input.workloadKey, input.workload, run.sequences[s]!);
-      compareEvents(input, delivered, trace, s);
+      compareEvents(input, delivered, trace, s, firstSequence);
       events += trace.events;
       if (run.bookHashes[s] !== trace.bookHash) {
         throw new Mismatch(`sequence ${s}: final book hash ${run.bookHashes[s]} differs from the reference's ${trace.bookHash} after replaying the same ${trace.sequence.length} commands`);
@@ -66,12 +67,13 @@ function verdict(input: EquivalenceInput, events: number, failure: string | null
   return { ok: failure === null, commands, events, sequences: input.run.sequences.length, bookHashes: input.run.bookHashes, failure };
 }
 
-/** (a): exactly once, per-producer order, one sequence per symbol. */
-function checkInterleaving({ workload, split, run }: EquivalenceInput): void {
+/** (a): exactly once, per-producer order, one sequence per symbol. Returns each command's first sequence. */
+function checkInterleaving({ workload, split, run }: EquivalenceInput): Int32Array {
   const count = workload.count;
   const localPos = new Int32Array(count);
   for (const stream of split.streams) stream.forEach((index, k) => { localPos[index] = k; });
   const seenIn = new Int32Array(count).fill(-1);
+  const lastIn = new Int32Array(count).fill(-1);
   const symbolSequence = new Int32Array(workload.symbols.length).fill(-1);
   for (let s = 0; s < run.sequences.length; s++) {
     const sequence = run.sequences[s]!;
@@ -81,16 +83,18 @@ function checkInterleaving({ workload, split, run }: EquivalenceInput): void {
       const index = sequence[j]!;
       if (!(index >= 0 && index < count)) throw new Mismatch(`sequence ${s} position ${j}: ${index} is not a workload index (0 … ${count - 1})`);
       const p = split.producerOf[index]!;
-      if (seenIn[index] !== -1) {
+      const sym = workload.symIndex(index);
+      // A clock names no book: a sharded design gives it to every sequencer, once each.
+      if (lastIn[index] === s || (seenIn[index] !== -1 && sym !== NO_SYMBOL)) {
         throw new Mismatch(`command ${index} (producer ${p}) was processed twice: again at sequence ${s} position ${j}, first in sequence ${seenIn[index]}`);
       }
-      seenIn[index] = s;
+      lastIn[index] = s;
+      if (seenIn[index] === -1) seenIn[index] = s;
       if (localPos[index]! <= lastPos[p]!) {
         throw new Mismatch(`producer ${p}'s order broken: command ${index} (its #${localPos[index]}) processed at sequence ${s} position ${j}, after command ${lastIndex[p]} (its #${lastPos[p]})`);
       }
       lastPos[p] = localPos[index]!;
       lastIndex[p] = index;
-      const sym = workload.symIndex(index);
       if (sym === NO_SYMBOL) continue; // a clock names no book: any sequencer may take it
       if (symbolSequence[sym] === -1) symbolSequence[sym] = s;
       else if (symbolSequence[sym] !== s) {
@@ -104,6 +108,7 @@ function checkInterleaving({ workload, split, run }: EquivalenceInput): void {
       throw new Mismatch(`command ${index} (producer ${p}, its #${localPos[index]}) was lost: it is in no recorded sequence`);
     }
   }
+  return seenIn;
 }
 
 interface Deliveries {
@@ -146,10 +151,12 @@ function indexDeliveries({ workload, split, logs }: EquivalenceInput): Deliverie
 }
 
 /** (b): the events of every command of sequence `s` against the reference trace. */
-function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number): void {
+function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number, firstSequence: Int32Array): void {
   const sequence = trace.sequence;
   for (let j = 0; j < sequence.length; j++) {
     const index = sequence[j]!;
+    // A clock in several sequences is answered by the first (sharded: shard 0); later ones only apply it.
+    if (workload.symIndex(index) === NO_SYMBOL && firstSequence[index] !== s) continue;
     const p = split.producerOf[index]!;
     const log = delivered.views[p]!;
     const got0 = delivered.start[index]!;

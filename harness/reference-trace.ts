@@ -5,14 +5,10 @@
  * order every time, and its trace is computed once per workload.
  */
 import { ReferenceEngine } from '../engines/reference.ts';
-import {
-  EV_CANCELLED, EV_FILL, EV_MODIFIED, EV_REDUCED, EV_REJECTED, EV_RESTED, EVENT_BYTES,
-  REASON_DUPLICATE_ID, REASON_FOK, REASON_INVALID_COMMAND, REASON_INVALID_PRICE, REASON_INVALID_QTY, REASON_IOC,
-  REASON_NONE, REASON_UNKNOWN_ORDER, REASON_USER, writeEventRecord,
-} from '../engines/event-record.ts';
+import { encodeEventRecord, EVENT_BYTES } from '../engines/event-record.ts';
 import type { MatchEvent } from '../engines/types.ts';
 import type { Workload } from '../workloads/workload.ts';
-import { NO_SYMBOL, SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
+import { NO_SYMBOL } from '../workloads/workload.ts';
 
 export interface ReferenceTrace {
   /** The sequence this trace replays. */
@@ -25,14 +21,6 @@ export interface ReferenceTrace {
   readonly events: number;
   readonly bookHash: string;
 }
-
-const KIND: Readonly<Record<MatchEvent['ev'], number>> = {
-  rested: EV_RESTED, fill: EV_FILL, cancelled: EV_CANCELLED, reduced: EV_REDUCED, modified: EV_MODIFIED, rejected: EV_REJECTED,
-};
-const REASON: Readonly<Record<string, number>> = {
-  user: REASON_USER, ioc: REASON_IOC, fok: REASON_FOK, duplicate_id: REASON_DUPLICATE_ID, unknown_order: REASON_UNKNOWN_ORDER,
-  invalid_qty: REASON_INVALID_QTY, invalid_price: REASON_INVALID_PRICE, invalid_command: REASON_INVALID_COMMAND,
-};
 
 /** Replays `sequence` (workload indexes) through a fresh reference engine. */
 export function referenceTrace(workload: Workload, sequence: Int32Array): ReferenceTrace {
@@ -54,33 +42,7 @@ export function referenceTrace(workload: Workload, sequence: Int32Array): Refere
     }
     const sym = e.sym === '' ? NO_SYMBOL : symbolIndex.get(e.sym);
     if (sym === undefined) throw new Error(`reference engine emitted symbol ${JSON.stringify(e.sym)}, which is not in the workload's table`);
-    let id = 0;
-    let maker = 0;
-    let price = 0;
-    let qty = 0;
-    let side = 0;
-    let reason = REASON_NONE;
-    switch (e.ev) {
-      case 'rested':
-        id = e.id; side = e.side === 'buy' ? SIDE_BUY : SIDE_SELL; price = e.price; qty = e.qty;
-        break;
-      case 'fill':
-        id = e.taker; maker = e.maker; side = e.side === 'buy' ? SIDE_BUY : SIDE_SELL; price = e.price; qty = e.qty;
-        break;
-      case 'cancelled':
-        id = e.id; qty = e.qty; reason = REASON[e.reason]!;
-        break;
-      case 'reduced':
-        id = e.id; qty = e.qty;
-        break;
-      case 'modified':
-        id = e.id; price = e.price; qty = e.qty;
-        break;
-      case 'rejected':
-        id = e.id; reason = REASON[e.reason]!;
-        break;
-    }
-    writeEventRecord(bytes, words, f64, n++, KIND[e.ev], reason, side, sym, e.seq, id, maker, price, qty);
+    encodeEventRecord(bytes, words, f64, n++, e, sym);
   };
   const engine = new ReferenceEngine();
   const eventStart = new Int32Array(sequence.length + 1);

@@ -54,7 +54,7 @@ interface ReplaySummary {
 
 /** Counts events by kind and writes them, buffered, to the events file when there is one. */
 class EventOutput {
-  readonly counts: Record<EventKind, number> = { rested: 0, fill: 0, cancelled: 0, reduced: 0, modified: 0, rejected: 0 };
+  readonly counts: Record<EventKind, number> = Object.fromEntries(EVENT_KINDS.map((k) => [k, 0])) as Record<EventKind, number>;
   total = 0;
   readonly #file: FileHandle | null;
   #pending: string[] = [];

@@ -14,6 +14,7 @@ import type { EngineDesign, EngineSession, EventSink, ParamValues, Producer, Sha
 import { FastCore } from '../engines/fast-core.ts';
 import { defaultLadderTicks, type FastEngineCapacities } from '../engines/fast.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent } from '../engines/types.ts';
+import { limitsFor, resolveRisk, type RiskRules } from '../risk/rules.ts';
 import {
   F64_ID, F64_OWNER, F64_PRICE, F64_QTY, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, RECORD_BYTES, RECORD_F64S, WorkloadBuilder,
 } from '../workloads/workload.ts';
@@ -25,6 +26,8 @@ export interface SyncDesignOptions {
   readonly maxOrders?: number;
   /** How long one command may take to complete before process() throws. */
   readonly timeoutMs?: number;
+  /** Risk rules and breaker for the design's cores (risk/rules.ts); none by default. */
+  readonly risk?: RiskRules | null;
 }
 
 /** A WorkloadBuilder that also writes every record it encodes into a shared record buffer, at the same index. */
@@ -94,6 +97,7 @@ export class SyncDesignAdapter implements BookEngine {
   readonly #timeoutMs: number;
   #closed = false;
   #failure: Error | null = null;
+  readonly #rules: RiskRules | null;
 
   constructor(design: EngineDesign, params: ParamValues, options: SyncDesignOptions = {}) {
     const maxCommands = options.maxCommands ?? 4096;
@@ -106,7 +110,12 @@ export class SyncDesignAdapter implements BookEngine {
     this.#maxCommands = maxCommands;
     this.#builder = new MirroringBuilder(records);
     const workload: SharedWorkload = { symbols: this.#symbols, records, count: maxCommands };
-    const capacities: FastEngineCapacities = { maxOrders, maxSymbols, ladderTicks: defaultLadderTicks(maxSymbols), maxEventsPerCommand: maxOrders + 2 };
+    this.#rules = options.risk ?? null;
+    const capacities: FastEngineCapacities = {
+      maxOrders, maxSymbols, ladderTicks: defaultLadderTicks(maxSymbols), maxEventsPerCommand: maxOrders + 2,
+      // Symbols arrive one by one: every index starts with "*", and process() sets a named symbol's own limits.
+      ...(this.#rules === null ? {} : { risk: resolveRisk(this.#rules, []) }),
+    };
     this.#session = design.start({ workload, producers: 1, params, capacities });
     this.#session.onError((error) => { this.#failure ??= error; });
     const { init } = this.#session.producerInit(0);
@@ -115,7 +124,11 @@ export class SyncDesignAdapter implements BookEngine {
 
   process(command: Command, seq: number, emit: (event: MatchEvent) => void): void {
     if (this.#closed) throw new Error(`${this.name} adapter: process() after close()`);
-    if (command.op !== 'clock' && this.#symbols.length === this.#builder.intern(command.sym)) this.#symbols.push(command.sym);
+    if (command.op !== 'clock' && this.#symbols.length === this.#builder.intern(command.sym)) {
+      this.#symbols.push(command.sym);
+      // Between commands the design is idle, so the main thread may write a core's limits.
+      if (this.#rules !== null) for (const core of this.#session.cores()) core.setSymbolLimits(this.#symbols.length - 1, limitsFor(this.#rules, command.sym));
+    }
     if (this.#lifetimeCommands === this.#maxCommands) {
       throw new Error(`${this.name} adapter: ${this.#maxCommands} commands submitted over its life (resets included), its capacity`);
     }

@@ -120,6 +120,12 @@ const REJECT_STATUS: Readonly<Record<RejectReason, number>> = {
   invalid_qty: 422,
   invalid_price: 422,
   invalid_command: 422,
+  // The request was well formed; the exchange refuses it now (as a broker's 403/409 would: not the client's syntax).
+  halted: 409,
+  risk_max_qty: 403,
+  risk_max_notional: 403,
+  risk_price_band: 403,
+  risk_max_open_orders: 403,
 };
 
 export interface CommandResponse {

@@ -33,12 +33,14 @@ function testParams(design: EngineDesign): Record<string, ParamValue> {
 
 for (const design of DESIGNS) {
   const params = resolveParams(design, testParams(design));
-  idle.set(design.name, []);
-  describeEngineContract(`design ${design.name}`, () => {
-    let adapter = idle.get(design.name)!.pop();
-    if (adapter === undefined) adapter = new SyncDesignAdapter(design, params, { maxCommands: MAX_COMMANDS });
+  describeEngineContract(`design ${design.name}`, (rules) => {
+    // Adapters are pooled per rule set: a design's cores hold their rules.
+    const key = `${design.name} ${JSON.stringify(rules)}`;
+    if (!idle.has(key)) idle.set(key, []);
+    let adapter = idle.get(key)!.pop();
+    if (adapter === undefined) adapter = new SyncDesignAdapter(design, params, { maxCommands: MAX_COMMANDS, risk: rules });
     else adapter.reset();
-    lent.push({ design: design.name, adapter });
+    lent.push({ design: key, adapter });
     return adapter;
   });
 }

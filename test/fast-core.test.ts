@@ -18,10 +18,10 @@ import { workloadFromCommands } from '../workloads/workload.ts';
 import { describeEngineContract } from './contract/engine-contract.ts';
 import { describeEngineProperties } from './contract/engine-properties.ts';
 
-describeEngineContract('fast', () => new FastEngine());
+describeEngineContract('fast', (rules) => new FastEngine({ risk: rules }));
 // Streams of at most a few hundred commands over three symbols: small capacities keep each engine cheap to create.
 describeEngineProperties('fast', () => new FastEngine({ capacities: { maxOrders: 1024, maxSymbols: 8 } }));
-describeEngineContract('fast (32-tick ladder)', () => new FastEngine({ capacities: { ladderTicks: 32 } }));
+describeEngineContract('fast (32-tick ladder)', (rules) => new FastEngine({ capacities: { ladderTicks: 32 }, risk: rules }));
 
 const buy = (id: number, price: number, qty: number, sym = 'X'): Command => ({ op: 'new', sym, id, side: 'buy', type: 'limit', tif: 'gtc', price, qty });
 const sell = (id: number, price: number, qty: number, sym = 'X'): Command => ({ op: 'new', sym, id, side: 'sell', type: 'limit', tif: 'gtc', price, qty });

@@ -2,4 +2,4 @@
 import { ReferenceEngine } from '../engines/reference.ts';
 import { describeEngineContract } from './contract/engine-contract.ts';
 
-describeEngineContract('reference', () => new ReferenceEngine());
+describeEngineContract('reference', (rules) => new ReferenceEngine(rules));

@@ -3,8 +3,10 @@
  * `BookEngine` interface only, so the reference engine, the fast core and every multithreaded design run the same
  * suite through a factory:
  *
- *   describeEngineContract('reference', () => new ReferenceEngine());
+ *   describeEngineContract('reference', (rules) => new ReferenceEngine(rules));
  *
+ * The factory gets the risk rules a scenario needs (null: none), so the risk and breaker scenarios run on every
+ * engine and design too.
  * Every scenario asserts the exact event list of each command. Events are read back through `formatEvent` (the
  * canonical NDJSON), so an engine may hand `emit` a reused or non-plain event object and still be compared by value.
  */
@@ -12,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { BookHasher } from '../../engines/book-hash.ts';
 import { formatEvent } from '../../engines/types.ts';
 import type { BookEngine, CancelReason, Command, L2Snapshot, MatchEvent, RejectReason, Side, TimeInForce } from '../../engines/types.ts';
+import { parseRiskRules, type RiskRules } from '../../risk/rules.ts';
 
 const S = 'AAPL';
 
@@ -65,8 +68,13 @@ const rejected = (seq: number, id: number, reason: RejectReason, sym = S): Match
 
 const EMPTY: L2Snapshot = { bids: [], asks: [] };
 
-export function describeEngineContract(name: string, create: () => BookEngine): void {
+/** A factory for a fresh engine (empty books) applying `rules` (null: no risk rules, no breaker). */
+export type EngineFactory = (rules: RiskRules | null) => BookEngine;
+
+export function describeEngineContract(name: string, createWith: EngineFactory): void {
+  const create = (): BookEngine => createWith(null);
   const start = (): Driver => new Driver(create());
+  const startWith = (json: unknown): Driver => new Driver(createWith(parseRiskRules(json, 'scenario rules')));
 
   describe(`engine contract: ${name}`, () => {
     describe('resting and sequence numbers', () => {
@@ -503,6 +511,205 @@ export function describeEngineContract(name: string, create: () => BookEngine): 
         expect(d.run(sell(3, 200, 5))).toStrictEqual([rested(9, 3, 'sell', 200, 5)]);
         expect(d.run(buy(4, 200, 50, 'fok'))).toStrictEqual([cancelled(10, 4, 50, 'fok')]);
         expect(d.run(buy(4, 90, 5))).toStrictEqual([rested(11, 4, 'buy', 90, 5)]);
+      });
+    });
+
+    describe('risk rules', () => {
+      const owned = (command: Command, owner: number): Command => ({ ...command, owner }) as Command;
+
+      it('max qty: a new order or modify above it is rejected risk_max_qty; reduces and cancels are never checked', () => {
+        const d = startWith({ symbols: { '*': { maxQty: 100 } } });
+        expect(d.run(buy(1, 100, 101))).toStrictEqual([rejected(0, 1, 'risk_max_qty')]);
+        expect(d.run(buy(1, 100, 100))).toStrictEqual([rested(1, 1, 'buy', 100, 100)]);
+        expect(d.run(market('sell', 2, 101))).toStrictEqual([rejected(2, 2, 'risk_max_qty')]);
+        expect(d.run(modify(1, 100, 101))).toStrictEqual([rejected(3, 1, 'risk_max_qty')]);
+        expect(d.run(reduce(1, 40))).toStrictEqual([reduced(4, 1, 60)]);
+        expect(d.run(cancel(1))).toStrictEqual([cancelled(5, 1, 60, 'user')]);
+      });
+
+      it('max notional: price × qty above it is rejected risk_max_notional; a market order has no price to check', () => {
+        const d = startWith({ symbols: { '*': { maxNotional: 10_000 } } });
+        expect(d.run(sell(1, 100, 101))).toStrictEqual([rejected(0, 1, 'risk_max_notional')]);
+        expect(d.run(sell(1, 100, 100))).toStrictEqual([rested(1, 1, 'sell', 100, 100)]);
+        expect(d.run(modify(1, 101, 100))).toStrictEqual([rejected(2, 1, 'risk_max_notional')]);
+        expect(d.run(market('buy', 2, 150))).toStrictEqual([fill(3, 2, 1, 100, 100, 'buy'), cancelled(3, 2, 50, 'ioc')]);
+      });
+
+      it('price collar: the edges ref ± floor(ref × percent) are inside; the reference is the last trade, else the configured price', () => {
+        const d = startWith({ symbols: { '*': { collarPercent: 10, referencePrice: 1000 } } });
+        expect(d.run(buy(1, 899, 1))).toStrictEqual([rejected(0, 1, 'risk_price_band')]);
+        expect(d.run(buy(1, 900, 1))).toStrictEqual([rested(1, 1, 'buy', 900, 1)]);
+        expect(d.run(sell(2, 1101, 1))).toStrictEqual([rejected(2, 2, 'risk_price_band')]);
+        expect(d.run(sell(2, 1100, 1))).toStrictEqual([rested(3, 2, 'sell', 1100, 1)]);
+        // A trade at 1050 moves the reference: half-width floor(105.0) = 105.
+        d.runAll([sell(3, 1050, 1), buy(4, 1050, 1)]);
+        expect(d.run(buy(5, 944, 1))).toStrictEqual([rejected(6, 5, 'risk_price_band')]);
+        expect(d.run(buy(5, 945, 1))).toStrictEqual([rested(7, 5, 'buy', 945, 1)]);
+        expect(d.run(modify(2, 1156, 1))).toStrictEqual([rejected(8, 2, 'risk_price_band')]);
+        expect(d.run(modify(2, 1155, 1))).toStrictEqual([modified(9, 2, 1155, 1), rested(9, 2, 'sell', 1155, 1)]);
+        // Market orders carry no price: the collar does not apply to them.
+        expect(d.run(market('buy', 6, 1))).toStrictEqual([fill(10, 6, 2, 1155, 1, 'buy')]);
+      });
+
+      it('a collar without a reference price waits for the first trade', () => {
+        const d = startWith({ symbols: { '*': { collarPercent: 1 } } });
+        expect(d.run(sell(1, 5000, 1))).toStrictEqual([rested(0, 1, 'sell', 5000, 1)]);
+        expect(d.run(buy(2, 5000, 1))).toStrictEqual([fill(1, 2, 1, 5000, 1, 'buy')]);
+        expect(d.run(sell(3, 5051, 1))).toStrictEqual([rejected(2, 3, 'risk_price_band')]);
+        expect(d.run(sell(3, 5050, 1))).toStrictEqual([rested(3, 3, 'sell', 5050, 1)]);
+      });
+
+      it('a named symbol overrides "*" field by field', () => {
+        const d = startWith({ symbols: { '*': { maxQty: 10, maxNotional: 1000 }, BBB: { maxQty: 20 } } });
+        expect(d.run(buy(1, 10, 11))).toStrictEqual([rejected(0, 1, 'risk_max_qty')]);
+        expect(d.run(buy(1, 10, 20, 'gtc', 'BBB'))).toStrictEqual([rested(1, 1, 'buy', 10, 20, 'BBB')]);
+        expect(d.run(buy(2, 10, 21, 'gtc', 'BBB'))).toStrictEqual([rejected(2, 2, 'risk_max_qty', 'BBB')]);
+        expect(d.run(buy(2, 60, 20, 'gtc', 'BBB'))).toStrictEqual([rejected(3, 2, 'risk_max_notional', 'BBB')]);
+      });
+
+      it('checks run after the command checks and in the README order', () => {
+        const d = startWith({ symbols: { '*': { maxQty: 10, maxNotional: 100, collarPercent: 1, referencePrice: 50 } } });
+        d.run(sell(1, 50, 1));
+        expect(d.run(sell(1, 50, 1000))).toStrictEqual([rejected(1, 1, 'duplicate_id')]);
+        expect(d.run(buy(2, 50, 0))).toStrictEqual([rejected(2, 2, 'invalid_qty')]);
+        expect(d.run(modify(9, 10_000, 1000))).toStrictEqual([rejected(3, 9, 'unknown_order')]);
+        expect(d.run(buy(3, 10_000, 11))).toStrictEqual([rejected(4, 3, 'risk_max_qty')]);
+        expect(d.run(buy(3, 10_000, 10))).toStrictEqual([rejected(5, 3, 'risk_max_notional')]);
+        expect(d.run(buy(3, 49, 1))).toStrictEqual([rejected(6, 3, 'risk_price_band')]);
+      });
+
+      it('max open orders per owner: resting orders count, IOC and unowned orders do not; leaving frees a place', () => {
+        const d = startWith({ owners: { maxOpenOrders: 2 } });
+        expect(d.runAll([owned(buy(1, 90, 1), 7), owned(buy(2, 91, 1), 7)])).toStrictEqual([rested(0, 1, 'buy', 90, 1), rested(1, 2, 'buy', 91, 1)]);
+        expect(d.run(owned(buy(3, 92, 1), 7))).toStrictEqual([rejected(2, 3, 'risk_max_open_orders')]);
+        expect(d.run(owned(buy(3, 92, 1), 8))).toStrictEqual([rested(3, 3, 'buy', 92, 1)]);
+        expect(d.run(buy(4, 93, 1))).toStrictEqual([rested(4, 4, 'buy', 93, 1)]);
+        expect(d.run(owned(sell(5, 200, 1, 'ioc'), 7))).toStrictEqual([cancelled(5, 5, 1, 'ioc')]);
+        // A reprice keeps the order (and its count); a cancel frees a place; so does a fill that takes the order.
+        expect(d.run(modify(1, 89, 1))).toStrictEqual([modified(6, 1, 89, 1), rested(6, 1, 'buy', 89, 1)]);
+        expect(d.run(owned(buy(6, 94, 1), 7))).toStrictEqual([rejected(7, 6, 'risk_max_open_orders')]);
+        expect(d.run(cancel(2))).toStrictEqual([cancelled(8, 2, 1, 'user')]);
+        expect(d.run(owned(buy(6, 94, 1), 7))).toStrictEqual([rested(9, 6, 'buy', 94, 1)]);
+        expect(d.run(sell(7, 94, 1))).toStrictEqual([fill(10, 7, 6, 94, 1, 'sell')]);
+        expect(d.run(owned(buy(8, 80, 1), 7))).toStrictEqual([rested(11, 8, 'buy', 80, 1)]);
+        expect(d.run(owned(buy(9, 80, 1), 7))).toStrictEqual([rejected(12, 9, 'risk_max_open_orders')]);
+        // A partial fill leaves the order resting: still counted.
+        d.runAll([owned(sell(10, 300, 5), 9), owned(sell(11, 301, 5), 9), buy(12, 300, 2)]);
+        expect(d.run(owned(sell(13, 302, 5), 9))).toStrictEqual([rejected(16, 13, 'risk_max_open_orders')]);
+      });
+    });
+
+    describe('circuit breaker', () => {
+      const T = 1_764_700_000_000_000;
+      const SEC = 1_000_000;
+      const clock = (ts: number): Command => ({ op: 'clock', ts });
+      const BREAKER = { breaker: { bandPercent: 5, windowSeconds: 10, limitStateSeconds: 15, pauseSeconds: 300 } };
+      const limitEv = (seq: number, side: Side, price: number, until: number, sym = S): MatchEvent => ({ seq, ev: 'limit', sym, side, price, until });
+      const halted = (seq: number, until: number, sym = S): MatchEvent => ({ seq, ev: 'halted', sym, reason: 'band', until });
+      const resumed = (seq: number, sym = S): MatchEvent => ({ seq, ev: 'resumed', sym });
+
+      /** A trade at 1000 (reference 1000, band 950 … 1050), then asks 1040 × 5 and 1060 × 5: commands 0 … 4. */
+      const primed = (rules: unknown = BREAKER): Driver => {
+        const d = startWith(rules);
+        d.runAll([clock(T), sell(1, 1000, 5), buy(2, 1000, 5), sell(3, 1040, 5), sell(4, 1060, 5)]);
+        return d;
+      };
+
+      it('a taker stops at the band: its rest is cancelled (band) and the symbol enters its limit state', () => {
+        const d = primed();
+        expect(d.run(buy(5, 1100, 10))).toStrictEqual([
+          fill(5, 5, 3, 1040, 5, 'buy'), cancelled(5, 5, 5, 'band'), limitEv(5, 'buy', 1050, T + 15 * SEC),
+        ]);
+        expect(d.l2()).toStrictEqual({ bids: [], asks: [[1060, 5]] });
+        // In the limit state orders inside the band trade and rest as usual; another stop starts nothing new.
+        // The trade at 1040 moved the reference to 1020: band 969 … 1071.
+        expect(d.run(buy(6, 1040, 1))).toStrictEqual([rested(6, 6, 'buy', 1040, 1)]);
+        expect(d.run(sell(7, 1090, 5))).toStrictEqual([rested(7, 7, 'sell', 1090, 5)]);
+        expect(d.run(market('buy', 8, 20))).toStrictEqual([fill(8, 8, 4, 1060, 5, 'buy'), cancelled(8, 8, 15, 'band')]);
+      });
+
+      it('a limit state that ends with no liquidity inside the band becomes a pause: halted, cancels and reduces work, then resumed', () => {
+        const d = primed();
+        d.runAll([buy(5, 1100, 10), buy(6, 1040, 1)]);
+        // The deadline passes on a clock, which says nothing; the next command on the symbol announces it.
+        expect(d.run(clock(T + 15 * SEC))).toStrictEqual([]);
+        const until = T + 315 * SEC;
+        expect(d.run(cancel(6))).toStrictEqual([halted(8, until), cancelled(8, 6, 1, 'user')]);
+        expect(d.run(buy(7, 1000, 1))).toStrictEqual([rejected(9, 7, 'halted')]);
+        expect(d.run(market('sell', 7, 1))).toStrictEqual([rejected(10, 7, 'halted')]);
+        expect(d.run(modify(4, 1050, 5))).toStrictEqual([rejected(11, 4, 'halted')]);
+        expect(d.run(reduce(4, 1))).toStrictEqual([reduced(12, 4, 4)]);
+        // Other symbols trade on.
+        expect(d.runAll([sell(1, 10, 1, 'gtc', 'BBB'), buy(2, 10, 1, 'gtc', 'BBB')])).toStrictEqual([
+          rested(13, 1, 'sell', 10, 1, 'BBB'), fill(14, 2, 1, 10, 1, 'buy', 'BBB'),
+        ]);
+        expect(d.run(clock(until - 1))).toStrictEqual([]);
+        expect(d.run(buy(7, 1000, 1))).toStrictEqual([rejected(16, 7, 'halted')]);
+        expect(d.run(clock(until))).toStrictEqual([]);
+        expect(d.run(buy(7, 1060, 4))).toStrictEqual([resumed(18), fill(18, 7, 4, 1060, 4, 'buy')]);
+      });
+
+      it('a limit state resolves when liquidity returns inside the band: resumed, no pause', () => {
+        const d = primed();
+        d.run(buy(5, 1100, 10));
+        expect(d.run(sell(6, 1045, 2))).toStrictEqual([rested(6, 6, 'sell', 1045, 2)]);
+        d.run(clock(T + 20 * SEC));
+        expect(d.run(buy(7, 900, 1))).toStrictEqual([resumed(8), rested(8, 7, 'buy', 900, 1)]);
+      });
+
+      it('a seller is stopped at the lower edge the same way', () => {
+        const d = startWith(BREAKER);
+        d.runAll([clock(T), sell(1, 1000, 5), buy(2, 1000, 5), buy(3, 960, 5), buy(4, 940, 5)]);
+        expect(d.run(sell(5, 900, 8))).toStrictEqual([
+          fill(5, 5, 3, 960, 5, 'sell'), cancelled(5, 5, 3, 'band'), limitEv(5, 'sell', 950, T + 15 * SEC),
+        ]);
+      });
+
+      it('a FOK counts only the liquidity inside the band, and never starts a limit state', () => {
+        const d = primed();
+        expect(d.run(buy(5, 1100, 10, 'fok'))).toStrictEqual([cancelled(5, 5, 10, 'fok')]);
+        // Had the FOK started a limit state, this stop would announce none.
+        expect(d.run(buy(6, 1100, 10))).toStrictEqual([fill(6, 6, 3, 1040, 5, 'buy'), cancelled(6, 6, 5, 'band'), limitEv(6, 'buy', 1050, T + 15 * SEC)]);
+      });
+
+      it('a modify that re-enters is stopped at the band like a new order', () => {
+        const d = primed();
+        d.run(buy(5, 900, 10));
+        expect(d.run(modify(5, 1100, 10))).toStrictEqual([
+          modified(6, 5, 1100, 10), fill(6, 5, 3, 1040, 5, 'buy'), cancelled(6, 5, 5, 'band'), limitEv(6, 'buy', 1050, T + 15 * SEC),
+        ]);
+        expect(d.run(cancel(5))).toStrictEqual([rejected(7, 5, 'unknown_order')]);
+      });
+
+      it('the reference is the mean (floor) of the trades in the window; older trades leave it', () => {
+        const d = startWith(BREAKER);
+        d.runAll([clock(T), sell(1, 1000, 1), buy(2, 1000, 1), sell(3, 1041, 1), buy(4, 1041, 1), sell(5, 1072, 1)]);
+        // mean(1000, 1041) = 1020 (floor of 1020.5): band 969 … 1071, edges included. A FOK shows the band without
+        // starting a limit state.
+        expect(d.run(buy(6, 1072, 1, 'fok'))).toStrictEqual([cancelled(6, 6, 1, 'fok')]);
+        expect(d.run(sell(7, 1071, 1))).toStrictEqual([rested(7, 7, 'sell', 1071, 1)]);
+        expect(d.run(buy(8, 1071, 1, 'fok'))).toStrictEqual([fill(8, 8, 7, 1071, 1, 'buy')]);
+        // 9 s on, all three trades are in the window: mean 1037, band 986 … 1088.
+        d.run(clock(T + 9 * SEC));
+        expect(d.run(buy(9, 1072, 1, 'fok'))).toStrictEqual([fill(10, 9, 5, 1072, 1, 'buy')]);
+        // 15 s on, the trades at T have left the 10 s window; only 1072 (at T + 9 s) is in it: band 1019 … 1125.
+        d.runAll([clock(T + 15 * SEC), sell(10, 1126, 1), sell(11, 1125, 1)]);
+        expect(d.run(buy(12, 1126, 2, 'fok'))).toStrictEqual([cancelled(14, 12, 2, 'fok')]);
+        expect(d.run(buy(13, 1126, 1, 'fok'))).toStrictEqual([fill(15, 13, 11, 1125, 1, 'buy')]);
+      });
+
+      it('without a reference (no trade yet, no referencePrice) there is no band; a referencePrice gives one', () => {
+        const free = startWith(BREAKER);
+        free.runAll([clock(T), sell(1, 1000, 1), sell(2, 2000, 1)]);
+        expect(free.run(buy(3, 3000, 2))).toStrictEqual([fill(3, 3, 1, 1000, 1, 'buy'), fill(3, 3, 2, 2000, 1, 'buy')]);
+        const anchored = startWith({ ...BREAKER, symbols: { '*': { referencePrice: 1000 } } });
+        anchored.runAll([clock(T), sell(1, 1000, 1), sell(2, 2000, 1)]);
+        expect(anchored.run(buy(3, 3000, 2))).toStrictEqual([fill(3, 3, 1, 1000, 1, 'buy'), cancelled(3, 3, 1, 'band'), limitEv(3, 'buy', 1050, T + 15 * SEC)]);
+      });
+
+      it('a symbol\'s breakerPercent overrides the band', () => {
+        const d = primed({ ...BREAKER, symbols: { [S]: { breakerPercent: 10 } } });
+        expect(d.run(buy(5, 1100, 10))).toStrictEqual([fill(5, 5, 3, 1040, 5, 'buy'), fill(5, 5, 4, 1060, 5, 'buy')]);
       });
     });
 

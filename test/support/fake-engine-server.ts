@@ -17,11 +17,7 @@
  * received meanwhile (`maxHeldCommands`) show the client's window.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import {
-  EV_CANCELLED, EV_FILL, EV_MODIFIED, EV_REDUCED, EV_REJECTED, EV_RESTED, EVENT_BYTES, REASON_DUPLICATE_ID, REASON_FOK,
-  REASON_INVALID_COMMAND, REASON_INVALID_PRICE, REASON_INVALID_QTY, REASON_IOC, REASON_NONE, REASON_UNKNOWN_ORDER,
-  REASON_USER, writeEventRecord,
-} from '../../engines/event-record.ts';
+import { encodeEventRecord, EVENT_BYTES } from '../../engines/event-record.ts';
 import { ReferenceEngine } from '../../engines/reference.ts';
 import type { MatchEvent } from '../../engines/types.ts';
 import {
@@ -54,14 +50,6 @@ interface SessionState {
   /** HELLOs still to refuse with SESSION_BUSY. */
   busyRefusals: number;
 }
-
-const KIND: Readonly<Record<MatchEvent['ev'], number>> = {
-  rested: EV_RESTED, fill: EV_FILL, cancelled: EV_CANCELLED, reduced: EV_REDUCED, modified: EV_MODIFIED, rejected: EV_REJECTED,
-};
-const REASON: Readonly<Record<string, number>> = {
-  user: REASON_USER, ioc: REASON_IOC, fok: REASON_FOK, duplicate_id: REASON_DUPLICATE_ID, unknown_order: REASON_UNKNOWN_ORDER,
-  invalid_qty: REASON_INVALID_QTY, invalid_price: REASON_INVALID_PRICE, invalid_command: REASON_INVALID_COMMAND,
-};
 
 /** mulberry32: a small seeded PRNG, [0, 1). */
 function seededRandom(seed: number): () => number {
@@ -259,20 +247,6 @@ export class FakeEngineServer {
 
   #writeEvent(e: MatchEvent, i: number): void {
     const buffer = this.#eventBuffer;
-    let id = 0;
-    let maker = 0;
-    let price = 0;
-    let qty = 0;
-    let side = 0;
-    let reason = REASON_NONE;
-    switch (e.ev) {
-      case 'rested': id = e.id; side = e.side === 'buy' ? SIDE_BUY : SIDE_SELL; price = e.price; qty = e.qty; break;
-      case 'fill': id = e.taker; maker = e.maker; side = e.side === 'buy' ? SIDE_BUY : SIDE_SELL; price = e.price; qty = e.qty; break;
-      case 'cancelled': id = e.id; qty = e.qty; reason = REASON[e.reason]!; break;
-      case 'reduced': id = e.id; qty = e.qty; break;
-      case 'modified': id = e.id; price = e.price; qty = e.qty; break;
-      case 'rejected': id = e.id; reason = REASON[e.reason]!; break;
-    }
-    writeEventRecord(new Uint8Array(buffer), new Uint32Array(buffer), new Float64Array(buffer), i, KIND[e.ev], reason, side, this.#symbolIndex.get(e.sym)!, e.seq, id, maker, price, qty);
+    encodeEventRecord(new Uint8Array(buffer), new Uint32Array(buffer), new Float64Array(buffer), i, e, this.#symbolIndex.get(e.sym)!);
   }
 }
