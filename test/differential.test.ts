@@ -23,6 +23,7 @@ import { generateWorkload, PRESETS } from '../workloads/generator.ts';
 import { importLobster } from '../workloads/lobster.ts';
 import { workloadFromCommands } from '../workloads/workload.ts';
 import type { Workload } from '../workloads/workload.ts';
+import { parseRiskRules, type RiskRules } from '../risk/rules.ts';
 
 interface Run {
   readonly events: string[];
@@ -64,11 +65,14 @@ function expectSameRun(actual: Run, expected: Run, what: string): void {
   expect(actual.depth, `${what}: L2 of every symbol`).toBe(expected.depth);
 }
 
-function checkWorkload(workload: Workload, what: string): number {
-  const reference = runCommands(new ReferenceEngine(), workload);
-  const narrow = new FastEngine({ symbols: workload.symbols, capacities: { maxOrders: Math.max(16, workload.count), maxSymbols: Math.max(1, workload.symbols.length), ladderTicks: 32 } });
+function checkWorkload(workload: Workload, what: string, rules: RiskRules | null = null): number {
+  const reference = runCommands(new ReferenceEngine(rules), workload);
+  const narrow = new FastEngine({
+    symbols: workload.symbols, risk: rules,
+    capacities: { maxOrders: Math.max(16, workload.count), maxSymbols: Math.max(1, workload.symbols.length), ladderTicks: 32 },
+  });
   expectSameRun(runCommands(narrow, workload), reference, `${what} (process, 32-tick ladder)`);
-  expectSameRun(runRecords(FastEngine.forWorkload(workload), workload), reference, `${what} (records, default ladder)`);
+  expectSameRun(runRecords(FastEngine.forWorkload(workload, {}, rules), workload), reference, `${what} (records, default ladder)`);
   return reference.events.length;
 }
 
@@ -128,6 +132,64 @@ describe('differential: fast core vs reference engine', () => {
     fc.assert(
       fc.property(streamArb, (commands) => {
         checkWorkload(workloadFromCommands(commands), 'generated stream');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/**
+ * Rule sets for the risk differential: every rule, tight enough to fire often on these streams (collar and breaker
+ * bands of a few percent, small limits), with named-symbol overrides, and a breaker whose seconds pass within a stream.
+ */
+const rulesArb: fc.Arbitrary<RiskRules> = fc
+  .record({
+    maxQty: fc.option(fc.integer({ min: 5, max: 60 }), { nil: undefined }),
+    maxNotional: fc.option(fc.integer({ min: 100, max: 2 ** 45 }), { nil: undefined }),
+    collarPercent: fc.option(fc.constantFrom(0.5, 2, 5, 25), { nil: undefined }),
+    referencePrice: fc.option(fc.constantFrom(1, 100, 10_000, 2 ** 39), { nil: undefined }),
+    breakerPercent: fc.constantFrom(0.5, 1, 3, 10),
+    override: fc.option(fc.record({ maxQty: fc.integer({ min: 1, max: 30 }), breakerPercent: fc.constantFrom(2, 20) }), { nil: undefined }),
+    maxOpenOrders: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+    windowSeconds: fc.constantFrom(1, 10, 300),
+    limitStateSeconds: fc.constantFrom(1, 15),
+    pauseSeconds: fc.constantFrom(1, 30, 300),
+    breaker: fc.boolean(),
+  })
+  .map((r) => {
+    const star: Record<string, number> = {};
+    if (r.maxQty !== undefined) star['maxQty'] = r.maxQty;
+    if (r.maxNotional !== undefined) star['maxNotional'] = r.maxNotional;
+    if (r.collarPercent !== undefined) star['collarPercent'] = r.collarPercent;
+    if (r.referencePrice !== undefined) star['referencePrice'] = r.referencePrice;
+    const symbols: Record<string, unknown> = { '*': star };
+    if (r.override !== undefined) symbols['S0'] = r.breaker ? r.override : { maxQty: r.override.maxQty };
+    return parseRiskRules({
+      symbols,
+      ...(r.maxOpenOrders === undefined ? {} : { owners: { maxOpenOrders: r.maxOpenOrders } }),
+      ...(r.breaker ? { breaker: { bandPercent: r.breakerPercent, windowSeconds: r.windowSeconds, limitStateSeconds: r.limitStateSeconds, pauseSeconds: r.pauseSeconds } } : {}),
+    }, 'generated rules');
+  });
+
+/** Streams with clocks that step 0 … 40 s (so limit states and pauses expire mid-stream), now and then backwards. */
+const riskStreamArb = shapeArb.chain((shape) => {
+  const clock = fc.integer({ min: -1, max: 40_000 }).map((ms): Command => ({ op: 'clock', ts: ms }));
+  return fc.array(fc.oneof({ weight: 8, arbitrary: commandArb(shape) }, { weight: 1, arbitrary: clock }), { minLength: 1, maxLength: 400, size: 'max' }).map((commands) => {
+    // Clock steps accumulate into absolute times (a step of -1 ms goes back: rejected).
+    let now = 1_700_000_000_000_000;
+    return commands.map((c) => {
+      if (c.op !== 'clock') return c;
+      now += c.ts * 1000;
+      return { op: 'clock', ts: now } as Command;
+    });
+  });
+});
+
+describe('differential: fast core vs reference engine, with risk rules and the breaker', () => {
+  it('generated rules and streams with clocks: every reject, band stop, limit state, pause and resume event for event', () => {
+    fc.assert(
+      fc.property(rulesArb, riskStreamArb, (rules, commands) => {
+        checkWorkload(workloadFromCommands(commands), `generated stream under ${JSON.stringify(rules)}`, rules);
       }),
       { numRuns: 300 },
     );

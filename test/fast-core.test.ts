@@ -20,7 +20,7 @@ import { describeEngineProperties } from './contract/engine-properties.ts';
 
 describeEngineContract('fast', (rules) => new FastEngine({ risk: rules }));
 // Streams of at most a few hundred commands over three symbols: small capacities keep each engine cheap to create.
-describeEngineProperties('fast', () => new FastEngine({ capacities: { maxOrders: 1024, maxSymbols: 8 } }));
+describeEngineProperties('fast', (rules) => new FastEngine({ capacities: { maxOrders: 1024, maxSymbols: 8 }, risk: rules }));
 describeEngineContract('fast (32-tick ladder)', (rules) => new FastEngine({ capacities: { ladderTicks: 32 }, risk: rules }));
 
 const buy = (id: number, price: number, qty: number, sym = 'X'): Command => ({ op: 'new', sym, id, side: 'buy', type: 'limit', tif: 'gtc', price, qty });

@@ -2,4 +2,4 @@
 import { ReferenceEngine } from '../engines/reference.ts';
 import { describeEngineProperties } from './contract/engine-properties.ts';
 
-describeEngineProperties('reference', () => new ReferenceEngine());
+describeEngineProperties('reference', (rules) => new ReferenceEngine(rules));

@@ -2,7 +2,7 @@
  * Property tests over generated command streams, written against the `BookEngine` interface only, so every engine
  * runs them through a factory:
  *
- *   describeEngineProperties('reference', () => new ReferenceEngine());
+ *   describeEngineProperties('reference', (rules) => new ReferenceEngine(rules));
  *
  * The streams use a few symbols, ids from a small pool (so duplicates, unknown ids and re-use after an order left
  * all happen) and a narrow price band (so orders cross), with every op and a sprinkling of malformed values.
@@ -12,12 +12,18 @@
  * best opposite level, every remainder must rest or cancel as its tif says, every reject must be the one the
  * validation order gives and leave the hash unchanged, every order's quantity must balance, and after each command
  * the engine's full-depth L2 and book hash must equal the model's.
+ *
+ * With risk rules and the breaker on (the factory's `rules`), a second property checks what must hold whatever the
+ * prices do: the breaker's events follow its state machine (limit from normal; halted from limit; resumed from
+ * either) with `until` = engine time + the limit state, then + the pause; a halted symbol neither trades nor takes
+ * an order; accepted orders respect the quantity and notional limits; the book is never crossed.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BookHasher } from '../../engines/book-hash.ts';
 import { formatEvent } from '../../engines/types.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent, RejectReason, Side, TimeInForce } from '../../engines/types.ts';
+import { parseRiskRules, type RiskRules } from '../../risk/rules.ts';
 
 const SYMBOLS = ['A', 'B', 'b'] as const;
 const MALFORMED_NUMBERS = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53] as const;
@@ -71,6 +77,80 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   // Clocks around a few times, so some go back (rejected), some repeat the engine's time (accepted), some are malformed.
   { weight: 2, arbitrary: fc.record({ op: fc.constant('clock' as const), ts: mostly(fc.integer({ min: 0, max: 6 }).map((t) => 1_700_000_000_000_000 + t * 1000)) }) },
 );
+
+/** Rules for the risk property: every rule, tight enough to fire on this narrow band around 100. */
+const PROPERTY_RULES = parseRiskRules({
+  symbols: { '*': { maxQty: 10, maxNotional: 1000, collarPercent: 5, referencePrice: 100 }, b: { maxQty: 12 } },
+  owners: { maxOpenOrders: 3 },
+  breaker: { bandPercent: 2, windowSeconds: 1, limitStateSeconds: 1, pauseSeconds: 2 },
+}, 'property rules');
+const PROPERTY_LIMIT_US = 1_000_000;
+const PROPERTY_PAUSE_US = 2_000_000;
+
+/** Streams whose clocks step 0 … 1.5 s (now and then back), so limit states and pauses expire mid-stream. */
+const riskStreamArbitrary: fc.Arbitrary<Command[]> = fc
+  .array(fc.oneof({ weight: 6, arbitrary: commandArbitrary }, { weight: 1, arbitrary: fc.integer({ min: -1, max: 1500 }).map((ms) => ({ op: 'clock' as const, ts: ms })) }), { minLength: 1, maxLength: 300, size: 'max' })
+  .map((commands) => {
+    let now = 1_700_000_000_000_000;
+    return commands.map((c): Command => {
+      if (c.op !== 'clock' || !Number.isSafeInteger(c.ts) || c.ts > 1500) return c;
+      now += c.ts * 1000;
+      return { op: 'clock', ts: now };
+    });
+  });
+
+/** Follows each symbol's breaker through the events and the engine time through the accepted clocks. */
+class BreakerWatch {
+  private time = 0;
+  private readonly state = new Map<string, { phase: 'limit' | 'halted'; until: number }>();
+
+  check(command: Command, seq: number, events: readonly MatchEvent[]): void {
+    const at = `seq ${seq} (${JSON.stringify(command)}) → ${JSON.stringify(events)}`;
+    if (command.op === 'clock') {
+      if (events.length === 0) this.time = command.ts;
+      return;
+    }
+    let accepted = true;
+    for (const e of events) {
+      const s = this.state.get(e.sym);
+      switch (e.ev) {
+        case 'limit':
+          expect(s, `${at}: limit while already in ${s?.phase}`).toBeUndefined();
+          expect(e.until, `${at}: limit until = time + limit state`).toBe(this.time + PROPERTY_LIMIT_US);
+          this.state.set(e.sym, { phase: 'limit', until: e.until });
+          break;
+        case 'halted':
+          expect(s?.phase, `${at}: halted not from a limit state`).toBe('limit');
+          expect(this.time, `${at}: halted before the limit state ended`).toBeGreaterThanOrEqual(s!.until);
+          expect(e.until, `${at}: halted until = limit until + pause`).toBe(s!.until + PROPERTY_PAUSE_US);
+          this.state.set(e.sym, { phase: 'halted', until: e.until });
+          break;
+        case 'resumed':
+          expect(s, `${at}: resumed while trading normally`).toBeDefined();
+          expect(this.time, `${at}: resumed before its deadline`).toBeGreaterThanOrEqual(s!.until);
+          this.state.delete(e.sym);
+          break;
+        case 'fill':
+        case 'rested':
+        case 'modified':
+          expect(s?.phase, `${at}: ${e.ev} on a halted symbol`).not.toBe('halted');
+          break;
+        case 'rejected':
+          accepted = false;
+          break;
+        default:
+          break;
+      }
+    }
+    if (command.op === 'new' && accepted) {
+      expect(command.qty, `${at}: accepted above maxQty`).toBeLessThanOrEqual(command.sym === 'b' ? 12 : 10);
+      if (command.type === 'limit') expect(command.price! * command.qty, `${at}: accepted above maxNotional`).toBeLessThanOrEqual(1000);
+    }
+    if ((command.op === 'new' || command.op === 'modify') && this.state.get(command.sym)?.phase === 'halted' && accepted && events.length > 0) {
+      throw new Error(`${at}: a ${command.op} on a halted symbol was not rejected`);
+    }
+  }
+}
 
 /** A generated command stream, commands numbered by their index. */
 const commandStreamArbitrary: fc.Arbitrary<Command[]> = fc.array(commandArbitrary, { minLength: 1, maxLength: 200, size: 'max' });
@@ -379,9 +459,27 @@ export interface EnginePropertiesOptions {
  * `create` is called once per generated stream (twice for determinism); an engine that is costly to create (worker
  * threads, large preallocated buffers) can lower `numRuns` to keep the file within seconds.
  */
-export function describeEngineProperties(name: string, create: () => BookEngine, options: EnginePropertiesOptions = {}): void {
+export function describeEngineProperties(name: string, createWith: (rules: RiskRules | null) => BookEngine, options: EnginePropertiesOptions = {}): void {
   const numRuns = options.numRuns ?? 200;
+  const create = (): BookEngine => createWith(null);
   describe(`engine properties: ${name}`, () => {
+    it('with risk rules and the breaker: breaker events follow its state machine and timing, a halted symbol is still, accepted orders within limits', () => {
+      fc.assert(
+        fc.property(riskStreamArbitrary, (commands) => {
+          const engine = createWith(PROPERTY_RULES);
+          const breaker = new BreakerWatch();
+          runEach(engine, commands, (seq, events) => {
+            breaker.check(commands[seq]!, seq, events);
+            for (const sym of SYMBOLS) {
+              const { bids, asks } = engine.l2(sym, 1);
+              if (bids[0] !== undefined && asks[0] !== undefined) expect(bids[0][0], `seq ${seq}: ${sym} crossed`).toBeLessThan(asks[0][0]);
+            }
+          });
+        }),
+        { numRuns },
+      );
+    });
+
     it('the book is never crossed after any command', () => {
       fc.assert(
         fc.property(commandStreamArbitrary, (commands) => {
