@@ -16,6 +16,7 @@ import { FastCore } from '../engines/fast-core.ts';
 import { capacitiesForWorkload, type FastEngineCapacities } from '../engines/fast.ts';
 import { OP_NEW, type Workload } from '../workloads/workload.ts';
 import type { WorkloadSplit } from './split.ts';
+import type { RiskRules } from '../risk/rules.ts';
 
 const INTERLEAVE_BURSTS = [1, 32, 1024];
 
@@ -49,20 +50,20 @@ function interleave(streams: readonly Int32Array[], burst: number): Int32Array {
   return out;
 }
 
-/** Capacities for running `workload` under every split in `splits` (one core size for all of them). */
-export function capacitiesForSplits(workload: Workload, splits: readonly WorkloadSplit[]): FastEngineCapacities {
-  const fitted = capacitiesForWorkload(workload);
+/** Capacities for running `workload` under every split in `splits` (one core size for all of them), under `rules`. */
+export function capacitiesForSplits(workload: Workload, splits: readonly WorkloadSplit[], rules: RiskRules | null = null): FastEngineCapacities {
+  const fitted = capacitiesForWorkload(workload, {}, rules);
   const shared = splits.filter((s) => s.producers > 1);
   if (shared.length === 0) return fitted;
   let newOrders = 0;
   for (let i = 0; i < workload.count; i++) if (workload.op(i) === OP_NEW) newOrders++;
   const everyOrder = Math.max(fitted.maxOrders, newOrders);
-  const roomy = capacitiesForWorkload(workload, { maxOrders: everyOrder });
+  const roomy = capacitiesForWorkload(workload, { maxOrders: everyOrder }, rules);
   let peak = 0;
   for (const split of shared) {
     for (const burst of INTERLEAVE_BURSTS) peak = Math.max(peak, peakResting(workload, interleave(split.streams, burst), roomy));
   }
   let maxOrders = fitted.maxOrders;
   while (maxOrders < 2 * peak && maxOrders < everyOrder) maxOrders *= 2;
-  return capacitiesForWorkload(workload, { maxOrders: Math.min(maxOrders, everyOrder) });
+  return capacitiesForWorkload(workload, { maxOrders: Math.min(maxOrders, everyOrder) }, rules);
 }

@@ -32,6 +32,8 @@ import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJour
 import { parseReplicationMode, type ReplicationMode } from '../server/replicator.ts';
 import { activeSlowdown } from './slowdown-knob.ts';
 import { parseSplitRule } from './split.ts';
+import { riskCosts } from './risk-cost.ts';
+import { loadRiskRules, type NamedRisk } from '../risk/rules.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const LOBSTER_DIR = resolve(ROOT, '..', 'shared', 'data', 'lobster');
@@ -71,6 +73,7 @@ const SPEC: CommandSpec = {
     journal: { type: 'list', value: 'MODE', description: `journal modes, each a dimension: ${JOURNAL_MODES.join(', ')} (default none); see README "The write-ahead journal"` },
     'snapshot-every': { type: 'list', value: 'N', description: 'journaled runs also snapshot every core under load at every multiple of N sequence numbers, a dimension (0: no snapshots; e.g. 0,50000); the engine pauses for the copy (README "Snapshots and recovery")' },
     replication: { type: 'list', value: 'MODE', description: 'journaled runs with a hot standby on a thread of this process, over loopback, a dimension: off, async, sync (default off); see README "Hot standby and failover"' },
+    risk: { type: 'string', value: 'FILE', description: 'also run every configuration with these risk rules and breaker (README "Risk rules and the breaker"), a dimension: without and with, so the cost of the checks is one ratio' },
     'journal-dir': { type: 'string', value: 'DIR', description: "where each journaled run's journal is made and deleted (default: the OS temporary directory): its disk sets the fsync figures" },
     'group-commands': { type: 'string', value: 'N', description: `group mode: fsync once a frame holds N commands (default ${DEFAULT_GROUP_COMMANDS})` },
     'group-wait-us': { type: 'string', value: 'T', description: `group mode: ... or once its first command waited T µs (default ${DEFAULT_GROUP_WAIT_US})` },
@@ -206,7 +209,7 @@ function alignedTable(header: readonly string[], rows: readonly (readonly string
  * p99.9 at the same load (jitter probe / noop), and which floor sets the design's tail when one does.
  */
 export function formatTable(runs: readonly RunResult[], floor: FloorResults): string {
-  const header = ['design', 'params', 'workload', 'P', 'mode', 'journal', 'cmd/s median', 'min–max', 'cmd/CPU-s', 'cores', 'p50', 'p99', 'p99.9', 'max',
+  const header = ['design', 'params', 'workload', 'P', 'mode', 'journal', 'risk', 'cmd/s median', 'min–max', 'cmd/CPU-s', 'cores', 'p50', 'p99', 'p99.9', 'max',
     'floor p99 probe/noop', 'floor p99.9', 'tail set by', '× inline', 'equivalence'];
   const pair = (a: number | undefined, b: number | undefined): string => `${a === undefined ? '-' : formatNs(a)} / ${b === undefined ? '-' : formatNs(b)}`;
   const rows = runs.map((r) => {
@@ -216,7 +219,7 @@ export function formatTable(runs: readonly RunResult[], floor: FloorResults): st
     const l = r.summary.latency;
     const f = floorOf(floor, r);
     return [
-      r.engine, params === '' ? '-' : params, r.workload, String(r.producers), modeText(r), journalText(r),
+      r.engine, params === '' ? '-' : params, r.workload, String(r.producers), modeText(r), journalText(r), r.risk ?? '-',
       formatRate(t.median), `${formatRate(t.min)}–${formatRate(t.max)}`, formatRate(r.summary.cpu.commandsPerCpuSecond), r.summary.cpu.coresBusy.toFixed(2),
       formatNs(l.p50Ns), formatNs(l.p99Ns), formatNs(l.p99_9Ns), formatNs(l.maxNs),
       pair(f.machine?.p99Ns, f.harness?.p99Ns), pair(f.machine?.p99_9Ns, f.harness?.p99_9Ns), tailSetBy(r, f) ?? '-',
@@ -224,7 +227,18 @@ export function formatTable(runs: readonly RunResult[], floor: FloorResults): st
       r.summary.equivalent ? `ok (${r.repetitions.length}/${r.repetitions.length})` : `FAILED (${r.repetitions.filter((x) => !x.equivalence.ok).length}/${r.repetitions.length})`,
     ];
   });
-  return alignedTable(header, rows, new Set([3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17]));
+  return alignedTable(header, rows, new Set([3, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18]));
+}
+
+/** With --risk: each design's throughput under the rules over without them, same session. */
+export function formatRiskCostTable(runs: readonly RunResult[]): string {
+  const costs = riskCosts(runs);
+  if (costs.length === 0) return '';
+  const rows = costs.map((c) => [
+    c.engine, c.workload, String(c.producers), c.mode === 'closed' ? 'closed' : `open@${formatRate(c.offeredRate!)}`, c.rules,
+    formatRate(c.withoutRules), formatRate(c.withRules), c.ratio.toFixed(3),
+  ]);
+  return `risk-check cost (median throughput with rules ÷ without, same session):\n${alignedTable(['design', 'workload', 'P', 'mode', 'rules', 'without cmd/s', 'with cmd/s', 'ratio'], rows, new Set([2, 5, 6, 7]))}\n\n`;
 }
 
 /** The journal mode, with the disk's fsync p99 and the longest snapshot pause beside it when there were any. */
@@ -336,6 +350,19 @@ async function main(): Promise<void> {
       ...(replication === 'off' ? {} : { replication }),
     })))));
 
+  const riskFile = args.string('risk');
+  let risks: Array<NamedRisk | undefined> = [undefined];
+  if (riskFile !== undefined) {
+    let rules;
+    try {
+      rules = loadRiskRules(riskFile);
+    } catch (error) {
+      throw new UsageError(SPEC.command, `--risk: ${(error as Error).message}`);
+    }
+    if (replications.some((r) => r !== 'off')) throw new UsageError(SPEC.command, '--risk with --replication: the standby thread does not take rules yet; run them separately');
+    risks = [undefined, { name: basename(riskFile).replace(/\.json$/i, ''), rules }];
+  }
+
   const inputs = await loadInputs(args, progress);
   const configurations: Configuration[] = [];
   for (const input of inputs) {
@@ -351,7 +378,11 @@ async function main(): Promise<void> {
         for (const producers of counts.filter((p) => p <= design.maxProducers(params))) {
           for (const { mode, rate } of modes) {
             for (const journal of journals) {
-              configurations.push({ design, params, workload: input.prepared, producers, mode, rate, ...(journal === undefined ? {} : { journal }) });
+              for (const risk of risks) {
+                configurations.push({
+                  design, params, workload: input.prepared, producers, mode, rate, ...(journal === undefined ? {} : { journal }), ...(risk === undefined ? {} : { risk }),
+                });
+              }
             }
           }
         }
@@ -397,7 +428,7 @@ async function main(): Promise<void> {
   }
 
   if (args.boolean('json')) process.stdout.write(`${JSON.stringify(results)}\n`);
-  else process.stdout.write(`\n${formatTable(runs, floor)}\n\n${formatFloorTable(floor)}\n\n`);
+  else process.stdout.write(`\n${formatTable(runs, floor)}\n\n${formatRiskCostTable(runs)}${formatFloorTable(floor)}\n\n`);
   for (const o of harnessOverhead) process.stderr.write(`${formatHarnessOverhead(o)}\n`);
   process.stderr.write(`results: ${resultsPath}\n${reportLine}\n`);
   for (const f of results.fidelity) {

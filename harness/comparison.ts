@@ -17,6 +17,7 @@ import { HARNESS_FLOOR } from '../engines/designs.ts';
 import type { EngineDesign, ParamValues } from '../engines/engine.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
 import { capacitiesForSplits } from './capacity.ts';
+import { resolveRisk } from '../risk/rules.ts';
 import { checkCompletions } from './completion-check.ts';
 import { checkEquivalence } from './equivalence.ts';
 import { EventLogBuffers } from './event-log.ts';
@@ -31,6 +32,7 @@ import type {
 } from './results-schema.ts';
 import { runOnce, type JournalOutcome } from './run.ts';
 import { splitWorkload, type WorkloadSplit } from './split.ts';
+import type { NamedRisk } from '../risk/rules.ts';
 
 export interface Configuration {
   readonly design: EngineDesign;
@@ -41,6 +43,8 @@ export interface Configuration {
   readonly rate: number | null;
   /** Journal mode and where its runs' journals go; absent: none. */
   readonly journal?: JournalRunSettings;
+  /** Risk rules and breaker the design's cores apply (compare --risk); absent: none. */
+  readonly risk?: NamedRisk;
 }
 
 export interface ComparisonSettings {
@@ -57,7 +61,8 @@ export function configurationId(c: Configuration): string {
   const mode = c.mode === 'closed' ? 'closed' : `open@${c.rate}`;
   const journal = c.journal === undefined ? ''
     : `/journal=${c.journal.mode}${c.journal.snapshotEvery === undefined ? '' : `+snapshots=${c.journal.snapshotEvery}`}${c.journal.replication === undefined ? '' : `+standby=${c.journal.replication}`}`;
-  return `${c.design.name}${params === '' ? '' : `[${params}]`}/${c.workload.identity.id}/p${c.producers}/${mode}${journal}`;
+  const risk = c.risk === undefined ? '' : `/risk=${c.risk.name}`;
+  return `${c.design.name}${params === '' ? '' : `[${params}]`}/${c.workload.identity.id}/p${c.producers}/${mode}${journal}${risk}`;
 }
 
 export function warmupFor(settings: ComparisonSettings, streamLength: number): number {
@@ -123,12 +128,15 @@ export async function runComparison(designConfigurations: readonly Configuration
     }
     return split;
   };
+  // One core size per workload (every design on equal terms), holding the rules of the configurations that have them.
+  const capacityKey = (c: Configuration): string => `${c.workload.identity.id}|${c.risk?.name ?? ''}`;
+  const sizes = new Map<string, FastEngineCapacities>();
   const capacities = new Map<string, FastEngineCapacities>();
   for (const c of configurations) {
     const id = c.workload.identity.id;
-    if (capacities.has(id)) continue;
-    const splitsUsed = configurations.filter((d) => d.workload.identity.id === id).map(splitOf);
-    capacities.set(id, capacitiesForSplits(c.workload.workload, splitsUsed));
+    if (!sizes.has(id)) sizes.set(id, capacitiesForSplits(c.workload.workload, configurations.filter((d) => d.workload.identity.id === id).map(splitOf)));
+    const key = capacityKey(c);
+    if (!capacities.has(key)) capacities.set(key, c.risk === undefined ? sizes.get(id)! : { ...sizes.get(id)!, risk: resolveRisk(c.risk.rules, c.workload.workload.symbols) });
   }
   const traces = new ReferenceTraceCache();
   const logBuffers = new EventLogBuffers();
@@ -180,7 +188,7 @@ export async function runComparison(designConfigurations: readonly Configuration
       const split = splitOf(c);
       const outcome = await runOnce({
         design: c.design, params: c.params, workload: c.workload, split, mode: c.mode, rate: c.rate, warmup: warmups[at]!,
-        capacities: capacities.get(c.workload.identity.id)!,
+        capacities: capacities.get(capacityKey(c))!,
         onProgress: (done, all) => progress.update(done, all),
         logBuffers,
         ...(c.journal === undefined ? {} : {
@@ -192,7 +200,10 @@ export async function runComparison(designConfigurations: readonly Configuration
       });
       const matched = c.design === HARNESS_FLOOR
         ? checkCompletions(split, outcome.logs)
-        : checkEquivalence({ workload: c.workload.workload, workloadKey: c.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces });
+        : checkEquivalence({
+          workload: c.workload.workload, workloadKey: c.workload.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces,
+          ...(c.risk === undefined ? {} : { risk: c.risk }),
+        });
       logBuffers.give(outcome.logs);
       const journalCheck = outcome.journal?.check;
       const equivalence = journalCheck === undefined || journalCheck.ok || !matched.ok ? matched : { ...matched, ok: false, failure: journalCheck.failure };
@@ -209,7 +220,7 @@ export async function runComparison(designConfigurations: readonly Configuration
     }
   }
   progress.end();
-  const summarised = configurations.map((c, i) => summarise(c, warmups[i]!, capacities.get(c.workload.identity.id)!, repetitions[i]!));
+  const summarised = configurations.map((c, i) => summarise(c, warmups[i]!, capacities.get(capacityKey(c))!, repetitions[i]!));
   const results = summarised.map((r) => ({ ...r, summary: { ...r.summary, ratioToInline: ratioToInline(r, summarised) } }));
   return {
     runs: results.slice(0, designConfigurations.length),
@@ -266,6 +277,7 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
   const merged = mergeEncoded(reps.map((r) => r.histogram));
   return {
     ...(c.journal === undefined ? {} : { journal: c.journal }),
+    ...(c.risk === undefined ? {} : { risk: c.risk.name }),
     id: configurationId(c),
     engine: c.design.name,
     params: c.params,
@@ -274,7 +286,8 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
     mode: c.mode,
     offeredRate: c.rate,
     warmupPerProducer,
-    coreCapacities: capacities,
+    // The sizes only: the rules are named by `risk`, not copied per symbol into every run.
+    coreCapacities: { maxOrders: capacities.maxOrders, maxSymbols: capacities.maxSymbols, ladderTicks: capacities.ladderTicks, maxEventsPerCommand: capacities.maxEventsPerCommand },
     repetitions: reps,
     summary: {
       throughput: { median: median(throughputs), min: Math.min(...throughputs), max: Math.max(...throughputs) },
@@ -297,7 +310,7 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
 /** Median throughput over inline's on the same workload, mode, rate and journal mode; null when inline did not run there. */
 function ratioToInline(run: RunResult, all: readonly RunResult[]): number | null {
   const inline = all.find((r) => r.engine === 'inline' && r.workload === run.workload && r.mode === run.mode && r.offeredRate === run.offeredRate &&
-    r.journal?.mode === run.journal?.mode);
+    r.journal?.mode === run.journal?.mode && r.risk === run.risk);
   if (inline === undefined || inline.summary.throughput.median === 0) return null;
   return run.summary.throughput.median / inline.summary.throughput.median;
 }

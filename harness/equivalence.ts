@@ -24,6 +24,7 @@ import { eventLogViews, isCompletion } from './event-log.ts';
 import type { ReferenceTrace, ReferenceTraceCache } from './reference-trace.ts';
 import type { EquivalenceVerdict } from './results-schema.ts';
 import type { WorkloadSplit } from './split.ts';
+import type { NamedRisk } from '../risk/rules.ts';
 
 export interface EquivalenceInput {
   readonly workload: Workload;
@@ -34,6 +35,8 @@ export interface EquivalenceInput {
   readonly logs: readonly EventLogData[];
   readonly run: SequencedRun;
   readonly traces: ReferenceTraceCache;
+  /** The risk rules the design ran under (the reference replays with the same); absent: none. */
+  readonly risk?: NamedRisk;
 }
 
 class Mismatch extends Error {}
@@ -48,7 +51,9 @@ export function checkEquivalence(input: EquivalenceInput): EquivalenceVerdict {
       throw new Mismatch(`the design reported ${run.bookHashes.length} book hashes for ${run.sequences.length} sequences`);
     }
     for (let s = 0; s < run.sequences.length; s++) {
-      const trace = input.traces.trace(input.workloadKey, input.workload, run.sequences[s]!);
+      const trace = input.risk === undefined
+        ? input.traces.trace(input.workloadKey, input.workload, run.sequences[s]!)
+        : input.traces.trace(`${input.workloadKey}|risk=${input.risk.name}`, input.workload, run.sequences[s]!, input.risk.rules);
       compareEvents(input, delivered, trace, s, firstSequence);
       events += trace.events;
       if (run.bookHashes[s] !== trace.bookHash) {

@@ -78,8 +78,9 @@ export function harnessOverheadOf(workload: string, inlineThroughputs: readonly 
 export async function measureHarnessOverhead(runs: readonly RunResult[], workloads: readonly PreparedWorkload[]): Promise<HarnessOverhead[]> {
   const figures: HarnessOverhead[] = [];
   for (const run of runs) {
-    // Without a journal: a journaled run measures the disk as well, which the core alone does not touch.
-    if (run.engine !== 'inline' || run.mode !== 'closed' || run.journal !== undefined) continue;
+    // Without a journal (a journaled run measures the disk as well, which the core alone does not touch) and without
+    // risk rules (the core alone runs without them).
+    if (run.engine !== 'inline' || run.mode !== 'closed' || run.journal !== undefined || run.risk !== undefined) continue;
     const workload = workloads.find((w) => w.identity.id === run.workload);
     if (workload === undefined) throw new Error(`harness overhead: workload ${run.workload} of ${run.id} is not among the inputs`);
     const core: CoreAloneReport[] = [];

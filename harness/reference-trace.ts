@@ -8,6 +8,7 @@ import { ReferenceEngine } from '../engines/reference.ts';
 import { encodeEventRecord, EVENT_BYTES } from '../engines/event-record.ts';
 import type { MatchEvent } from '../engines/types.ts';
 import type { Workload } from '../workloads/workload.ts';
+import type { RiskRules } from '../risk/rules.ts';
 import { NO_SYMBOL } from '../workloads/workload.ts';
 
 export interface ReferenceTrace {
@@ -22,8 +23,8 @@ export interface ReferenceTrace {
   readonly bookHash: string;
 }
 
-/** Replays `sequence` (workload indexes) through a fresh reference engine. */
-export function referenceTrace(workload: Workload, sequence: Int32Array): ReferenceTrace {
+/** Replays `sequence` (workload indexes) through a fresh reference engine applying `rules`. */
+export function referenceTrace(workload: Workload, sequence: Int32Array, rules: RiskRules | null = null): ReferenceTrace {
   const symbolIndex = new Map<string, number>();
   workload.symbols.forEach((s, i) => symbolIndex.set(s, i));
   let buffer = new ArrayBuffer(Math.max(1024, sequence.length * 2) * EVENT_BYTES);
@@ -44,7 +45,7 @@ export function referenceTrace(workload: Workload, sequence: Int32Array): Refere
     if (sym === undefined) throw new Error(`reference engine emitted symbol ${JSON.stringify(e.sym)}, which is not in the workload's table`);
     encodeEventRecord(bytes, words, f64, n++, e, sym);
   };
-  const engine = new ReferenceEngine();
+  const engine = new ReferenceEngine(rules);
   const eventStart = new Int32Array(sequence.length + 1);
   for (let j = 0; j < sequence.length; j++) {
     eventStart[j] = n;
@@ -64,7 +65,8 @@ export class ReferenceTraceCache {
     this.#keep = keepPerWorkload;
   }
 
-  trace(workloadKey: string, workload: Workload, sequence: Int32Array): ReferenceTrace {
+  /** `workloadKey` names the workload and the rules (a trace under other rules is another trace). */
+  trace(workloadKey: string, workload: Workload, sequence: Int32Array, rules: RiskRules | null = null): ReferenceTrace {
     let list = this.#byWorkload.get(workloadKey);
     if (list === undefined) {
       list = [];
@@ -72,7 +74,7 @@ export class ReferenceTraceCache {
     }
     const hit = list.find((t) => sameSequence(t.sequence, sequence));
     if (hit !== undefined) return hit;
-    const trace = referenceTrace(workload, sequence.slice());
+    const trace = referenceTrace(workload, sequence.slice(), rules);
     list.unshift(trace);
     if (list.length > this.#keep) list.pop();
     return trace;

@@ -41,6 +41,7 @@ export function runLabel(run: RunResult, file: ResultsFile): string {
     const snapshots = run.journal?.snapshotEvery === undefined ? '' : '+snapshots';
     parts.push(`journal=${run.journal?.mode ?? 'none'}${snapshots}${standby}`);
   }
+  if (sameEngine.some((r) => r.risk !== undefined)) parts.push(run.risk === undefined ? 'no risk rules' : `risk=${run.risk}`);
   return parts.join(' ');
 }
 

@@ -17,6 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { floorOf, TAIL_SET_BY_FLOOR, tailSetBy } from './floor.ts';
+import { riskCosts } from './risk-cost.ts';
 import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult } from './results-schema.ts';
 import { checkLoadtestFile, isLoadtestFile, loadtestCharts, loadtestTable, type LoadtestFile } from '../server/loadtest-results.ts';
 import { chartsFor, formatRate, HARNESS_FLOOR_LABEL, MACHINE_FLOOR_LABEL, runLabel, workloadName, type Chart, type ChartTable } from './report-charts.ts';
@@ -152,6 +153,7 @@ ${
 <h3>Summary</h3>
 ${table(summaryTable(file))}
 ${harnessOverheadSection(file)}
+${riskCostSection(file)}
 ${floorSection(file)}
 ${figures.length > 0 ? figures.join('\n') : '<p class="missing">These results contain no measured repetitions to chart.</p>'}
 ${missingNotes(file)}
@@ -175,6 +177,22 @@ function harnessOverheadSection(file: ResultsFile): string {
   };
   return `<h3>Harness overhead</h3>
 <p>What the harness itself costs a command: closed-loop <code>inline</code> (fastest repetition) against the fast core alone on the same workload, commands and warm-up. Every design pays it, so it squeezes every design\u2019s ratio to <code>inline</code> towards 1.</p>
+${table(rows)}`;
+}
+
+/** With compare --risk: every design's throughput under the rules over without them (harness/risk-cost.ts). */
+function riskCostSection(file: ResultsFile): string {
+  const costs = riskCosts(file.runs);
+  if (costs.length === 0) return '';
+  const rows: ChartTable = {
+    columns: ['Design', 'Workload', 'Producers', 'Load', 'Rules', 'Without rules', 'With rules', 'With \u00f7 without'],
+    rows: costs.map((c) => [
+      c.engine, file.workloads.find((w) => w.id === c.workload)?.name ?? c.workload, c.producers, loadText(c), c.rules,
+      formatRate(c.withoutRules), formatRate(c.withRules), c.ratio.toFixed(3),
+    ]),
+  };
+  return `<h3>Risk-check cost</h3>
+<p>Median throughput of each configuration with the pre-trade risk rules and the circuit breaker on, over the same configuration without them, measured interleaved in this session. Both are checked against the reference engine applying the same rules.</p>
 ${table(rows)}`;
 }
 

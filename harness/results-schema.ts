@@ -126,6 +126,8 @@ export interface RunResult {
   readonly summary: RunSummary;
   /** The journal mode of the run (journal/journal-mode.ts); absent: none (files before the journal have none). */
   readonly journal?: JournalRunSettings;
+  /** Name of the risk rules the run applied (compare --risk, the rule file's base name); absent: none. */
+  readonly risk?: string;
 }
 
 export interface JournalRunSettings {

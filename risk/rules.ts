@@ -50,6 +50,12 @@ export interface RiskRules {
   readonly breaker: BreakerTiming | null;
 }
 
+/** Rules with the name results and reports show them by (the rule file's base name). */
+export interface NamedRisk {
+  readonly name: string;
+  readonly rules: RiskRules;
+}
+
 /** The reference window is kept as this many equal sub-windows of windowUs / BREAKER_SUBWINDOWS each. */
 export const BREAKER_SUBWINDOWS = 10;
 export const DEFAULT_BAND_PERCENT = 5;
