@@ -9,10 +9,14 @@ import { designByName, resolveParams } from '../engines/designs.ts';
 import { EV_F64_QTY, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
 import { checkEquivalence } from '../harness/equivalence.ts';
 import { eventLogViews, isCompletion, type EventLogData } from '../harness/event-log.ts';
-import { type PreparedWorkload, preparePreset } from '../harness/prepared-workload.ts';
+import { type PreparedWorkload, preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
 import { ReferenceTraceCache } from '../harness/reference-trace.ts';
 import { runOnce, type RunOutcome } from '../harness/run.ts';
 import { splitWorkload, type WorkloadSplit } from '../harness/split.ts';
+import { capacitiesForSplits } from '../harness/capacity.ts';
+import { ReferenceEngine } from '../engines/reference.ts';
+import { parseRiskRules } from '../risk/rules.ts';
+import { generateWorkload } from '../workloads/generator.ts';
 
 interface Recorded {
   readonly prepared: PreparedWorkload;
@@ -150,4 +154,43 @@ describe('equivalence checker, two producers (mutex)', () => {
     const verdict = check(r, [{ buffer: joined.buffer, length: moved.length + 1 }, log1]);
     expect(verdict.failure).toMatch(/producer 0 received the completion of command \d+, which producer 1 submitted/);
   });
+});
+
+describe('equivalence under risk rules and the breaker, every design', () => {
+  // Tight rules on the sweep preset with a clock before every command (1 ms apart): collar and quantity rejects,
+  // band stops, limit states, pauses and resumes all happen within the run.
+  const rules = parseRiskRules({
+    symbols: { '*': { maxQty: 400, collarPercent: 0.3 } },
+    owners: { maxOpenOrders: 20 },
+    breaker: { bandPercent: 0.05, windowSeconds: 1, limitStateSeconds: 1, pauseSeconds: 1 },
+  }, 'test rules');
+  const risk = { name: 'tight', rules };
+  const workload = generateWorkload({ preset: 'sweep', seed: 7, count: 6000, clockEvery: 1 });
+  const prepared = prepareWorkload(workload, 'sweep-clocked', 'sweep', { kind: 'preset', preset: 'sweep', seed: 7, count: 6000 });
+
+  it('the rules fire on this workload: the reference emits every breaker event and risk reject', () => {
+    const seen = new Set<string>();
+    const engine = new ReferenceEngine(rules);
+    for (let i = 0; i < workload.count; i++) engine.process(workload.command(i), i, (e) => seen.add(e.ev === 'rejected' || e.ev === 'cancelled' ? `${e.ev}:${e.reason}` : e.ev));
+    for (const kind of ['limit', 'halted', 'resumed', 'cancelled:band', 'rejected:halted', 'rejected:risk_price_band', 'rejected:risk_max_qty', 'rejected:risk_max_open_orders']) {
+      expect(seen, kind).toContain(kind);
+    }
+  });
+
+  for (const [design, producers] of [['inline', 1], ['mutex', 2], ['channel', 2], ['disruptor', 2], ['sharded', 2]] as const) {
+    it(`${design} with ${producers} producer(s) matches the reference under the same rules, and the check tells the rules apart`, async () => {
+      const split = splitWorkload(prepared.shared.records, workload.count, producers, 'order');
+      const d = designByName(design);
+      const params = resolveParams(d, d.params.some((p) => p.name === 'wait') ? { wait: 'spin-then-wait' } : {});
+      const outcome = await runOnce({
+        design: d, params, workload: prepared, split, mode: 'closed', rate: null, warmup: 100, capacities: capacitiesForSplits(workload, [split], rules),
+      });
+      const input = { workload: prepared.workload, workloadKey: prepared.identity.hash, split, logs: outcome.logs, run: outcome.sequenced, traces: new ReferenceTraceCache() };
+      const verdict = checkEquivalence({ ...input, risk });
+      expect(verdict.failure).toBeNull();
+      expect(verdict.ok).toBe(true);
+      // The same run judged as if no rules applied: the reference then trades where the design refused.
+      expect(checkEquivalence(input).ok).toBe(false);
+    });
+  }
 });
