@@ -54,10 +54,22 @@ export class CoreRisk {
     this.ownerMask = layout.hashSlots - 1;
   }
 
-  /** Writes the rules and clears all state (a core's `initialize`). */
+  /** Clears all state and writes the rules (a core's `initialize`). */
   initialize(rules: ResolvedRisk): void {
+    this.global.fill(0);
+    this.symbol.fill(0);
+    for (let sym = 0; sym < this.maxSymbols; sym++) {
+      for (let k = 0; k < BREAKER_SUBWINDOWS; k++) this.symbol[sym * RISK_SYMBOL_F64S + RS_BUCKETS + 3 * k] = -1;
+    }
+    this.orderOwner.fill(NaN);
+    this.ownerKey.fill(0);
+    this.ownerCount.fill(0);
+    this.configure(rules);
+  }
+
+  /** Writes the rules, keeping all state (prices, breaker states, open orders): a restart under changed rules. */
+  configure(rules: ResolvedRisk): void {
     const g = this.global;
-    g.fill(0);
     writeLimits(g, RG_DEFAULTS, rules.defaults);
     g[RG_MAX_OPEN_ORDERS] = rules.maxOpenOrders;
     if (rules.breaker !== null) {
@@ -65,12 +77,10 @@ export class CoreRisk {
       g[RG_WINDOW_US] = rules.breaker.windowUs;
       g[RG_LIMIT_STATE_US] = rules.breaker.limitStateUs;
       g[RG_PAUSE_US] = rules.breaker.pauseUs;
+    } else {
+      g[RG_BREAKER_ON] = 0;
     }
-    this.symbol.fill(0);
     for (let sym = 0; sym < this.maxSymbols; sym++) this.setLimits(sym, rules.bySymbol[sym] ?? rules.defaults);
-    this.orderOwner.fill(NaN);
-    this.ownerKey.fill(0);
-    this.ownerCount.fill(0);
   }
 
   /** The rules as written (for a core attached to an existing region). */
@@ -86,12 +96,11 @@ export class CoreRisk {
     };
   }
 
-  /** Sets one symbol's limits and its starting reference (a symbol the core's user learned after creation). */
+  /** Sets one symbol's limits; a symbol with no breaker reference yet takes its configured referencePrice. */
   setLimits(sym: number, limits: SymbolLimits): void {
     const r = sym * RISK_SYMBOL_F64S;
     writeLimits(this.symbol, r, limits);
-    this.symbol[r + RS_REFERENCE] = limits.referencePrice;
-    for (let k = 0; k < BREAKER_SUBWINDOWS; k++) this.symbol[r + RS_BUCKETS + 3 * k] = -1;
+    if (this.symbol[r + RS_REFERENCE] === 0) this.symbol[r + RS_REFERENCE] = limits.referencePrice;
   }
 
   /**

@@ -46,10 +46,10 @@ import {
   HEADER_BYTES, layoutFor, RISK_SYMBOL_F64S, RS_LIMIT_EDGE, RS_LIMIT_SIDE, RS_STATE, RS_UNTIL,
 } from './fast-core-layout.ts';
 import { CoreRisk } from './fast-core-risk.ts';
-import { NO_LIMITS, type SymbolLimits } from '../risk/rules.ts';
+import { NO_LIMITS, type ResolvedRisk, type SymbolLimits } from '../risk/rules.ts';
 import type { FastCoreCapacities, FastCoreLayout } from './fast-core-layout.ts';
 import {
-  F64_TS, OP_CANCEL, OP_CLOCK, OP_MODIFY, OP_NEW, OP_REDUCE, NO_SYMBOL, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_IOC,
+  F64_TS, OP_CANCEL, OP_CLOCK, OP_INVALID, OP_MODIFY, OP_NEW, OP_REDUCE, NO_SYMBOL, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_IOC,
   TYPE_LIMIT, TYPE_MARKET,
 } from '../workloads/workload.ts';
 
@@ -362,6 +362,7 @@ export class FastCore {
     const op = recordBytes[b]!;
     if (op === OP_CLOCK) return this.clock(recordF64[f + F64_TS]!, seq);
     const sym = (recordBytes[b + 4]! | (recordBytes[b + 5]! << 8) | (recordBytes[b + 6]! << 16) | (recordBytes[b + 7]! << 24)) >>> 0;
+    if (sym === NO_SYMBOL && op === OP_INVALID) return this.rejectUnnamed(recordF64[f + 1]!, seq);
     if (sym >= this.maxSymbols) {
       throw new CoreCapacityError('symbols', `fast core: record ${index} (seq ${seq}) has symbol index ${sym}, outside maxSymbols = ${this.maxSymbols}`);
     }
@@ -472,6 +473,12 @@ export class FastCore {
     this.risk?.setLimits(sym, limits);
   }
 
+  /** Replaces the rules of a core that has a risk region, keeping its state (a restart under changed rules). */
+  configureRisk(rules: ResolvedRisk): void {
+    if (this.risk === null) throw new Error('fast core: configureRisk on a core created without risk rules (it has no risk region)');
+    this.risk.configure(rules);
+  }
+
   /** Throws unless the event output has room for at least the first event of the command at `seq`. */
   private needEventRoom(seq: number): void {
     if (this.outCursor < this.outCapacity) return;
@@ -481,6 +488,15 @@ export class FastCore {
         ? `fast core: no event output region before seq ${seq} (call setEventOutput first)`
         : `fast core: event output full (${this.outCapacity} records) before seq ${seq}`,
     );
+  }
+
+  /** An invalid command naming no symbol (a client's refused clock, say): rejected `invalid_command`, sym "". */
+  private rejectUnnamed(id: number, seq: number): number {
+    this.needEventRoom(seq);
+    this.cmd[CMD_SEQ] = seq;
+    this.cmd[CMD_ID] = id;
+    this.reject(NO_SYMBOL, REASON_INVALID_COMMAND);
+    return 1;
   }
 
   /** A clock: the engine's time becomes `ts`, or (not a safe integer, or behind) a reject naming no symbol. */
@@ -1097,6 +1113,11 @@ export class FastCore {
   }
 
   // ── reading the books (cold paths: hashes, snapshots, tests) ─────────────────────────────────────────────────
+
+  /** Engine time, µs: the last accepted clock's ts. */
+  get time(): number {
+    return this.headerF64[HDR_F64_TIME]!;
+  }
 
   get liveOrders(): number {
     return this.header[HDR_LIVE_ORDERS]!;

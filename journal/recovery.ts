@@ -31,6 +31,7 @@
  * - `onEvent(event, shard)` receives every event of every replayed command in order, each `seq` its journal sequence
  *   number; events of commands the snapshot covers are not produced again.
  */
+import { resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
@@ -39,7 +40,7 @@ import type { FastCoreCapacities } from '../engines/fast-core-layout.ts';
 import { CoreCapacityError, FastCore } from '../engines/fast-core.ts';
 import { defaultLadderTicks } from '../engines/fast.ts';
 import type { MatchEvent } from '../engines/types.ts';
-import { NO_SYMBOL, OFF_SYM, OP_CLOCK, RECORD_BYTES } from '../workloads/workload.ts';
+import { NO_SYMBOL, OFF_SYM, OP_CLOCK, OP_INVALID, RECORD_BYTES } from '../workloads/workload.ts';
 import { FRAME_HEADER_BYTES, JOURNAL_RECORD_BYTES, JournalFormatError, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION, sequenceOfSegmentName } from './format.ts';
 import {
   commandRecordIndex, commandRecordViews, readJournalInPlace, readSegmentHeader, segmentFiles, truncateTornTail, type InPlaceScan,
@@ -70,6 +71,11 @@ export interface RecoveryOptions {
   readonly ignoreSnapshots?: boolean;
   /** Every event of every replayed command, in order; `shard` is the shard index (0 for a single journal). */
   readonly onEvent?: (event: MatchEvent, shard: number) => void;
+  /**
+   * The risk rules and breaker the journal was written under (serve --risk): the replay applies them, as the engine
+   * did. A snapshot holds its core's rules; one taken with rules cannot seed a replay without, nor the reverse.
+   */
+  readonly rules?: RiskRules | null;
 }
 
 export interface RecoveryTimings {
@@ -213,12 +219,23 @@ function recoverJournal(dir: string, shard: number, options: RecoveryOptions): R
   }
   let symbols: readonly string[];
   let core: FastCore;
+  const rules = options.rules ?? null;
   if (snapshot !== undefined) {
     symbols = snapshot.symbols;
     core = snapshot.core;
+    if ((core.capacities.risk !== undefined) !== (rules !== null)) {
+      throw new JournalFormatError(
+        `${snapshot.file}: this snapshot's core was taken ${rules === null ? 'with' : 'without'} risk rules, and the recovery runs ${rules === null ? 'without' : 'with'} them: ` +
+          'recover under the rules the journal was written with (serve --risk), or ignore the snapshots',
+      );
+    }
+    if (rules !== null) core.configureRisk(resolveRisk(rules, symbols));
   } else {
     symbols = files.length === 0 ? [] : readSegmentHeader(join(dir, files[0]!)).symbols;
-    core = FastCore.create(defaultRecoveryCapacities(symbols.length, options.capacities));
+    core = FastCore.create({
+      ...defaultRecoveryCapacities(symbols.length, options.capacities),
+      ...(rules === null ? {} : { risk: resolveRisk(rules, symbols) }),
+    });
   }
   const sessions = snapshot?.sessions ?? new Map<number, number>();
   const outputRecords = Math.min(core.capacities.maxOrders + 2, MAX_OUTPUT_RECORDS);
@@ -245,7 +262,8 @@ function recoverJournal(dir: string, shard: number, options: RecoveryOptions): R
     for (let k = skip; k < count; k++) {
       const sym = u32[(at + OFF_SYM) >> 2]!;
       // A clock names no book (NO_SYMBOL); the op is the record's first byte, the low byte of its first word.
-      if (sym >= symbolCount && !(sym === NO_SYMBOL && (u32[at >> 2]! & 0xff) === OP_CLOCK)) throw recordError(segment, at, `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`);
+      // A clock names no symbol, nor does a client's refused clock (journaled as an invalid command).
+      if (sym >= symbolCount && !(sym === NO_SYMBOL && ((u32[at >> 2]! & 0xff) === OP_CLOCK || (u32[at >> 2]! & 0xff) === OP_INVALID))) throw recordError(segment, at, `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`);
       const clientSequence = f64[(at + REC_OFF_CLIENT_SEQUENCE) >> 3]!;
       if (!(clientSequence >= 1 && clientSequence <= Number.MAX_SAFE_INTEGER && Math.floor(clientSequence) === clientSequence)) {
         throw recordError(segment, at + REC_OFF_CLIENT_SEQUENCE, `field 'client sequence' is ${clientSequence}, expected an integer ≥ 1`);

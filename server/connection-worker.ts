@@ -31,7 +31,7 @@ import { designByName } from '../engines/designs.ts';
 import type { EventSink, SharedWorkload } from '../engines/engine.ts';
 import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import type { FastCoreCapacities } from '../engines/fast-core-layout.ts';
-import { NO_SYMBOL, OP_CLOCK, RECORD_BYTES, writeRecord } from '../workloads/workload.ts';
+import { NO_SYMBOL, OP_CLOCK, OP_INVALID, RECORD_BYTES, writeRecord } from '../workloads/workload.ts';
 import {
   ACK_FRAME_BYTES, encodeAck, encodeError, encodeEvent, encodeWelcome, ERR_ENGINE_FAILED, ERR_RESEND_UNAVAILABLE, ERR_SESSION_AHEAD,
   ERR_SESSION_BUSY, EVENT_FRAME_BYTES, FRAME_COMMAND, FRAME_HELLO, FRAME_NONE, frameBytes, FRAME_ERROR, FRAME_WELCOME, FrameReader, ProtocolError,
@@ -61,6 +61,8 @@ export interface ConnectionWorkerTask {
   readonly clockEveryMs: number;
   /** Its interval while no command arrives, ms. */
   readonly idleClockMs: number;
+  /** No injected clock is behind this engine time (µs): the recovered engine's. */
+  readonly clockFromUs: number;
 }
 
 export type ConnectionWorkerMessage =
@@ -330,6 +332,9 @@ function readFrames(connection: Connection): void {
           continue;
         }
         records.set(reader.bytes.subarray(reader.recordOffset, reader.recordOffset + RECORD_BYTES), slot * RECORD_BYTES);
+        // Time is the server's (its clock injector): a client's clock would move every symbol's breaker. It becomes an
+        // invalid command, journaled and answered `rejected` invalid_command like any other bad command.
+        if (records[slot * RECORD_BYTES] === OP_CLOCK) writeRecord(records, arenaView, arenaF64, slot, OP_INVALID, NO_SYMBOL, NaN, 0, 0, 0, NaN, NaN, NaN);
         senderSessions[slot] = connection.session;
         senderSequences[slot] = reader.clientSequence;
         if (!producer.trySubmit(slot)) {
@@ -379,7 +384,7 @@ const arenaView = new DataView(task.workload.records);
 const arenaF64 = new Float64Array(task.workload.records);
 let commandsSinceClock = 0;
 let clocksInjected = 0;
-let lastClockTs = 0;
+let lastClockTs = task.clockFromUs;
 let lastClockAt = 0;
 
 /** Submits a clock at this wall time (see the header): skipped while idle, when the arena is full or the design busy. */

@@ -1,6 +1,6 @@
 /**
  * `npm run serve -- --design NAME [--producers P] [--param k=v ...] [--journal MODE] [--dir DIR] [--port N]
- * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T]
+ * [--snapshot-every N] [--symbols-from WORKLOAD] [--capacity N] [--max-orders N] [--group-commands N] [--group-wait-us T] [--risk FILE]
  * [--http-port N [--keys FILE] [--access-log FILE] [--http-max-connections N] [--http-headers-timeout-ms T]]`:
  * one design as a long-running engine process on 127.0.0.1, speaking the wire protocol (server/protocol.ts).
  *
@@ -36,6 +36,7 @@
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
+import { loadRiskRules, resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -110,6 +111,7 @@ const SPEC: CommandSpec = {
     'access-log': { type: 'string', value: 'FILE', description: 'append one line per REST request (time, key id, method, route, status, µs) to FILE' },
     'http-max-connections': { type: 'string', value: 'N', description: `most HTTP connections open at once; one more is answered 503 (default ${DEFAULT_MAX_CONNECTIONS})` },
     'http-headers-timeout-ms': { type: 'string', value: 'T', description: `a request's headers must all arrive within T ms, else 408 and close (default ${DEFAULT_HEADERS_TIMEOUT_MS})` },
+    risk: { type: 'string', value: 'FILE', description: 'pre-trade risk rules and the circuit breaker (README "Risk rules and the breaker"); a restart recovers under the rules it is given, which must be the journal\'s' },
     'hash-every': { type: 'string', value: 'N', description: `a primary sends its book hash every N sequence numbers for the standby to check (default ${DEFAULT_HASH_EVERY}; 0: never)` },
   },
 };
@@ -229,8 +231,17 @@ async function main(): Promise<void> {
   if ([keysFile, accessLogFile, maxConnections, headersTimeoutMs].some((v) => v !== undefined) && httpPort === undefined) {
     throw new UsageError(SPEC.command, '--keys, --access-log, --http-max-connections and --http-headers-timeout-ms are the REST API\'s: give --http-port too');
   }
-  // Read before anything starts, so that a bad key file stops serve with its file and field at once.
+  // Read before anything starts, so that a bad key or rule file stops serve with its file and field at once.
   const keys = keysFile === undefined ? undefined : KeyRing.load(keysFile);
+  const riskFile = args.string('risk');
+  let rules: RiskRules | null = null;
+  if (riskFile !== undefined) {
+    try {
+      rules = loadRiskRules(riskFile);
+    } catch (error) {
+      throw new UsageError(SPEC.command, `--risk: ${(error as Error).message}`);
+    }
+  }
   const snapshotEvery = args.integer('snapshot-every', 1, 2 ** 40) ?? 0;
   if (snapshotEvery > 0 && mode === 'none') throw new UsageError(SPEC.command, '--snapshot-every needs a journal (--journal async|group|sync --dir DIR): a snapshot covers only what the journal holds');
   const replicateToFlag = args.string('replicate-to');
@@ -261,7 +272,7 @@ async function main(): Promise<void> {
   const freshSymbols = async (): Promise<readonly string[]> => (await resolveWorkload(args.string('symbols-from') ?? DEFAULT_SYMBOLS_FROM)).symbols;
   if (isStandby) {
     const follower = followAsStandby({
-      dir: dir!, design: design.name, symbols: holdsJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery, snapshotAtStop: true,
+      dir: dir!, design: design.name, symbols: holdsJournal(dir!) ? [] : await freshSymbols(), maxOrders, mode, port: listenReplication!, missedHeartbeats, snapshotEvery, snapshotAtStop: true, rules,
       log: (line) => process.stderr.write(`${line}\n`), onListening: (p) => process.stdout.write(`${STANDBY_PREFIX}127.0.0.1:${p}\n`),
       onError: (error) => {
         process.stderr.write(`serve: ${error.message}\n`);
@@ -285,7 +296,7 @@ async function main(): Promise<void> {
     epoch = promotion.epoch;
     replicationListener = promotion.listener;
   } else if (dir !== null && holdsJournal(dir)) {
-    const recovery: Recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders } });
+    const recovery: Recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders }, rules });
     start = { symbols: recovery.shards[0]!.symbols, shards: recovery.shards };
     recovered = true;
     const t = recovery.timings;
@@ -295,7 +306,11 @@ async function main(): Promise<void> {
   }
   const symbols = start.symbols;
   const coreCapacities = start.shards[0]?.core.capacities ?? { maxOrders, maxSymbols: Math.max(1, symbols.length), ladderTicks: defaultLadderTicks(Math.max(1, symbols.length)) };
-  const capacities: FastEngineCapacities = { ...coreCapacities, maxEventsPerCommand: Math.min(coreCapacities.maxOrders + 2, 1 << 16) };
+  const { risk: _recoveredRules, ...coreSizes } = coreCapacities;
+  const capacities: FastEngineCapacities = {
+    ...coreSizes, maxEventsPerCommand: Math.min(coreCapacities.maxOrders + 2, 1 << 16),
+    ...(rules === null ? {} : { risk: resolveRisk(rules, symbols) }),
+  };
 
   const workload: SharedWorkload = { symbols, records: new SharedArrayBuffer(capacity * RECORD_BYTES), count: capacity };
   const session = design.start({ workload, producers, params, capacities });
@@ -311,6 +326,8 @@ async function main(): Promise<void> {
     start.shards.forEach((shard, k) => {
       const n = shard.core.layout.totalBytes;
       new Uint8Array(cores[k]!.buffer, cores[k]!.byteOffset, n).set(new Uint8Array(shard.core.buffer, shard.core.byteOffset, n));
+      // The copy carried the recovered rules; the ones this start was given apply from here on.
+      if (rules !== null) cores[k]!.configureRisk(resolveRisk(rules, symbols));
       for (const [id, last] of shard.sessions) {
         const slot = table.slotOf(id);
         table.setLastApplied(slot, Math.max(table.lastApplied(slot), last));
@@ -383,8 +400,12 @@ async function main(): Promise<void> {
     const { init, transfer } = session.producerInit(p);
     const task: ConnectionWorkerTask = {
       design: design.name, init, workload, port, producer: p, slotFrom: p * perProducer, slotTo: (p + 1) * perProducer, ...senders,
-      durable: replicator?.durable ?? journaller?.durable ?? null, sessionTable: table.buffers, appliedAhead, journalDirs, coreCapacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
+      durable: replicator?.durable ?? journaller?.durable ?? null, sessionTable: table.buffers, appliedAhead, journalDirs,
+      // The rules this start applies, too: a resend replays the journal through a core of these capacities.
+      coreCapacities: capacities, maxEventsPerCommand: capacities.maxEventsPerCommand,
       clockEveryMs: p === 0 ? clockEveryMs : 0, idleClockMs: IDLE_CLOCK_MS,
+      // A recovered engine's time may be ahead of this machine's clock (it stepped back): never inject behind it.
+      clockFromUs: Math.max(0, ...cores.map((core) => core.time)),
     };
     const worker = new Worker(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
     workers.push(worker);

@@ -30,6 +30,7 @@
  * sequence SEQ (a deliberately corrupted standby: its book differs from the primary's from there), so the hash check
  * can be seen to fire. Unset, nothing changes.
  */
+import { resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -83,6 +84,8 @@ export interface StandbyOptions {
   readonly snapshotEvery: number;
   /** Snapshot every shard at `stop` (serve's SIGTERM does; a benchmark's standby need not). */
   readonly snapshotAtStop: boolean;
+  /** The risk rules the primary applies (serve --risk): the standby's cores apply the same. */
+  readonly rules?: RiskRules | null;
   readonly log: (line: string) => void;
   /** Printed once the replication port listens. */
   readonly onListening: (port: number) => void;
@@ -113,8 +116,8 @@ interface Shard {
   readonly pendingSnapshots: Array<{ sequence: number; core: Uint8Array; sessions: Map<number, number> }>;
 }
 
-function freshCore(symbols: readonly string[], maxOrders: number): FastCore {
-  return FastCore.create(defaultRecoveryCapacities(symbols.length, { maxOrders }));
+function freshCore(symbols: readonly string[], maxOrders: number, rules: RiskRules | null): FastCore {
+  return FastCore.create({ ...defaultRecoveryCapacities(symbols.length, { maxOrders }), ...(rules === null ? {} : { risk: resolveRisk(rules, symbols) }) });
 }
 
 function withOutput(core: FastCore): FastCore {
@@ -130,7 +133,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
   let shards: Shard[] = [];
   let epoch: Epoch | undefined = readEpoch(dir);
   if (holdsJournal(dir)) {
-    const recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders: options.maxOrders } });
+    const recovery = recover(dir, { truncateTornTail: true, capacities: { maxOrders: options.maxOrders }, rules: options.rules ?? null });
     symbols = recovery.shards[0]!.symbols;
     const dirs = journalDirectories(dir).dirs;
     shards = recovery.shards.map((s, k) => ({
@@ -173,7 +176,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
       for (const name of readdirSync(s.dir)) {
         if (sequenceOfSegmentName(name) !== undefined || name === FSYNC_MARK_FILE || name === 'snapshots') rmSync(join(s.dir, name), { recursive: true, force: true });
       }
-      s.core = withOutput(freshCore(symbols, options.maxOrders));
+      s.core = withOutput(freshCore(symbols, options.maxOrders, options.rules ?? null));
       s.sessions = new Map();
       s.next = 0;
       s.ownHashes.clear();
@@ -248,7 +251,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
     const mine = epoch?.epoch ?? 0;
     if (hello.epoch < mine) return refuse(socket, RERR_FENCED, `standby: this node holds epoch ${mine}, the primary only ${hello.epoch}: that primary is stale and must not take commands`);
     if (shards.length === 0) {
-      shards = shardDirs(hello.journals).map((d) => ({ dir: d, core: withOutput(freshCore(symbols, options.maxOrders)), sessions: new Map(), next: 0, writer: null, ownHashes: new Map(), primaryHashes: new Map(), pendingSnapshots: [] }));
+      shards = shardDirs(hello.journals).map((d) => ({ dir: d, core: withOutput(freshCore(symbols, options.maxOrders, options.rules ?? null)), sessions: new Map(), next: 0, writer: null, ownHashes: new Map(), primaryHashes: new Map(), pendingSnapshots: [] }));
     }
     if (hello.epoch > mine) {
       const past = shards.findIndex((s, k) => s.next > hello.starts[k]!);

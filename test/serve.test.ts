@@ -7,20 +7,22 @@
  * its shard journals (hand-made) without applying anything twice. Nothing here asserts a time.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bookHashOfCores } from '../engines/core-inspect.ts';
 import { ReferenceEngine } from '../engines/reference.ts';
+import { formatEvent, type Command } from '../engines/types.ts';
+import { parseRiskRules } from '../risk/rules.ts';
 import { readJournal } from '../journal/reader.ts';
 import { JOURNAL_RECORD_BYTES, REC_OFF_CLIENT_SEQUENCE, REC_OFF_SESSION } from '../journal/format.ts';
 import { journalDirectories, recover } from '../journal/recovery.ts';
 import { readSnapshot, snapshotFiles } from '../journal/snapshot.ts';
 import { KEEP_SNAPSHOTS } from '../journal/snapshotter-thread.ts';
 import { JournalWriter, SLOW_FSYNC_ENV } from '../journal/writer.ts';
-import { decodeRecord, OFF_SYM, RECORD_BYTES } from '../workloads/workload.ts';
+import { decodeRecord, OFF_SYM, RECORD_BYTES, workloadFromCommands } from '../workloads/workload.ts';
 import { encodeHello, FRAME_ERROR, FRAME_NONE, FRAME_WELCOME, FrameReader } from '../server/protocol.ts';
 import { generateWorkload } from '../workloads/generator.ts';
 import { referenceLines, runSession, startServer, stopAll, stopServer } from './support/engine-server.ts';
@@ -296,4 +298,81 @@ it('sharded after a crash with a gap between its shard journals: the session res
   const reference = new ReferenceEngine();
   for (let i = 0; i < total; i++) reference.process(workload.command(i), i, () => {});
   expect(recover(dir).bookHash).toBe(reference.bookHash());
+});
+
+it('a client\'s clock is refused: journaled as an invalid command, answered rejected invalid_command, time unmoved', async () => {
+  const dir = freshDir();
+  const commands: Command[] = [
+    { op: 'new', sym: 'AAPL', id: 1, side: 'sell', type: 'limit', tif: 'gtc', price: 100, qty: 5 },
+    { op: 'clock', ts: 4_000_000_000_000_000 },
+    { op: 'new', sym: 'AAPL', id: 2, side: 'buy', type: 'limit', tif: 'gtc', price: 100, qty: 2 },
+  ];
+  const own = workloadFromCommands(commands);
+  const symbolsFrom = join(root, 'client-clock.ndjson');
+  writeFileSync(symbolsFrom, commands.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  // --clock-ms 0: the journal holds exactly the client's three commands.
+  const server = await startServer(['--design', 'inline', '--journal', 'sync', '--dir', dir, '--clock-ms', '0', '--symbols-from', symbolsFrom]);
+  const outcome = await runSession(server.port, own, 31, 0, own.count);
+  await stopServer(server, 'SIGTERM');
+  expect(outcome.error).toBeNull();
+  expect(outcome.lines).toStrictEqual([
+    '{"seq":0,"ev":"rested","sym":"AAPL","id":1,"side":"sell","price":100,"qty":5}',
+    '{"seq":1,"ev":"rejected","sym":"","id":0,"reason":"invalid_command"}',
+    '{"seq":2,"ev":"fill","sym":"AAPL","taker":2,"maker":1,"price":100,"qty":2,"side":"buy"}',
+  ]);
+  const journaled: string[] = [];
+  readJournal(dir, (frame) => {
+    for (let j = 0; j < frame.count; j++) {
+      const at = frame.records.byteOffset + j * JOURNAL_RECORD_BYTES;
+      const f64 = new Float64Array(frame.records.buffer.slice(at, at + RECORD_BYTES));
+      journaled.push(decodeRecord(new Uint8Array(f64.buffer), f64, 0, own.symbols).op);
+    }
+  });
+  expect(journaled).toStrictEqual(['new', 'invalid', 'new']);
+});
+
+describe('serve --risk', () => {
+  const rulesFile = join(root, 'rules.json');
+  const commands: Command[] = [
+    { op: 'new', sym: 'AAPL', id: 1, side: 'sell', type: 'limit', tif: 'gtc', price: 1060, qty: 5 },
+    { op: 'new', sym: 'AAPL', id: 2, side: 'buy', type: 'limit', tif: 'gtc', price: 1060, qty: 10 },
+    { op: 'new', sym: 'AAPL', id: 3, side: 'buy', type: 'limit', tif: 'gtc', price: 1060, qty: 1 },
+    // 1160 is inside the collar around the last trade (1060 ± 106), outside the one around referencePrice (1000 ± 100).
+    { op: 'new', sym: 'AAPL', id: 4, side: 'sell', type: 'limit', tif: 'gtc', price: 1160, qty: 1 },
+  ];
+  const own = workloadFromCommands(commands);
+
+  it('applies the rules, and a restart (from its snapshot, then from the journal alone) keeps the risk state', async () => {
+    writeFileSync(rulesFile, JSON.stringify({ symbols: { '*': { maxQty: 8, collarPercent: 10, referencePrice: 1000 } } }));
+    const symbolsFrom = join(root, 'risk-symbols.ndjson');
+    writeFileSync(symbolsFrom, commands.map((c) => JSON.stringify(c)).join('\n') + '\n');
+    const rules = parseRiskRules(JSON.parse(readFileSync(rulesFile, 'utf8')), rulesFile);
+    const expectedLines: string[] = [];
+    const reference = new ReferenceEngine(rules);
+    commands.forEach((c, i) => reference.process(c, i, (e) => expectedLines.push(formatEvent(e))));
+    expect(expectedLines[1]).toContain('risk_max_qty');
+    expect(expectedLines[3]).toContain('"rested"');
+    for (const stop of ['SIGTERM', 'SIGKILL'] as const) {
+      const dir = freshDir();
+      // --clock-ms 0: sequence numbers are the commands' indexes.
+      const args = ['--design', 'disruptor', '--param', 'wait=spin-then-wait', '--journal', 'sync', '--dir', dir, '--clock-ms', '0', '--symbols-from', symbolsFrom, '--risk', rulesFile];
+      const first = await startServer(args);
+      const before = await runSession(first.port, own, 41, 0, 3);
+      // SIGTERM snapshots (the restart starts from a core with its risk region); SIGKILL leaves the journal alone.
+      await stopServer(first, stop);
+      const second = await startServer(args);
+      const after = await runSession(second.port, own, 41, 3, 4);
+      await stopServer(second, 'SIGTERM');
+      expect(before.error, stop).toBeNull();
+      expect(after.error, stop).toBeNull();
+      expect([...before.lines, ...after.lines], stop).toStrictEqual(expectedLines);
+    }
+  });
+
+  it('a bad rule file stops serve with the file and the field', () => {
+    writeFileSync(rulesFile, JSON.stringify({ symbols: { '*': { maxQty: -1 } } }));
+    const run = spawnSync(process.execPath, ['server/serve.ts', '--design', 'inline', '--risk', rulesFile], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`${rulesFile}: symbols["*"].maxQty: must be a positive integer`);
+  });
 });

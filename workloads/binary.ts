@@ -39,7 +39,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { crc32, crc32Combine } from './crc32.ts';
 import {
-  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, NO_SYMBOL, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_CLOCK, OP_MODIFY,
+  F64_ID, F64_OWNER, F64_PRICE, F64_QTY, NO_SYMBOL, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, OP_CLOCK, OP_INVALID, OP_MODIFY,
   OP_NAMES, OP_NEW, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL, TIF_FOK, TIF_GTC, TIF_NONE, TYPE_LIMIT,
   TYPE_MARKET, Workload, type Provenance,
 } from './workload.ts';
@@ -123,7 +123,10 @@ export function recordProblem(bytes: Uint8Array, u32: Uint32Array, f64: Float64A
   const opName = OP_NAMES[op]!;
   if (op === OP_CLOCK) {
     if (sym !== NO_SYMBOL) return `field 'sym': a clock names no symbol, so it must be 0x${NO_SYMBOL.toString(16)}, got ${sym}`;
-  } else if (sym >= symbolCount) return `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`;
+  } else if (sym >= symbolCount && !(op === OP_INVALID && sym === NO_SYMBOL)) {
+    // An invalid command may name no symbol (serve journals a client's refused clock as one).
+    return `field 'sym': symbol index ${sym} is out of range (the symbol table has ${symbolCount} symbols)`;
+  }
   if (op === OP_NEW) {
     if (side !== SIDE_BUY && side !== SIDE_SELL) return `field 'side': code ${side}, expected ${SIDE_BUY} (buy) or ${SIDE_SELL} (sell)`;
     if (type !== TYPE_LIMIT && type !== TYPE_MARKET) return `field 'type': code ${type}, expected ${TYPE_LIMIT} (limit) or ${TYPE_MARKET} (market)`;

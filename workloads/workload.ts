@@ -117,6 +117,8 @@ export function decodeRecord(bytes: Uint8Array, f64: Float64Array, i: number, sy
   const op = bytes[base + OFF_OP]!;
   if (op === OP_CLOCK) return { op: 'clock', ts: f64[i * RECORD_F64S + F64_TS]! };
   const symIndex = bytes[base + OFF_SYM]! | (bytes[base + OFF_SYM + 1]! << 8) | (bytes[base + OFF_SYM + 2]! << 16) | (bytes[base + OFF_SYM + 3]! << 24);
+  // An invalid command may name no symbol (serve turns a client's clock into one).
+  if (op === OP_INVALID && symIndex >>> 0 === NO_SYMBOL) return { op: 'invalid', sym: '', id: f64[i * RECORD_F64S + F64_ID]! };
   const sym = symbols[symIndex >>> 0];
   if (sym === undefined) throw new Error(`record ${i}: symbol index ${symIndex >>> 0} is outside the symbol table of ${symbols.length}`);
   const fb = i * RECORD_F64S;
