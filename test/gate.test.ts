@@ -317,13 +317,13 @@ describe('the baseline commit as a tree', () => {
     const root = resolve(import.meta.dirname, '..');
     const clone = join(scratch, name);
     mkdirSync(clone);
-    for (const dir of ['engines', 'harness', 'journal', 'server', 'workloads']) cpSync(join(root, dir), join(clone, dir), { recursive: true });
+    for (const dir of ['engines', 'harness', 'journal', 'risk', 'server', 'workloads']) cpSync(join(root, dir), join(clone, dir), { recursive: true });
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(clone, file));
     mkdirSync(join(clone, 'results'));
     writeFileSync(join(clone, 'results', 'baseline.json'), JSON.stringify(baselineOf(baselineCommit, 'test', '2026-12-01T00:00:00Z')));
     symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
     git(clone, 'init', '-q');
-    git(clone, 'add', 'engines', 'harness', 'journal', 'server', 'workloads', 'package.json', 'package-lock.json', 'results');
+    git(clone, 'add', 'engines', 'harness', 'journal', 'risk', 'server', 'workloads', 'package.json', 'package-lock.json', 'results');
     git(clone, 'commit', '-qm', 'the project');
     return clone;
   }
