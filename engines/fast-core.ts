@@ -1132,6 +1132,16 @@ export class FastCore {
     return this.bookLevels[sym]!;
   }
 
+  /** The level order slot `o` rests in. */
+  levelOfOrder(o: number): number {
+    return this.orderLevel[o]!;
+  }
+
+  /** SIDE_BUY or SIDE_SELL of a live level. */
+  sideOfLevel(level: number): number {
+    return this.levelSide[level]!;
+  }
+
   /** Best level of a side (SIDE_BUY / SIDE_SELL) of book `sym`, or -1. */
   bestLevel(sym: number, side: number): number {
     return this.bookBest[2 * sym + side - 1]!;

@@ -57,6 +57,15 @@ export const AMEND_BODY = {
   properties: { qty: integer, price: integer },
 } as const;
 
+/** GET /book/:sym?depth=N: the symbol, and levels a side (a string of digits: query values are never coerced). */
+export const BOOK_PARAMS = { type: 'object', required: ['sym'], properties: { sym: { type: 'string', minLength: 1 } } } as const;
+export const BOOK_QUERY = {
+  type: 'object',
+  properties: { depth: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } },
+  additionalProperties: false,
+} as const;
+export const DEFAULT_BOOK_DEPTH = 10;
+
 export const ORDER_PARAMS = {
   type: 'object',
   required: ['sym', 'id'],

@@ -40,8 +40,9 @@ import type { ApiKey, KeyRing } from './api-keys.ts';
 import type { EngineClient } from './engine-client.ts';
 import { OrderOwners } from './order-owners.ts';
 import { formatEvent } from '../engines/types.ts';
+import type { MarketData } from './market-data.ts';
 import {
-  AMEND_BODY, CommandEncoder, commandResponse, errorBody, NEW_ORDER_BODY, ORDER_PARAMS, schemaProblemText, type AmendBody, type CommandResponse,
+  AMEND_BODY, BOOK_PARAMS, BOOK_QUERY, CommandEncoder, DEFAULT_BOOK_DEPTH, commandResponse, errorBody, NEW_ORDER_BODY, ORDER_PARAMS, schemaProblemText, type AmendBody, type CommandResponse,
   type NewOrderBody, type OrderParams, type Refusal,
 } from './http-api.ts';
 
@@ -58,6 +59,8 @@ export interface HttpGatewayOptions {
   readonly accessLog?: WriteStream;
   /** Engine-side gauges `/metrics` adds, read at each scrape (serve: commands sequenced and journal lag). */
   readonly engineGauges?: () => readonly EngineGauge[];
+  /** The public books (server/market-data.ts), for GET /book/:sym. */
+  readonly marketData: MarketData;
   /** Most connections open at once; one past it is answered 503 and closed (default DEFAULT_MAX_CONNECTIONS). */
   readonly maxConnections?: number;
   /** A request whose headers have not all arrived this long after it began is answered 408 and closed. */
@@ -93,6 +96,7 @@ const ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly st
   { pattern: /^\/orders\/?$/, methods: ['POST'] },
   { pattern: /^\/orders\/[^/]+\/[^/]+\/?$/, methods: ['DELETE', 'PATCH'] },
   { pattern: /^\/health\/?$/, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/book\/[^/]+\/?$/, methods: ['GET', 'HEAD'] },
   { pattern: /^\/metrics\/?$/, methods: ['GET', 'HEAD'] },
 ];
 
@@ -323,6 +327,14 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
       return notYours(request, request.params.sym, idOf(request.params)) ?? encoder.amend(sym, idOf(request.params), request.body);
     }));
 
+  app.get<{ Params: { sym: string }; Querystring: { depth?: string } }>('/book/:sym', { schema: { params: BOOK_PARAMS, querystring: BOOK_QUERY } }, async (request, reply) => {
+    const sym = symbolOf(request.params.sym, 'params/sym');
+    if (typeof sym !== 'number') return refuse(reply, sym);
+    const depth = request.query.depth === undefined ? DEFAULT_BOOK_DEPTH : Number(request.query.depth);
+    const book = options.marketData.book(sym, depth);
+    return reply.type(JSON_TYPE).send(JSON.stringify({ sym: request.params.sym, seq: book.seq, bids: book.bids, asks: book.asks }));
+  });
+
   app.get('/health', async (_request, reply) => {
     const up = engine.state === 'connected';
     return reply.code(up ? 200 : 503).type(JSON_TYPE).send(JSON.stringify({
@@ -339,7 +351,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
       reply.header('allow', route.methods.join(', '));
       return refuse(reply, { status: 405, error: `${request.method} ${path}: method not allowed (allowed: ${route.methods.join(', ')})` });
     }
-    return refuse(reply, { status: 404, error: `${request.method} ${path}: no such route (routes: POST /orders, DELETE|PATCH /orders/:sym/:id, GET /health, GET /metrics)` });
+    return refuse(reply, { status: 404, error: `${request.method} ${path}: no such route (routes: POST /orders, DELETE|PATCH /orders/:sym/:id, GET /book/:sym, GET /health, GET /metrics)` });
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown; code?: string }, _request, reply) => {

@@ -36,6 +36,7 @@
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
+import { MarketData } from './market-data.ts';
 import { loadRiskRules, resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import type { Server } from 'node:net';
@@ -356,6 +357,8 @@ async function main(): Promise<void> {
       settings: { mode, groupCommands: args.integer('group-commands', 1, 1 << 20) ?? DEFAULT_GROUP_COMMANDS, groupWaitUs: args.integer('group-wait-us', 0, 1_000_000) ?? DEFAULT_GROUP_WAIT_US },
     }, (error) => shutdown?.(error));
   }
+  // Market data (HTTP only): started before any producer thread can submit, so it sees every command.
+  const marketData = httpPort === undefined ? null : MarketData.start(symbols, logs, cores, workload.records, capacities.maxEventsPerCommand);
   let snapshotter: SnapshotterHandle | null = null;
   // Handled from here on, so an early SIGUSR2 cannot take its default action (ending the process).
   process.on('SIGUSR2', () => {
@@ -434,6 +437,7 @@ async function main(): Promise<void> {
         try {
           // HTTP first: the gateway answers what it has in flight, then its engine session closes like any client's.
           await gateway?.close();
+          await marketData?.stop();
           if (error === undefined) {
             for (const worker of workers) worker.postMessage({ type: 'stop' });
             if (replicator?.mode === 'sync') {
@@ -486,7 +490,7 @@ async function main(): Promise<void> {
       ];
     };
     gateway = await startHttpGateway({
-      engine, symbols, port: httpPort, ...(engineGauges === undefined ? {} : { engineGauges }), ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
+      engine, symbols, port: httpPort, marketData: marketData!, ...(engineGauges === undefined ? {} : { engineGauges }), ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
       ...(maxConnections === undefined ? {} : { maxConnections }), ...(headersTimeoutMs === undefined ? {} : { headersTimeoutMs }),
     });
     process.stdout.write(`${HTTP_PREFIX}127.0.0.1:${gateway.port}\n`);

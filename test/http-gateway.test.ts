@@ -64,6 +64,23 @@ describe('HTTP gateway: every design answers REST commands with the reference en
         const status = rejected === undefined ? 200 : { duplicate_id: 409, unknown_order: 404 }[rejected.reason as string] ?? 422;
         expect(answer.status).toBe(status);
       }
+      // GET /book: the market-data thread's books (built off the matching thread) reach the reference's.
+      for (const sym of workload.symbols) {
+        const want = reference.l2(sym, 1000);
+        const deadline = performance.now() + 5000;
+        let got = await call(server.httpPort!, 'GET', `/book/${sym}?depth=1000`);
+        while (JSON.stringify({ bids: got.body['bids'], asks: got.body['asks'] }) !== JSON.stringify(want) && performance.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 5));
+          got = await call(server.httpPort!, 'GET', `/book/${sym}?depth=1000`);
+        }
+        expect({ bids: got.body['bids'], asks: got.body['asks'] }, `GET /book/${sym}`).toStrictEqual(JSON.parse(JSON.stringify(want)));
+        expect(got.body['sym']).toBe(sym);
+      }
+      const top = await call(server.httpPort!, 'GET', `/book/${workload.symbols[0]}?depth=1`);
+      expect((top.body['bids'] as unknown[]).length).toBeLessThanOrEqual(1);
+      expect((await call(server.httpPort!, 'GET', '/book/NOPE')).status).toBe(404);
+      expect((await call(server.httpPort!, 'GET', `/book/${workload.symbols[0]}?depth=0`)).status).toBe(400);
+      expect((await call(server.httpPort!, 'GET', `/book/${workload.symbols[0]}?levels=3`)).status).toBe(400);
       expect(await stopServer(server, 'SIGTERM')).toBe(0);
     });
   }

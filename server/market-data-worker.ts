@@ -1,0 +1,136 @@
+/**
+ * The market-data thread of `serve --http-port` (started by server/market-data.ts): builds the public feed off the
+ * matching thread, from the sequenced input alone, as the journaller and the replicator read it.
+ *
+ * Contract:
+ * - Follows every sequence log of the design (sharded: one per shard) from where this process started, reading
+ *   each command from the record arena, and applies it to a fast core of its own (one per sequencer, seeded with a
+ *   copy of the design's cores at start, so a recovered engine's books come along). The engine is deterministic, so
+ *   this core holds the engine's books at the same positions; nothing here ever writes to the design's memory or
+ *   waits on it, and a slow feed cannot slow matching: it only falls behind.
+ * - For each command it posts the changed price levels (side, price, new total; 0 = gone) and the trades, per
+ *   symbol, batched: the main thread's mirror applies them in order (server/market-data.ts).
+ * - Polls every POLL_MS while idle; drains up to BATCH commands per turn while busy.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_FILL, EV_OFF_KIND, EV_OFF_SIDE, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
+import { FastCore } from '../engines/fast-core.ts';
+import { SequenceLog, type SequenceLogRegion } from '../engines/sequence-log.ts';
+import { F64_ID, NO_SYMBOL, OFF_OP, OFF_SYM, OP_CANCEL, OP_MODIFY, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
+
+export interface MarketDataTask {
+  readonly logs: readonly SequenceLogRegion[];
+  readonly records: SharedArrayBuffer;
+  /** A copy of each design core at start (same order as `logs`): this thread's own books. */
+  readonly cores: readonly ArrayBuffer[];
+  readonly maxEventsPerCommand: number;
+}
+
+/** One command's effect on one symbol's public book. */
+export interface BookUpdate {
+  readonly sym: number;
+  /** [side (SIDE_BUY / SIDE_SELL), price, total qty at that price now (0: level gone)]. */
+  readonly levels: ReadonlyArray<readonly [number, number, number]>;
+  /** [price, qty, taker side, taker id, maker id]. */
+  readonly trades: ReadonlyArray<readonly [number, number, number, number, number]>;
+}
+
+export type MarketDataMessage = { readonly type: 'updates'; readonly updates: readonly BookUpdate[] };
+
+const POLL_MS = 1;
+const BATCH = 4096;
+
+const task = workerData as MarketDataTask;
+const logs = task.logs.map((region) => SequenceLog.attach(region));
+const cores = task.cores.map((buffer) => FastCore.attach(buffer, 0));
+const outputs = cores.map((core) => {
+  const buffer = new ArrayBuffer(task.maxEventsPerCommand * EVENT_BYTES);
+  core.setEventOutput(buffer, 0, task.maxEventsPerCommand);
+  return { bytes: new Uint8Array(buffer), f64: new Float64Array(buffer) };
+});
+const recordBytes = new Uint8Array(task.records);
+const recordWords = new Uint32Array(task.records);
+const recordF64 = new Float64Array(task.records);
+const applied = logs.map(() => 0);
+
+/** Total resting quantity at `price` on `side` of book `sym` of `core` (0 when no level is there). */
+function levelQty(core: FastCore, sym: number, side: number, price: number): number {
+  for (let level = core.bestLevel(sym, side); level !== -1; level = core.worseLevel(level)) {
+    const p = core.priceOf(level);
+    if (p === price) {
+      let total = 0;
+      for (let o = core.headOrder(level); o !== -1; o = core.nextOrder(o)) total += core.qtyOf(o);
+      return total;
+    }
+    if (side === SIDE_BUY ? p < price : p > price) return 0;
+  }
+  return 0;
+}
+
+/** Applies record `index` to core k; returns its update (null: no public change). */
+function apply(k: number, index: number): BookUpdate | null {
+  const core = cores[k]!;
+  const out = outputs[k]!;
+  const op = recordBytes[index * RECORD_BYTES + OFF_OP]!;
+  const sym = recordWords[(index * RECORD_BYTES + OFF_SYM) >> 2]!;
+  const touched = new Map<string, readonly [number, number]>();
+  const touch = (side: number, price: number): void => {
+    touched.set(`${side}:${price}`, [side, price]);
+  };
+  // A cancel, reduce or modify changes the level its order rests at: find it before the order may leave.
+  if (sym !== NO_SYMBOL && (op === OP_CANCEL || op === OP_REDUCE || op === OP_MODIFY) && sym < core.capacities.maxSymbols) {
+    const o = core.orderSlot(sym, recordF64[index * RECORD_F64S + F64_ID]!);
+    if (o !== -1) {
+      const level = core.levelOfOrder(o);
+      touch(core.sideOfLevel(level), core.priceOf(level));
+    }
+  }
+  core.outCursor = 0;
+  const n = core.processRecord(recordBytes, recordF64, index, index);
+  const trades: Array<readonly [number, number, number, number, number]> = [];
+  for (let i = 0; i < n; i++) {
+    const b = i * EVENT_BYTES;
+    const f = i * EVENT_F64S;
+    const kind = out.bytes[b + EV_OFF_KIND]!;
+    if (kind === EV_RESTED) touch(out.bytes[b + EV_OFF_SIDE]!, out.f64[f + EV_F64_PRICE]!);
+    else if (kind === EV_FILL) {
+      const takerSide = out.bytes[b + EV_OFF_SIDE]!;
+      touch(takerSide === SIDE_BUY ? SIDE_SELL : SIDE_BUY, out.f64[f + EV_F64_PRICE]!);
+      trades.push([out.f64[f + EV_F64_PRICE]!, out.f64[f + EV_F64_QTY]!, takerSide, out.f64[f + EV_F64_ID]!, out.f64[f + EV_F64_MAKER]!]);
+    }
+    // A modify's old level was touched above; a re-entry's new one comes with its `rested`.
+  }
+  if (touched.size === 0 && trades.length === 0) return null;
+  const levels = [...touched.values()].map(([side, price]) => [side, price, levelQty(core, sym, side, price)] as const);
+  return { sym, levels, trades };
+}
+
+function drain(): number {
+  const updates: BookUpdate[] = [];
+  let done = 0;
+  for (let k = 0; k < logs.length; k++) {
+    const log = logs[k]!;
+    const until = Math.min(log.publishedLength(), applied[k]! + BATCH);
+    for (let position = applied[k]!; position < until; position++) {
+      const update = apply(k, log.at(position));
+      if (update !== null) updates.push(update);
+    }
+    done += until - applied[k]!;
+    applied[k] = until;
+  }
+  if (updates.length > 0) parentPort!.postMessage({ type: 'updates', updates } satisfies MarketDataMessage);
+  return done;
+}
+
+function loop(): void {
+  if (drain() > 0) setImmediate(loop);
+  else setTimeout(loop, POLL_MS);
+}
+
+parentPort!.on('message', (message: { type: string }) => {
+  if (message.type === 'stop') {
+    drain();
+    process.exit(0);
+  }
+});
+loop();

@@ -1,0 +1,114 @@
+/**
+ * Market data of `serve --http-port`, main-thread side: starts the market-data thread (server/market-data-worker.ts),
+ * keeps a mirror of every symbol's public book from its updates (price → total qty per side, and a per-symbol
+ * sequence number that counts the updates), and hands each update to the listeners (the WebSocket feed,
+ * server/market-data-feed.ts). `GET /book/:sym` reads the mirror.
+ *
+ * The mirror is a snapshot of the books as of the last update applied here: it lags the engine by the thread hop
+ * and the batching (about a millisecond), never leads it, and is never torn (updates apply on this thread only).
+ */
+import { Worker } from 'node:worker_threads';
+import type { FastCore } from '../engines/fast-core.ts';
+import type { SequenceLog } from '../engines/sequence-log.ts';
+import type { L2Snapshot } from '../engines/types.ts';
+import { SIDE_BUY } from '../workloads/workload.ts';
+import type { BookUpdate, MarketDataMessage, MarketDataTask } from './market-data-worker.ts';
+
+interface MirrorBook {
+  readonly bids: Map<number, number>;
+  readonly asks: Map<number, number>;
+  /** Updates applied to this symbol so far (the feed's per-symbol sequence number). */
+  seq: number;
+}
+
+export type UpdateListener = (sym: string, update: BookUpdate, seq: number) => void;
+
+export class MarketData {
+  readonly symbols: readonly string[];
+  readonly #books: MirrorBook[];
+  readonly #worker: Worker;
+  readonly #listeners = new Set<UpdateListener>();
+  #updates = 0;
+
+  private constructor(symbols: readonly string[], worker: Worker) {
+    this.symbols = symbols;
+    this.#books = symbols.map(() => ({ bids: new Map(), asks: new Map(), seq: 0 }));
+    this.#worker = worker;
+    worker.on('message', (message: MarketDataMessage) => {
+      for (const update of message.updates) this.#apply(update);
+    });
+  }
+
+  /**
+   * Starts the thread over the design's sequence logs and cores; call before any command is submitted (it turns
+   * on the logs' publishing, and copies the cores as they are).
+   */
+  static start(symbols: readonly string[], logs: readonly SequenceLog[], cores: readonly FastCore[], records: SharedArrayBuffer, maxEventsPerCommand: number): MarketData {
+    for (const log of logs) log.publishForJournal();
+    const copies = cores.map((core) => {
+      const copy = new ArrayBuffer(core.layout.totalBytes);
+      new Uint8Array(copy).set(new Uint8Array(core.buffer, core.byteOffset, core.layout.totalBytes));
+      return copy;
+    });
+    const task: MarketDataTask = { logs: logs.map((log) => log.region), records, cores: copies, maxEventsPerCommand };
+    const worker = new Worker(new URL('./market-data-worker.ts', import.meta.url), { workerData: task, transferList: copies });
+    const data = new MarketData(symbols, worker);
+    // Seed the mirror with the books as they are (a recovered engine's).
+    cores.forEach((core) => {
+      for (let sym = 0; sym < symbols.length && sym < core.capacities.maxSymbols; sym++) {
+        const book = data.#books[sym]!;
+        for (const [side, into] of [[SIDE_BUY, book.bids], [2, book.asks]] as const) {
+          for (let level = core.bestLevel(sym, side); level !== -1; level = core.worseLevel(level)) {
+            let total = 0;
+            for (let o = core.headOrder(level); o !== -1; o = core.nextOrder(o)) total += core.qtyOf(o);
+            into.set(core.priceOf(level), total);
+          }
+        }
+      }
+    });
+    return data;
+  }
+
+  /** Index of `sym`, or -1. */
+  indexOf(sym: string): number {
+    return this.symbols.indexOf(sym);
+  }
+
+  /** Best `depth` levels a side, and the symbol's feed sequence number they are as of. */
+  book(sym: number, depth: number): L2Snapshot & { readonly seq: number } {
+    const book = this.#books[sym]!;
+    const top = (levels: Map<number, number>, descending: boolean): Array<readonly [number, number]> =>
+      [...levels].sort((a, b) => (descending ? b[0] - a[0] : a[0] - b[0])).slice(0, depth);
+    return { seq: book.seq, bids: top(book.bids, true), asks: top(book.asks, false) };
+  }
+
+  onUpdate(listener: UpdateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Updates applied since start (for /metrics). */
+  get updates(): number {
+    return this.#updates;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
+    this.#worker.postMessage({ type: 'stop' });
+    await exited;
+  }
+
+  #apply(update: BookUpdate): void {
+    const book = this.#books[update.sym];
+    if (book === undefined) return;
+    for (const [side, price, qty] of update.levels) {
+      const levels = side === SIDE_BUY ? book.bids : book.asks;
+      if (qty === 0) levels.delete(price);
+      else levels.set(price, qty);
+    }
+    book.seq++;
+    this.#updates++;
+    const sym = this.symbols[update.sym]!;
+    for (const listener of this.#listeners) listener(sym, update, book.seq);
+  }
+}
