@@ -41,6 +41,8 @@ import type { EngineClient } from './engine-client.ts';
 import { OrderOwners } from './order-owners.ts';
 import { formatEvent } from '../engines/types.ts';
 import type { MarketData } from './market-data.ts';
+import { FEED_MAX_PAYLOAD, registerFeed } from './market-data-feed.ts';
+import websocket from '@fastify/websocket';
 import {
   AMEND_BODY, BOOK_PARAMS, BOOK_QUERY, CommandEncoder, DEFAULT_BOOK_DEPTH, commandResponse, errorBody, NEW_ORDER_BODY, ORDER_PARAMS, schemaProblemText, type AmendBody, type CommandResponse,
   type NewOrderBody, type OrderParams, type Refusal,
@@ -59,8 +61,10 @@ export interface HttpGatewayOptions {
   readonly accessLog?: WriteStream;
   /** Engine-side gauges `/metrics` adds, read at each scrape (serve: commands sequenced and journal lag). */
   readonly engineGauges?: () => readonly EngineGauge[];
-  /** The public books (server/market-data.ts), for GET /book/:sym. */
+  /** The public books (server/market-data.ts), for GET /book/:sym and the WebSocket feed. */
   readonly marketData: MarketData;
+  /** The feed's slow-subscriber limits (server/market-data-feed.ts); defaults there. */
+  readonly feed?: { readonly conflateBytes?: number; readonly maxStaleMs?: number };
   /** Most connections open at once; one past it is answered 503 and closed (default DEFAULT_MAX_CONNECTIONS). */
   readonly maxConnections?: number;
   /** A request whose headers have not all arrived this long after it began is answered 408 and closed. */
@@ -97,6 +101,7 @@ const ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly st
   { pattern: /^\/orders\/[^/]+\/[^/]+\/?$/, methods: ['DELETE', 'PATCH'] },
   { pattern: /^\/health\/?$/, methods: ['GET', 'HEAD'] },
   { pattern: /^\/book\/[^/]+\/?$/, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/stream\/?$/, methods: ['GET'] },
   { pattern: /^\/metrics\/?$/, methods: ['GET', 'HEAD'] },
 ];
 
@@ -192,6 +197,9 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     return503OnClosing: true,
   });
 
+  // The WebSocket plugin first, so that it sees every route (GET /stream is one: server/market-data-feed.ts).
+  await app.register(websocket, { options: { maxPayload: FEED_MAX_PAYLOAD } });
+
   // Only JSON bodies: without fastify's text/plain parser a plain-text body is a 415, not a string for the schema.
   app.removeContentTypeParser('text/plain');
 
@@ -207,10 +215,13 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     app.addHook('onRequest', async (request, reply) => {
       if (request.url === '/health' || request.url.startsWith('/health?')) return;
       const key = keys.authenticate(request.headers.authorization);
-      if ('status' in key) return refuse(reply, key);
-      request.apiKey = key;
-      const over = keys.admit(key);
-      if (over !== null) return refuse(reply, over);
+      if (!('status' in key)) request.apiKey = key;
+      const refusal = 'status' in key ? key : keys.admit(key);
+      if (refusal !== null) {
+        // A refused WebSocket upgrade has no HTTP connection to go on with: close it once answered.
+        if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => request.raw.socket.destroy());
+        return refuse(reply, refusal);
+      }
     });
   }
 
@@ -327,6 +338,8 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
       return notYours(request, request.params.sym, idOf(request.params)) ?? encoder.amend(sym, idOf(request.params), request.body);
     }));
 
+  const feed = registerFeed(app, options.marketData, { keysOn: keys !== undefined, ...(options.feed ?? {}) });
+
   app.get<{ Params: { sym: string }; Querystring: { depth?: string } }>('/book/:sym', { schema: { params: BOOK_PARAMS, querystring: BOOK_QUERY } }, async (request, reply) => {
     const sym = symbolOf(request.params.sym, 'params/sym');
     if (typeof sym !== 'number') return refuse(reply, sym);
@@ -342,7 +355,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     }));
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine, { open: openConnections, refused: refusedConnections }, options.engineGauges?.() ?? [])));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text(engine, { open: openConnections, refused: refusedConnections }, [...(options.engineGauges?.() ?? []), ...feed.gauges()])));
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
@@ -351,7 +364,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
       reply.header('allow', route.methods.join(', '));
       return refuse(reply, { status: 405, error: `${request.method} ${path}: method not allowed (allowed: ${route.methods.join(', ')})` });
     }
-    return refuse(reply, { status: 404, error: `${request.method} ${path}: no such route (routes: POST /orders, DELETE|PATCH /orders/:sym/:id, GET /book/:sym, GET /health, GET /metrics)` });
+    return refuse(reply, { status: 404, error: `${request.method} ${path}: no such route (routes: POST /orders, DELETE|PATCH /orders/:sym/:id, GET /book/:sym, GET /stream (WebSocket), GET /health, GET /metrics)` });
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown; code?: string }, _request, reply) => {
@@ -366,6 +379,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
   return {
     port: address.port,
     close: async () => {
+      feed.close();
       await app.close();
       await engine.close();
       if (accessLog !== undefined) await new Promise<void>((r) => accessLog.end(r));

@@ -8,15 +8,18 @@
  *   copy of the design's cores at start, so a recovered engine's books come along). The engine is deterministic, so
  *   this core holds the engine's books at the same positions; nothing here ever writes to the design's memory or
  *   waits on it, and a slow feed cannot slow matching: it only falls behind.
- * - For each command it posts the changed price levels (side, price, new total; 0 = gone) and the trades, per
- *   symbol, batched: the main thread's mirror applies them in order (server/market-data.ts).
+ * - For each command it posts the changed price levels (side, price, new total; 0 = gone), the trades, and the
+ *   events of orders that have an owner (for `orders:OWNER`), per symbol, batched: the main thread's mirror applies
+ *   them in order (server/market-data.ts). Owners are learnt from the `new` commands, kept while the order lives.
  * - Polls every POLL_MS while idle; drains up to BATCH commands per turn while busy.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_FILL, EV_OFF_KIND, EV_OFF_SIDE, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import { FastCore } from '../engines/fast-core.ts';
 import { SequenceLog, type SequenceLogRegion } from '../engines/sequence-log.ts';
-import { F64_ID, NO_SYMBOL, OFF_OP, OFF_SYM, OP_CANCEL, OP_MODIFY, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
+import { decodeEventRecord } from '../engines/event-record.ts';
+import { formatEvent } from '../engines/types.ts';
+import { F64_ID, F64_OWNER, NO_SYMBOL, OFF_OP, OFF_SYM, OP_CANCEL, OP_MODIFY, OP_NEW, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
 
 export interface MarketDataTask {
   readonly logs: readonly SequenceLogRegion[];
@@ -24,6 +27,7 @@ export interface MarketDataTask {
   /** A copy of each design core at start (same order as `logs`): this thread's own books. */
   readonly cores: readonly ArrayBuffer[];
   readonly maxEventsPerCommand: number;
+  readonly symbols: readonly string[];
 }
 
 /** One command's effect on one symbol's public book. */
@@ -33,6 +37,8 @@ export interface BookUpdate {
   readonly levels: ReadonlyArray<readonly [number, number, number]>;
   /** [price, qty, taker side, taker id, maker id]. */
   readonly trades: ReadonlyArray<readonly [number, number, number, number, number]>;
+  /** [owner, the event as an event NDJSON line], for each event of an order with an owner. */
+  readonly ownerEvents: ReadonlyArray<readonly [number, string]>;
 }
 
 export type MarketDataMessage = { readonly type: 'updates'; readonly updates: readonly BookUpdate[] };
@@ -46,12 +52,14 @@ const cores = task.cores.map((buffer) => FastCore.attach(buffer, 0));
 const outputs = cores.map((core) => {
   const buffer = new ArrayBuffer(task.maxEventsPerCommand * EVENT_BYTES);
   core.setEventOutput(buffer, 0, task.maxEventsPerCommand);
-  return { bytes: new Uint8Array(buffer), f64: new Float64Array(buffer) };
+  return { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), f64: new Float64Array(buffer) };
 });
 const recordBytes = new Uint8Array(task.records);
 const recordWords = new Uint32Array(task.records);
 const recordF64 = new Float64Array(task.records);
 const applied = logs.map(() => 0);
+/** Owner of each live order that has one, by "sym:id". */
+const owners = new Map<string, number>();
 
 /** Total resting quantity at `price` on `side` of book `sym` of `core` (0 when no level is there). */
 function levelQty(core: FastCore, sym: number, side: number, price: number): number {
@@ -78,16 +86,41 @@ function apply(k: number, index: number): BookUpdate | null {
     touched.set(`${side}:${price}`, [side, price]);
   };
   // A cancel, reduce or modify changes the level its order rests at: find it before the order may leave.
-  if (sym !== NO_SYMBOL && (op === OP_CANCEL || op === OP_REDUCE || op === OP_MODIFY) && sym < core.capacities.maxSymbols) {
-    const o = core.orderSlot(sym, recordF64[index * RECORD_F64S + F64_ID]!);
+  const id = recordF64[index * RECORD_F64S + F64_ID]!;
+  const named = sym !== NO_SYMBOL && sym < core.capacities.maxSymbols;
+  const newOwner = op === OP_NEW ? recordF64[index * RECORD_F64S + F64_OWNER]! : NaN;
+  if (named && (op === OP_CANCEL || op === OP_REDUCE || op === OP_MODIFY)) {
+    const o = core.orderSlot(sym, id);
     if (o !== -1) {
       const level = core.levelOfOrder(o);
       touch(core.sideOfLevel(level), core.priceOf(level));
     }
   }
+  // A new order's owner, unless the id is live already (then the command is a duplicate, and the live one keeps its).
+  const commandOwner = newOwner === newOwner && !(named && core.orderSlot(sym, id) !== -1) ? newOwner : owners.get(`${sym}:${id}`);
   core.outCursor = 0;
   const n = core.processRecord(recordBytes, recordF64, index, index);
   const trades: Array<readonly [number, number, number, number, number]> = [];
+  const ownerEvents: Array<readonly [number, string]> = [];
+  const involved = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const f = i * EVENT_F64S;
+    const eventId = out.f64[f + EV_F64_ID]!;
+    const maker = out.bytes[i * EVENT_BYTES + EV_OFF_KIND] === EV_FILL ? out.f64[f + EV_F64_MAKER]! : 0;
+    const mine = eventId === id ? commandOwner : owners.get(`${sym}:${eventId}`);
+    const theirs = maker === 0 ? undefined : owners.get(`${sym}:${maker}`);
+    if (mine !== undefined || theirs !== undefined) {
+      const line = formatEvent(decodeEventRecord(out.bytes, out.words, out.f64, i, task.symbols));
+      if (mine !== undefined) ownerEvents.push([mine, line]);
+      if (theirs !== undefined && theirs !== mine) ownerEvents.push([theirs, line]);
+    }
+    if (eventId !== 0) involved.add(eventId);
+    if (maker !== 0) involved.add(maker);
+  }
+  if (named) {
+    if (commandOwner !== undefined && core.orderSlot(sym, id) !== -1) owners.set(`${sym}:${id}`, commandOwner);
+    for (const gone of involved) if (core.orderSlot(sym, gone) === -1) owners.delete(`${sym}:${gone}`);
+  }
   for (let i = 0; i < n; i++) {
     const b = i * EVENT_BYTES;
     const f = i * EVENT_F64S;
@@ -100,9 +133,9 @@ function apply(k: number, index: number): BookUpdate | null {
     }
     // A modify's old level was touched above; a re-entry's new one comes with its `rested`.
   }
-  if (touched.size === 0 && trades.length === 0) return null;
+  if (touched.size === 0 && trades.length === 0 && ownerEvents.length === 0) return null;
   const levels = [...touched.values()].map(([side, price]) => [side, price, levelQty(core, sym, side, price)] as const);
-  return { sym, levels, trades };
+  return { sym, levels, trades, ownerEvents };
 }
 
 function drain(): number {

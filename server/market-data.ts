@@ -50,7 +50,7 @@ export class MarketData {
       new Uint8Array(copy).set(new Uint8Array(core.buffer, core.byteOffset, core.layout.totalBytes));
       return copy;
     });
-    const task: MarketDataTask = { logs: logs.map((log) => log.region), records, cores: copies, maxEventsPerCommand };
+    const task: MarketDataTask = { logs: logs.map((log) => log.region), records, cores: copies, maxEventsPerCommand, symbols };
     const worker = new Worker(new URL('./market-data-worker.ts', import.meta.url), { workerData: task, transferList: copies });
     const data = new MarketData(symbols, worker);
     // Seed the mirror with the books as they are (a recovered engine's).
@@ -99,6 +99,7 @@ export class MarketData {
   }
 
   #apply(update: BookUpdate): void {
+    // A clock's reject (no symbol) carries nothing public.
     const book = this.#books[update.sym];
     if (book === undefined) return;
     for (const [side, price, qty] of update.levels) {
@@ -106,7 +107,8 @@ export class MarketData {
       if (qty === 0) levels.delete(price);
       else levels.set(price, qty);
     }
-    book.seq++;
+    // The symbol's sequence counts the updates that change its book (an owner's reject changes none).
+    if (update.levels.length > 0) book.seq++;
     this.#updates++;
     const sym = this.symbols[update.sym]!;
     for (const listener of this.#listeners) listener(sym, update, book.seq);

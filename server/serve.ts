@@ -36,6 +36,7 @@
  * Limits, said plainly: the record arena holds `--capacity` commands per process lifetime (a restart recovers and
  * starts a fresh arena); an on-demand snapshot is taken at each sequencer's next command (an idle engine waits).
  */
+import { DEFAULT_CONFLATE_BYTES, DEFAULT_MAX_STALE_MS } from './market-data-feed.ts';
 import { MarketData } from './market-data.ts';
 import { loadRiskRules, resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -111,6 +112,8 @@ const SPEC: CommandSpec = {
     keys: { type: 'string', value: 'FILE', description: 'API keys of the REST API (README "API keys"): every request authenticates; without it the API is open' },
     'access-log': { type: 'string', value: 'FILE', description: 'append one line per REST request (time, key id, method, route, status, µs) to FILE' },
     'http-max-connections': { type: 'string', value: 'N', description: `most HTTP connections open at once; one more is answered 503 (default ${DEFAULT_MAX_CONNECTIONS})` },
+    'ws-conflate-bytes': { type: 'string', value: 'N', description: `a feed subscriber with more than N bytes unsent has its updates conflated (default ${DEFAULT_CONFLATE_BYTES})` },
+    'ws-max-stale-ms': { type: 'string', value: 'T', description: `... and is disconnected after T ms over it (default ${DEFAULT_MAX_STALE_MS})` },
     'http-headers-timeout-ms': { type: 'string', value: 'T', description: `a request's headers must all arrive within T ms, else 408 and close (default ${DEFAULT_HEADERS_TIMEOUT_MS})` },
     risk: { type: 'string', value: 'FILE', description: 'pre-trade risk rules and the circuit breaker (README "Risk rules and the breaker"); a restart recovers under the rules it is given, which must be the journal\'s' },
     'hash-every': { type: 'string', value: 'N', description: `a primary sends its book hash every N sequence numbers for the standby to check (default ${DEFAULT_HASH_EVERY}; 0: never)` },
@@ -229,8 +232,10 @@ async function main(): Promise<void> {
   const accessLogFile = args.string('access-log');
   const maxConnections = args.integer('http-max-connections', 1, 1_000_000);
   const headersTimeoutMs = args.integer('http-headers-timeout-ms', 100, 3_600_000);
-  if ([keysFile, accessLogFile, maxConnections, headersTimeoutMs].some((v) => v !== undefined) && httpPort === undefined) {
-    throw new UsageError(SPEC.command, '--keys, --access-log, --http-max-connections and --http-headers-timeout-ms are the REST API\'s: give --http-port too');
+  const conflateBytes = args.integer('ws-conflate-bytes', 1024, 1 << 30);
+  const maxStaleMs = args.integer('ws-max-stale-ms', 10, 3_600_000);
+  if ([keysFile, accessLogFile, maxConnections, headersTimeoutMs, conflateBytes, maxStaleMs].some((v) => v !== undefined) && httpPort === undefined) {
+    throw new UsageError(SPEC.command, '--keys, --access-log, --http-max-connections, --http-headers-timeout-ms and --ws-* are the HTTP gateway\'s: give --http-port too');
   }
   // Read before anything starts, so that a bad key or rule file stops serve with its file and field at once.
   const keys = keysFile === undefined ? undefined : KeyRing.load(keysFile);
@@ -492,6 +497,7 @@ async function main(): Promise<void> {
     gateway = await startHttpGateway({
       engine, symbols, port: httpPort, marketData: marketData!, ...(engineGauges === undefined ? {} : { engineGauges }), ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
       ...(maxConnections === undefined ? {} : { maxConnections }), ...(headersTimeoutMs === undefined ? {} : { headersTimeoutMs }),
+      feed: { ...(conflateBytes === undefined ? {} : { conflateBytes }), ...(maxStaleMs === undefined ? {} : { maxStaleMs }) },
     });
     process.stdout.write(`${HTTP_PREFIX}127.0.0.1:${gateway.port}\n`);
   }
