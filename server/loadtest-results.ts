@@ -36,6 +36,17 @@ export interface HttpRun extends LoadtestRun {
   /** Requests sent and never answered: in flight when autocannon stopped (it stops once `amount` are sent). */
   readonly unanswered: number;
   readonly check: string;
+  /** The WebSocket feed during the run: subscribers (l2 and trades of every symbol) and what reached them. */
+  readonly fanOut?: FanOut;
+}
+
+export interface FanOut {
+  readonly subscribers: number;
+  /** Feed messages all subscribers received during the run, and per second of it. */
+  readonly messages: number;
+  readonly messagesPerSecond: number;
+  /** Updates dropped for subscribers over the buffer threshold (matchbench_ws_conflated_total). */
+  readonly conflated: number;
 }
 
 export interface LoadtestResult {
@@ -87,11 +98,14 @@ const rate = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${
 /** The summary table: one row per design and repetition. */
 export function loadtestTable(file: LoadtestFile): ChartTable {
   return {
-    columns: ['Design', 'Rep', 'HTTP req/s', 'p50 (µs)', 'p99', 'p99.9', 'max', 'Statuses', 'Unanswered', 'Binary cmd/s', 'p50 (µs)', 'p99', 'HTTP ÷ binary', 'Check'],
+    columns: ['Design', 'Rep', 'HTTP req/s', 'p50 (µs)', 'p99', 'p99.9', 'max', 'Statuses', 'Unanswered', 'Binary cmd/s', 'p50 (µs)', 'p99', 'HTTP ÷ binary',
+      'WS fan-out (subscribers × msgs/s)', 'Check'],
     rows: file.results.map((r) => [
       r.design, r.repetition + 1, rate(r.http.throughput), us(r.http.latency.p50Ns), us(r.http.latency.p99Ns), us(r.http.latency.p99_9Ns), us(r.http.latency.maxNs),
       Object.entries(r.http.statuses).map(([s, n]) => `${s}×${n}`).join(' '), r.http.unanswered, rate(r.binary.throughput), us(r.binary.latency.p50Ns), us(r.binary.latency.p99Ns),
-      Number(r.ratio.toFixed(3)), r.http.check,
+      Number(r.ratio.toFixed(3)),
+      r.http.fanOut === undefined ? '–' : `${r.http.fanOut.subscribers} × ${rate(r.http.fanOut.messagesPerSecond / Math.max(1, r.http.fanOut.subscribers))} (${r.http.fanOut.conflated} conflated)`,
+      r.http.check,
     ]),
   };
 }

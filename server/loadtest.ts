@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
+import { WebSocket } from 'ws';
 import { DESIGNS, designByName } from '../engines/designs.ts';
 import { ReferenceEngine } from '../engines/reference.ts';
 import { formatEvent, type MatchEvent } from '../engines/types.ts';
@@ -48,12 +49,13 @@ import { resolveWorkload } from '../workloads/load.ts';
 import { decodeRecord, RECORD_BYTES, workloadFromCommands, type Workload } from '../workloads/workload.ts';
 import { renderReport } from '../harness/report.ts';
 import { restRequestOf, type RestRequest } from './http-api.ts';
-import { LOADTEST_SCHEMA, LOADTEST_SCHEMA_VERSION, loadtestTable, type HttpRun, type LoadtestFile, type LoadtestResult, type LoadtestRun } from './loadtest-results.ts';
+import { LOADTEST_SCHEMA, LOADTEST_SCHEMA_VERSION, loadtestTable, type FanOut, type HttpRun, type LoadtestFile, type LoadtestResult, type LoadtestRun } from './loadtest-results.ts';
 import { runLoad } from './load.ts';
 import { startServe, stopServe, type ServeProcess } from './serve-process.ts';
 
 const DEFAULT_WORKLOAD = 'preset:balanced,count=40000';
 const DEFAULT_CONNECTIONS = 8;
+const DEFAULT_SUBSCRIBERS = 4;
 const DEFAULT_PIPELINING = 1;
 const DEFAULT_DURATION_S = 60;
 const DEFAULT_JOURNAL: JournalMode = 'async';
@@ -75,6 +77,7 @@ const SPEC: CommandSpec = {
     workload: { type: 'string', value: 'SPEC', description: `workload file or preset spec (default ${DEFAULT_WORKLOAD})` },
     journal: { type: 'string', value: 'MODE', description: `serve's journal mode, one of ${JOURNAL_MODES.filter((m) => m !== 'none').join(', ')} (default ${DEFAULT_JOURNAL}: the check replays it)` },
     param: { type: 'list', value: 'K=V', description: 'design parameter for serve: NAME=V for every design that has it, DESIGN.NAME=V for one (e.g. wait=spin-then-wait on a 2-core machine)' },
+    subscribers: { type: 'string', value: 'N', description: `WebSocket feed subscribers during the REST run, each on l2 and trades of every symbol: the fan-out figure (default ${DEFAULT_SUBSCRIBERS}; 0: none)` },
     repeat: { type: 'string', value: 'R', description: 'repetitions, the two runs of a design alternating which goes first (default 1)' },
     json: { type: 'boolean', description: 'print the results file instead of the table' },
   },
@@ -86,6 +89,7 @@ interface Settings {
   readonly durationS: number;
   readonly journal: JournalMode;
   readonly params: readonly string[];
+  readonly subscribers: number;
 }
 
 /**
@@ -107,7 +111,8 @@ async function startFresh(design: string, settings: Settings, symbolsFile: strin
   const dir = mkdtempSync(join(tmpdir(), 'matchbench-loadtest-'));
   const args = [
     '--design', design, ...paramsFor(design, settings.params).flatMap((p) => ['--param', p]), '--journal', settings.journal, '--dir', dir,
-    '--symbols-from', symbolsFile, '--capacity', String(Math.max(1024, commands + 1024)), ...(http ? ['--http-port', '0'] : []),
+    // Room for the commands and for serve's clock, a record per millisecond of the run (and of its start and stop).
+    '--symbols-from', symbolsFile, '--capacity', String(commands + 1000 * (settings.durationS + 10) + 1024), ...(http ? ['--http-port', '0'] : []),
   ];
   try {
     return { server: await startServe(args, running, START_TIMEOUT_MS), dir };
@@ -203,6 +208,38 @@ export function checkHttpAnswers(dir: string, symbols: readonly string[], sessio
   return problems.length === 0 ? null : problems.join('; ');
 }
 
+/**
+ * `count` WebSocket feed subscribers on l2 and trades of every symbol, connected and subscribed before the run;
+ * `finish` closes them and reads what reached them (messages after the subscriptions' acknowledgements) and the
+ * server's conflated count.
+ */
+async function subscribeFeed(port: number, symbols: readonly string[], count: number): Promise<{ finish(seconds: number): Promise<FanOut | null> }> {
+  if (count === 0) return { finish: async () => null };
+  const channels = symbols.flatMap((sym) => [`l2:${sym}`, `trades:${sym}`]);
+  let messages = 0;
+  const sockets = await Promise.all(Array.from({ length: count }, () => new Promise<WebSocket>((resolveSocket, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/stream`);
+    let acks = 0;
+    socket.once('error', reject);
+    socket.on('message', (data) => {
+      if (acks < channels.length) {
+        if ((JSON.parse(data.toString()) as { type: string }).type === 'subscribed' && ++acks === channels.length) resolveSocket(socket);
+        return;
+      }
+      messages++;
+    });
+    socket.once('open', () => { for (const channel of channels) socket.send(JSON.stringify({ op: 'subscribe', channel })); });
+  })));
+  return {
+    finish: async (seconds) => {
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      for (const socket of sockets) socket.terminate();
+      const conflated = Number(/^matchbench_ws_conflated_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+      return { subscribers: count, messages, messagesPerSecond: messages / seconds, conflated };
+    },
+  };
+}
+
 async function measureDesign(design: string, repetition: number, workload: Workload, requests: readonly RestRequest[], symbolsFile: string, settings: Settings, running: Set<ChildProcess>): Promise<LoadtestResult> {
   let http: HttpRun | null = null;
   let binary: LoadtestRun | null = null;
@@ -219,12 +256,14 @@ async function measureDesign(design: string, repetition: number, workload: Workl
         binary = { requests: report.commands, seconds: report.durationNs / 1e9, throughput: report.throughput, latency: report.latency, histogram: report.histogram };
       } else {
         const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { session: number };
+        const feed = await subscribeFeed(server.httpPort!, workload.symbols, settings.subscribers);
         const { run, answers } = await httpRun(server.httpPort!, requests, settings);
+        const fanOut = await feed.finish(run.seconds);
         const code = await stopServe(server, 'SIGTERM', running);
         if (code !== 0) throw new Error(`${design}: serve exited ${code} after the HTTP run:\n${server.output()}`);
         const problem = checkHttpAnswers(dir, workload.symbols, health.session, answers, run.unanswered);
         if (problem !== null) throw new Error(`${design}, HTTP run: the answers are not the reference engine's for the journaled sequence: ${problem}`);
-        http = { ...run, check: `ok (${answers.size} answers against the journal's replay)` };
+        http = { ...run, check: `ok (${answers.size} answers against the journal's replay)`, ...(fanOut === null ? {} : { fanOut }) };
       }
     } finally {
       if (server.child.exitCode === null) await stopServe(server, 'SIGTERM', running);
@@ -261,6 +300,7 @@ async function main(): Promise<void> {
     durationS: args.integer('duration', 1, 3600) ?? DEFAULT_DURATION_S,
     journal,
     params: args.list('param'),
+    subscribers: args.integer('subscribers', 0, 1000) ?? DEFAULT_SUBSCRIBERS,
   };
   const repeat = args.integer('repeat', 1, 100) ?? 1;
   const spec = args.string('workload') ?? DEFAULT_WORKLOAD;
