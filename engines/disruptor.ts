@@ -48,6 +48,7 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
     sequenceLogs: () => [log],
     cores: () => [core],
     onError: (listener) => workers.onError(listener),
+    inputRings: () => [{ name: 'input', slots: layout.inputSlots, used: () => input.occupancy() }],
     close: () => workers.stop(() => input.close()),
   };
 }

@@ -86,6 +86,13 @@ export interface ProducerInit {
   readonly transfer: readonly Transferable[];
 }
 
+/** One input ring of a design, as a gauge: how many of its slots hold commands the engine has not taken yet. */
+export interface InputRing {
+  readonly name: string;
+  readonly slots: number;
+  used(): number;
+}
+
 /** The main-thread half of a started design. */
 export interface EngineSession {
   /** The init producer `p` (0-based) hands to its design's `connect`. Called once per producer. */
@@ -101,6 +108,11 @@ export interface EngineSession {
   cores(): readonly FastCore[];
   /** Registers a listener for a failure inside the design (an engine worker that threw or exited early). */
   onError(listener: (error: Error) => void): void;
+  /**
+   * The design's shared-memory input rings, for an occupancy gauge (`serve`'s /metrics); absent for designs whose
+   * input is no ring (inline runs on the producer's thread, mutex takes a lock, channel posts messages).
+   */
+  inputRings?(): readonly InputRing[];
   /** Stops every worker the design started. Safe to call twice, and after a failure. */
   close(): Promise<void>;
 }

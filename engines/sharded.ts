@@ -55,6 +55,10 @@ function start({ workload, producers, params, capacities }: EngineOptions): Engi
     sequenceLogs: () => logs,
     cores: () => cores,
     onError: (listener) => workers.onError(listener),
+    inputRings: () => layout.shards.flatMap((s, k) => s.inputAt.map((at, p) => {
+      const ring = new SpscRing(layout.buffer, at, layout.inputSlots, RECORD_BYTES, waitStrategyByName(wait));
+      return { name: `shard ${k} producer ${p}`, slots: layout.inputSlots, used: () => ring.occupancy() };
+    })),
     close: () =>
       workers.stop(() => {
         for (const shard of layout.shards) {

@@ -486,16 +486,23 @@ async function main(): Promise<void> {
     const accessLog = accessLogFile === undefined ? undefined : createWriteStream(accessLogFile, { flags: 'a' });
     // Read at each scrape from shared memory: the sequencers' published counts and the journaller's positions.
     const journaled = journaller === null ? null : new Int32Array(journaller.journaled);
-    const engineGauges = journaled === null ? undefined : (): EngineGauge[] => {
+    const rings = session.inputRings?.() ?? [];
+    const engineGauges = (): EngineGauge[] => {
       const sequenced = logs.map((log) => log.publishedLength());
       const label = (k: number): string => `{sequencer="${k}"}`;
       return [
         { name: 'matchbench_engine_sequenced_commands', help: 'Commands each sequencer has applied since this process started.', samples: sequenced.map((n, k) => [label(k), n] as const) },
-        { name: 'matchbench_journal_lag_commands', help: 'Commands a sequencer has applied that its journal does not hold yet.', samples: sequenced.map((n, k) => [label(k), n - Atomics.load(journaled, k)] as const) },
+        ...(journaled === null ? [] : [
+          { name: 'matchbench_journal_lag_commands', help: 'Commands a sequencer has applied that its journal does not hold yet.', samples: sequenced.map((n, k) => [label(k), n - Atomics.load(journaled, k)] as const) },
+        ]),
+        ...(rings.length === 0 ? [] : [
+          { name: 'matchbench_input_ring_used_slots', help: 'Slots of the design\'s input ring holding commands the engine has not taken yet.', samples: rings.map((r) => [`{ring="${r.name}"}`, r.used()] as const) },
+          { name: 'matchbench_input_ring_slots', help: 'Slots of the design\'s input ring.', samples: rings.map((r) => [`{ring="${r.name}"}`, r.slots] as const) },
+        ]),
       ];
     };
     gateway = await startHttpGateway({
-      engine, symbols, port: httpPort, marketData: marketData!, ...(engineGauges === undefined ? {} : { engineGauges }), ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
+      engine, symbols, port: httpPort, marketData: marketData!, engineGauges, ...(keys === undefined ? {} : { keys }), ...(accessLog === undefined ? {} : { accessLog }),
       ...(maxConnections === undefined ? {} : { maxConnections }), ...(headersTimeoutMs === undefined ? {} : { headersTimeoutMs }),
       feed: { ...(conflateBytes === undefined ? {} : { conflateBytes }), ...(maxStaleMs === undefined ? {} : { maxStaleMs }) },
     });

@@ -109,6 +109,12 @@ describe('WebSocket feed', () => {
       const served = await (await fetch(`http://127.0.0.1:${server.httpPort}/book/${sym}?depth=9999`)).json() as { seq: number; bids: number[][]; asks: number[][] };
       expect({ bids: served.bids, asks: served.asks }).toStrictEqual(want);
       expect(served.seq).toBe(book.seq);
+      // The design's input ring occupancy, as a gauge: every ring named, its used slots within its size.
+      const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+      const used = [...metrics.matchAll(/^matchbench_input_ring_used_slots\{ring="([^"]+)"\} (\d+)$/gm)];
+      const slots = new Map([...metrics.matchAll(/^matchbench_input_ring_slots\{ring="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+      expect(used.length).toBe(design === 'sharded' ? 2 : 1);
+      for (const [, ring, n] of used) expect(Number(n)).toBeLessThanOrEqual(slots.get(ring)!);
 
       const fills = events.filter((e) => e.ev === 'fill' && e.sym === sym);
       await client.until((ms) => ms.filter((m) => m.type === 'trade').length === fills.length, 'every trade');

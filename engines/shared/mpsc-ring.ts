@@ -189,6 +189,11 @@ export class MpscRing {
     Atomics.notify(control, MPSC_FLAGS + (next & this.#mask) * MPSC_FLAG_WORDS);
   }
 
+  /** Slots claimed and not yet released by the consumer: any thread may read it (a gauge, not a synchronisation). */
+  occupancy(): number {
+    return (Atomics.load(this.#control, MPSC_CLAIM) - Atomics.load(this.#control, MPSC_CONSUMER)) | 0;
+  }
+
   isClosed(): boolean {
     return Atomics.load(this.#control, MPSC_CLOSED) !== 0;
   }

@@ -150,6 +150,11 @@ export class SpscRing {
     Atomics.notify(this.#control, SPSC_TAIL);
   }
 
+  /** Slots published and not yet released by the consumer: any thread may read it (a gauge, not a synchronisation). */
+  occupancy(): number {
+    return (Atomics.load(this.#control, SPSC_TAIL) - Atomics.load(this.#control, SPSC_HEAD)) | 0;
+  }
+
   isClosed(): boolean {
     return Atomics.load(this.#control, SPSC_CLOSED) !== 0;
   }
