@@ -128,25 +128,14 @@ export class CoreRisk {
     return 0;
   }
 
-  /** Whether `sym` has a band now (engine time `time`); if so its edges are in `edges`. Updates the reference. */
+  /** Whether `sym` has a band now (engine time `time`); if so its edges are in `edges`. */
   band(sym: number, time: number): boolean {
     const s = this.symbol;
     const r = sym * RISK_SYMBOL_F64S;
     const bps = s[r + RS_BREAKER_BPS]!;
     if (bps === 0 || this.global[RG_BREAKER_ON] !== 1) return false;
-    const current = Math.floor(time / (this.global[RG_WINDOW_US]! / BREAKER_SUBWINDOWS));
-    let sum = 0;
-    let count = 0;
-    for (let k = 0; k < BREAKER_SUBWINDOWS; k++) {
-      const b = r + RS_BUCKETS + 3 * k;
-      const bucket = s[b]!;
-      if (bucket > current - BREAKER_SUBWINDOWS && bucket <= current) {
-        sum += s[b + 1]!;
-        count += s[b + 2]!;
-      }
-    }
-    if (count > 0) s[r + RS_REFERENCE] = Math.floor(sum / count);
-    const ref = s[r + RS_REFERENCE]!;
+    const mean = this.windowMean(r, time);
+    const ref = mean >= 0 ? mean : s[r + RS_REFERENCE]!;
     if (ref === 0) return false;
     const half = Math.floor((ref * bps) / 10_000);
     this.edges[0] = ref - half;
@@ -169,6 +158,25 @@ export class CoreRisk {
     }
     s[b + 1] = s[b + 1]! + price;
     s[b + 2] = s[b + 2]! + 1;
+    // What the reference stays at once the window empties: the mean as of this trade.
+    s[r + RS_REFERENCE] = this.windowMean(r, time);
+  }
+
+  /** Floor of the mean trade price in the window of the symbol record at `r` at `time`, or -1 when it has none. */
+  private windowMean(r: number, time: number): number {
+    const s = this.symbol;
+    const current = Math.floor(time / (this.global[RG_WINDOW_US]! / BREAKER_SUBWINDOWS));
+    let sum = 0;
+    let count = 0;
+    for (let k = 0; k < BREAKER_SUBWINDOWS; k++) {
+      const b = r + RS_BUCKETS + 3 * k;
+      const bucket = s[b]!;
+      if (bucket > current - BREAKER_SUBWINDOWS && bucket <= current) {
+        sum += s[b + 1]!;
+        count += s[b + 2]!;
+      }
+    }
+    return count > 0 ? Math.floor(sum / count) : -1;
   }
 
   state(sym: number): number {

@@ -549,7 +549,8 @@ export class FastCore {
     }
     cmd[CMD_PRICE] = market ? (side === SIDE_BUY ? Infinity : -Infinity) : price;
     cmd[CMD_QTY] = qty;
-    const banded = this.applyBand(sym, side);
+    // Only a taker that meets the book can trade, so only it is held to the band.
+    const banded = this.risk !== null && this.crosses(sym, side) && this.applyBand(sym, side);
     if (!market && tif === TIF_FOK && !this.canFill(sym, side)) {
       this.outF64[this.event(EV_CANCELLED, REASON_FOK, 0, sym) + EV_F64_QTY] = qty;
       return;
@@ -655,7 +656,7 @@ export class FastCore {
     this.outF64[e + EV_F64_PRICE] = price;
     this.outF64[e + EV_F64_QTY] = qty;
     this.unlinkOrder(o, level, sym);
-    const banded = this.applyBand(sym, side);
+    const banded = this.risk !== null && this.crosses(sym, side) && this.applyBand(sym, side);
     this.match(sym, side);
     if (cmd[CMD_REMAINING]! > 0 && !(banded && this.stoppedAtBand(sym, side))) {
       this.rest(o, sym, side);

@@ -27,9 +27,10 @@
  *     referencePrice, else no collar), `risk_max_open_orders` (a new GTC limit order of an owner who already has
  *     maxOpenOrders resting orders; orders without an owner are not counted). Market orders have no price: only
  *     maxQty applies to them. Cancels and reduces are never risk-checked, and work while halted.
- *   - Breaker, per symbol with breakerBps: when an order enters matching, the reference is the mean (floor) of the
- *     symbol's trade prices in the sub-windows of the last windowUs (BREAKER_SUBWINDOWS of them, the current one
- *     included), or, with no such trade, the last reference it had (its referencePrice before any). The band is
+ *   - Breaker, per symbol with breakerBps: when an order that crosses the book enters matching, the reference is the
+ *     mean (floor) of the symbol's trade prices in the sub-windows of the last windowUs (BREAKER_SUBWINDOWS of them,
+ *     the current one included), or, with no such trade, that mean as of its last trade (its referencePrice before
+ *     any). An order that crosses nothing trades nothing, so no band applies to it. The band is
  *     ref ± floor(ref × breakerBps / 10⁴). The taker trades only at prices inside the band; when it stops because
  *     the next maker lies beyond the band (but within the taker's own limit), its remainder is `cancelled` reason
  *     `band` (GTC included: it would rest crossed), and a symbol in the normal state enters its limit state:
@@ -364,7 +365,14 @@ export class ReferenceEngine implements BookEngine {
   /** The breaker's band for a taker entering `book` now, or null (no breaker, or no reference yet). */
   private band(book: SymbolBook): readonly [number, number] | null {
     if (this.breaker === null || book.limits.breakerBps === 0) return null;
-    const current = Math.floor(this.time / (this.breaker.windowUs / BREAKER_SUBWINDOWS));
+    const mean = this.windowMean(book);
+    const ref = mean ?? book.reference;
+    return ref === 0 ? null : bandAround(ref, book.limits.breakerBps);
+  }
+
+  /** Floor of the mean trade price of `book`'s window at the engine's time, or null when it holds no trade. */
+  private windowMean(book: SymbolBook): number | null {
+    const current = Math.floor(this.time / (this.breaker!.windowUs / BREAKER_SUBWINDOWS));
     let sum = 0;
     let count = 0;
     for (const b of book.buckets) {
@@ -373,8 +381,7 @@ export class ReferenceEngine implements BookEngine {
         count += b.count;
       }
     }
-    if (count > 0) book.reference = Math.floor(sum / count);
-    return book.reference === 0 ? null : bandAround(book.reference, book.limits.breakerBps);
+    return count > 0 ? Math.floor(sum / count) : null;
   }
 
   /** A trade at `price`: the collar's last price and, with a breaker, the reference window's current sub-window. */
@@ -390,6 +397,8 @@ export class ReferenceEngine implements BookEngine {
     }
     b.sum += price;
     b.count++;
+    // What the reference stays at once the window empties: the mean as of this trade.
+    book.reference = this.windowMean(book)!;
   }
 
   private isLive(sym: string, id: number): boolean {
@@ -412,7 +421,9 @@ export class ReferenceEngine implements BookEngine {
   private enter(sym: string, id: number, side: Side, limit: number | undefined, tif: 'gtc' | 'ioc' | 'fok', qty: number, owner: number | undefined, seq: number, emit: (event: MatchEvent) => void): void {
     const book = this.bookFor(sym);
     const opposite = book.levels(side === 'buy' ? 'sell' : 'buy');
-    const band = this.band(book);
+    // Only a taker that meets the book can trade, so only it is held to the band.
+    const best = opposite[opposite.length - 1];
+    const band = best !== undefined && crosses(side, limit, best.price) ? this.band(book) : null;
     // The taker trades only inside the band: its limit, tightened to the band edge on its side.
     const bandLimit = band === null ? limit : side === 'buy' ? Math.min(limit ?? Infinity, band[1]) : Math.max(limit ?? -Infinity, band[0]);
     if (tif === 'fok' && !hasLiquidity(opposite, side, bandLimit, qty)) {
