@@ -42,6 +42,8 @@ export class CoreRisk {
   private readonly maxSymbols: number;
   /** Band edges of the last `band` call: [low, high]. */
   readonly edges = new Float64Array(2);
+  /** Whether open orders are counted per owner: only under an owner limit (the hash probes cost every order). */
+  countsOwners: boolean;
 
   constructor(buffer: ArrayBufferLike, byteOffset: number, layout: FastCoreLayout) {
     const s = layout.capacities.maxSymbols;
@@ -52,6 +54,7 @@ export class CoreRisk {
     this.ownerKey = new Float64Array(buffer, byteOffset + layout.ownerKey, layout.hashSlots);
     this.ownerCount = new Int32Array(buffer, byteOffset + layout.ownerCount, layout.hashSlots);
     this.ownerMask = layout.hashSlots - 1;
+    this.countsOwners = this.global[RG_MAX_OPEN_ORDERS] !== 0;
   }
 
   /** Clears all state and writes the rules (a core's `initialize`). */
@@ -70,6 +73,13 @@ export class CoreRisk {
   /** Writes the rules, keeping all state (prices, breaker states, open orders): a restart under changed rules. */
   configure(rules: ResolvedRisk): void {
     const g = this.global;
+    if (this.countsOwners && rules.maxOpenOrders === 0 || !this.countsOwners && rules.maxOpenOrders !== 0 && this.hasOrders()) {
+      throw new Error(
+        `fast core risk rules: owners.maxOpenOrders ${rules.maxOpenOrders === 0 ? 'removed from' : 'added to'} a core with resting orders ` +
+          '(the core counts open orders per owner only under an owner limit): restart under the rules the journal was written with',
+      );
+    }
+    this.countsOwners = rules.maxOpenOrders !== 0;
     writeLimits(g, RG_DEFAULTS, rules.defaults);
     g[RG_MAX_OPEN_ORDERS] = rules.maxOpenOrders;
     if (rules.breaker !== null) {
@@ -191,6 +201,11 @@ export class CoreRisk {
     return this.global[RG_PAUSE_US]!;
   }
 
+  private hasOrders(): boolean {
+    for (let o = 0; o < this.orderOwner.length; o++) if (this.orderOwner[o] === this.orderOwner[o]) return true;
+    return false;
+  }
+
   // ── open orders per owner ─────────────────────────────────────────────────────────────────────────────────────
 
   openOrders(owner: number): number {
@@ -201,7 +216,7 @@ export class CoreRisk {
   /** Order slot `o` was allocated for `owner` (NaN: none) and rests. */
   ownerRests(o: number, owner: number): void {
     this.orderOwner[o] = owner;
-    if (owner !== owner) return;
+    if (owner !== owner || !this.countsOwners) return;
     const i = this.ownerSlot(owner);
     this.ownerKey[i] = owner;
     this.ownerCount[i] = this.ownerCount[i]! + 1;
@@ -212,6 +227,7 @@ export class CoreRisk {
     const owner = this.orderOwner[o]!;
     if (owner !== owner) return;
     this.orderOwner[o] = NaN;
+    if (!this.countsOwners) return;
     const i = this.ownerSlot(owner);
     const left = this.ownerCount[i]! - 1;
     if (left > 0) {

@@ -167,6 +167,8 @@ export class FastCore {
   private readonly summaryWordsPerBook: number;
   /** Risk rules and breaker state (engines/fast-core-risk.ts); null when the core has no risk region. */
   private readonly risk: CoreRisk | null;
+  /** Whether order slots record their owners (a risk region): one boolean on the order pool's hot paths. */
+  private readonly ownerBook: boolean;
 
   /** The current command's doubles (CMD_*); per view, not book state, so it lives outside the shared region. */
   private readonly cmd = new Float64Array(7);
@@ -177,6 +179,8 @@ export class FastCore {
   private outCapacity = 0;
   /** Index of the next event record to write in the output region; the caller may read and reset it. */
   outCursor = 0;
+  /** Whether the current command traded (so the risk region's trade records need its fills). */
+  private traded = false;
 
   /** A new core with empty books, in `buffer` at `byteOffset` (or in a fresh ArrayBuffer). */
   static create(capacities: FastCoreCapacities, buffer?: ArrayBufferLike, byteOffset = 0): FastCore {
@@ -222,6 +226,7 @@ export class FastCore {
     this.byteOffset = byteOffset;
     this.layout = layout;
     this.risk = layout.riskGlobal >= 0 ? new CoreRisk(buffer, byteOffset, layout) : null;
+    this.ownerBook = this.risk !== null;
     this.capacities = attached && this.risk !== null ? { ...c, risk: this.risk.rules() } : c;
     this.maxOrders = n;
     this.maxSymbols = s;
@@ -362,8 +367,8 @@ export class FastCore {
     const op = recordBytes[b]!;
     if (op === OP_CLOCK) return this.clock(recordF64[f + F64_TS]!, seq);
     const sym = (recordBytes[b + 4]! | (recordBytes[b + 5]! << 8) | (recordBytes[b + 6]! << 16) | (recordBytes[b + 7]! << 24)) >>> 0;
-    if (sym === NO_SYMBOL && op === OP_INVALID) return this.rejectUnnamed(recordF64[f + 1]!, seq);
     if (sym >= this.maxSymbols) {
+      if (sym === NO_SYMBOL && op === OP_INVALID) return this.rejectUnnamed(recordF64[f + 1]!, seq);
       throw new CoreCapacityError('symbols', `fast core: record ${index} (seq ${seq}) has symbol index ${sym}, outside maxSymbols = ${this.maxSymbols}`);
     }
     const start = this.outCursor;
@@ -372,13 +377,16 @@ export class FastCore {
     cmd[CMD_SEQ] = seq;
     cmd[CMD_ID] = recordF64[f + 1]!;
     const risk = this.risk;
-    if (risk !== null && risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
+    if (risk !== null) {
+      this.traded = false;
+      if (risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
+    }
     if (op === OP_NEW) this.newOrder(sym, recordBytes[b + 1]!, recordBytes[b + 2]!, recordBytes[b + 3]!, recordF64, f);
     else if (op === OP_CANCEL) this.cancel(sym);
     else if (op === OP_REDUCE) this.reduce(sym, recordF64, f);
     else if (op === OP_MODIFY) this.modify(sym, recordF64, f);
     else this.reject(sym, REASON_INVALID_COMMAND);
-    if (risk !== null) this.recordTrades(sym, risk, start);
+    if (risk !== null && this.traded) this.recordTrades(sym, risk, start);
     return this.outCursor - start;
   }
 
@@ -778,6 +786,7 @@ export class FastCore {
       if (remaining === 0) break;
     }
     cmd[CMD_REMAINING] = remaining;
+    if (remaining < cmd[CMD_QTY]!) this.traded = true;
   }
 
   // ── orders and levels ─────────────────────────────────────────────────────────────────────────────────────────
@@ -790,12 +799,12 @@ export class FastCore {
     this.orderId[o] = this.cmd[CMD_ID]!;
     this.orderSym[o] = sym;
     this.hashInsert(o);
-    if (this.risk !== null) this.risk.ownerRests(o, this.cmd[CMD_OWNER]!);
+    if (this.ownerBook) this.risk!.ownerRests(o, this.cmd[CMD_OWNER]!);
     return o;
   }
 
   private freeOrder(o: number): void {
-    if (this.risk !== null) this.risk.ownerLeaves(o);
+    if (this.ownerBook) this.risk!.ownerLeaves(o);
     this.orderNext[o] = this.header[HDR_ORDER_FREE]!;
     this.header[HDR_ORDER_FREE] = o;
     this.header[HDR_LIVE_ORDERS] = this.header[HDR_LIVE_ORDERS]! - 1;
