@@ -146,7 +146,8 @@ class Metrics {
     family('matchbench_engine_connections_total', 'Connections the gateway made to the engine (1 + reconnects).', 'counter', [['', engine.connections]]);
     family('matchbench_http_connections_open', 'HTTP connections open now.', 'gauge', [['', connections.open]]);
     family('matchbench_http_connections_refused_total', 'HTTP connections refused with 503 at the connection cap.', 'counter', [['', connections.refused]]);
-    for (const gauge of gauges) family(gauge.name, gauge.help, 'gauge', gauge.samples);
+    // Prometheus' naming rule: a `_total` family counts up (counter); any other is a level (gauge).
+    for (const gauge of gauges) family(gauge.name, gauge.help, gauge.name.endsWith('_total') ? 'counter' : 'gauge', gauge.samples);
     return `${lines.join('\n')}\n`;
   }
 }
