@@ -82,7 +82,7 @@ class ShardedProducer implements Producer {
   readonly #shards: number;
   /** The output ring whose current command is only partly delivered, or -1. */
   #midCommand = -1;
-  /** A clock being broadcast: its record index (-1: none) and the next shard to write it to. */
+  /** A clock being broadcast: its record index (-1: none) and the next shard to write it to (downwards). */
   #broadcastIndex = -1;
   #broadcastNext = 0;
   /** The test knob's hook for the producer's share of the design's work (each shard's thread has its own). */
@@ -109,16 +109,20 @@ class ShardedProducer implements Producer {
     return true;
   }
 
-  /** Writes the clock at `recordIndex` to every shard not yet written; true once all have it. */
+  /**
+   * Writes the clock at `recordIndex` to every shard not yet written, shard 0 last; true once all have it. Shard 0
+   * answers the clock, so its completion cannot reach the producer before trySubmit has said true (the harness
+   * takes the send time then).
+   */
   #broadcast(recordIndex: number): boolean {
     if (this.#broadcastIndex !== recordIndex) {
       if (this.#broadcastIndex !== -1) throw new Error(`sharded: command ${recordIndex} submitted while clock ${this.#broadcastIndex} is only partly broadcast`);
       this.#broadcastIndex = recordIndex;
-      this.#broadcastNext = 0;
+      this.#broadcastNext = this.#shards - 1;
     }
-    while (this.#broadcastNext < this.#shards) {
+    while (this.#broadcastNext >= 0) {
       if (!this.#write(this.#broadcastNext, recordIndex)) return false;
-      this.#broadcastNext++;
+      this.#broadcastNext--;
     }
     this.#broadcastIndex = -1;
     this.#slowdown();

@@ -204,7 +204,10 @@ export class ProducerLoop {
     const sendTime = this.#sendTime;
     const completed = sink.completed;
     for (let k = 0; k < n; k++) {
-      const latency = now - sendTime[completed[k]!]!;
+      const sent = sendTime[completed[k]!]!;
+      // A design that completes a command before trySubmit accepted it has a bug no event check would see.
+      if (sent === 0) throw new Error(`command ${completed[k]} completed before its submission was accepted (trySubmit had not returned true)`);
+      const latency = now - sent;
       latencies.record(latency > 0 ? Math.round(latency) : 0);
     }
     sink.completedCount = 0;
