@@ -179,8 +179,6 @@ export class FastCore {
   private outCapacity = 0;
   /** Index of the next event record to write in the output region; the caller may read and reset it. */
   outCursor = 0;
-  /** Whether the current command traded (so the risk region's trade records need its fills). */
-  private traded = false;
 
   /** A new core with empty books, in `buffer` at `byteOffset` (or in a fresh ArrayBuffer). */
   static create(capacities: FastCoreCapacities, buffer?: ArrayBufferLike, byteOffset = 0): FastCore {
@@ -377,16 +375,16 @@ export class FastCore {
     cmd[CMD_SEQ] = seq;
     cmd[CMD_ID] = recordF64[f + 1]!;
     const risk = this.risk;
-    if (risk !== null) {
-      this.traded = false;
-      if (risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
-    }
+    if (risk !== null && risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
     if (op === OP_NEW) this.newOrder(sym, recordBytes[b + 1]!, recordBytes[b + 2]!, recordBytes[b + 3]!, recordF64, f);
     else if (op === OP_CANCEL) this.cancel(sym);
     else if (op === OP_REDUCE) this.reduce(sym, recordF64, f);
     else if (op === OP_MODIFY) this.modify(sym, recordF64, f);
     else this.reject(sym, REASON_INVALID_COMMAND);
-    if (risk !== null && this.traded) this.recordTrades(sym, risk, start);
+    // Fills come first among a command's events, so one that wrote a single non-fill event traded nothing.
+    if (risk !== null && this.outCursor > start && (this.outCursor - start > 1 || (this.outWords[start * EVENT_WORDS]! & 0xff) === EV_FILL)) {
+      this.recordTrades(sym, risk, start);
+    }
     return this.outCursor - start;
   }
 
@@ -786,7 +784,6 @@ export class FastCore {
       if (remaining === 0) break;
     }
     cmd[CMD_REMAINING] = remaining;
-    if (remaining < cmd[CMD_QTY]!) this.traded = true;
   }
 
   // ── orders and levels ─────────────────────────────────────────────────────────────────────────────────────────
