@@ -374,18 +374,29 @@ export class FastCore {
     const cmd = this.cmd;
     cmd[CMD_SEQ] = seq;
     cmd[CMD_ID] = recordF64[f + 1]!;
+    // The risk work sits in methods of its own: this one stays small enough for V8 to inline into its callers.
     const risk = this.risk;
-    if (risk !== null && risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
+    if (risk !== null) this.beforeRisk(sym, risk);
     if (op === OP_NEW) this.newOrder(sym, recordBytes[b + 1]!, recordBytes[b + 2]!, recordBytes[b + 3]!, recordF64, f);
     else if (op === OP_CANCEL) this.cancel(sym);
     else if (op === OP_REDUCE) this.reduce(sym, recordF64, f);
     else if (op === OP_MODIFY) this.modify(sym, recordF64, f);
     else this.reject(sym, REASON_INVALID_COMMAND);
+    if (risk !== null) this.afterRisk(sym, risk, start);
+    return this.outCursor - start;
+  }
+
+  /** Before a command: announce the breaker deadlines engine time has passed for `sym`. */
+  private beforeRisk(sym: number, risk: CoreRisk): void {
+    if (risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
+  }
+
+  /** After a command: its fills feed the collar's last price and the breaker's window. */
+  private afterRisk(sym: number, risk: CoreRisk, start: number): void {
     // Fills come first among a command's events, so one that wrote a single non-fill event traded nothing.
-    if (risk !== null && this.outCursor > start && (this.outCursor - start > 1 || (this.outWords[start * EVENT_WORDS]! & 0xff) === EV_FILL)) {
+    if (this.outCursor > start && (this.outCursor - start > 1 || (this.outWords[start * EVENT_WORDS]! & 0xff) === EV_FILL)) {
       this.recordTrades(sym, risk, start);
     }
-    return this.outCursor - start;
   }
 
   // ── risk and breaker (semantics: engines/reference.ts; state: engines/fast-core-risk.ts) ──────────────────────
@@ -416,6 +427,17 @@ export class FastCore {
       s[r + RS_STATE] = BREAKER_NORMAL;
       this.breakerEvent(EV_RESUMED, REASON_NONE, 0, sym);
     }
+  }
+
+  /** Rejects the command when a risk rule refuses it (README order); else notes its owner for the open-order count. */
+  private riskRejects(sym: number, price: number, qty: number, restingOwner: number, owner: number): boolean {
+    const reason = this.risk!.rejection(sym, price, qty, restingOwner);
+    if (reason !== 0) {
+      this.reject(sym, reason);
+      return true;
+    }
+    this.cmd[CMD_OWNER] = owner;
+    return false;
   }
 
   /** A breaker event: like `event`, with id 0 (it is the symbol's, not the command's order's). */
@@ -545,14 +567,7 @@ export class FastCore {
       return;
     }
     const rest = !market && tif !== TIF_IOC && tif !== TIF_FOK;
-    if (this.risk !== null) {
-      const reason = this.risk.rejection(sym, market ? NaN : price, qty, rest ? owner : NaN);
-      if (reason !== 0) {
-        this.reject(sym, reason);
-        return;
-      }
-      cmd[CMD_OWNER] = owner;
-    }
+    if (this.risk !== null && this.riskRejects(sym, market ? NaN : price, qty, rest ? owner : NaN, owner)) return;
     cmd[CMD_PRICE] = market ? (side === SIDE_BUY ? Infinity : -Infinity) : price;
     cmd[CMD_QTY] = qty;
     // Only a taker that meets the book can trade, so only it is held to the band.
@@ -638,13 +653,7 @@ export class FastCore {
       this.reject(sym, REASON_UNKNOWN_ORDER);
       return;
     }
-    if (this.risk !== null) {
-      const reason = this.risk.rejection(sym, price, qty, NaN);
-      if (reason !== 0) {
-        this.reject(sym, reason);
-        return;
-      }
-    }
+    if (this.risk !== null && this.riskRejects(sym, price, qty, NaN, NaN)) return;
     const level = this.orderLevel[o]!;
     if (this.levelPrice[level] === price && qty <= this.orderQty[o]!) {
       this.orderQty[o] = qty;
