@@ -49,11 +49,6 @@ export class LatencyRecorder {
     this.histogram = histogram;
   }
 
-  /** The largest value recorded so far. */
-  get max(): number {
-    return this.#max;
-  }
-
   /** Records `ns` (an integer ≥ 0). */
   record(ns: number): void {
     if (ns > this.#max) this.#max = ns;

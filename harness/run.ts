@@ -216,6 +216,13 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     const end = Math.max(...done.map((r) => r.lastCompletionNs));
     const elapsedNs = commands === 0 ? 0 : Math.max(1, Math.round(end - t0));
     const merged = mergeEncoded(done.map((r) => r.histogram));
+    // No latency can exceed the run. One that does was timed from a send time never set (the clock's whole reading,
+    // hours): the design completed a command before trySubmit accepted it, a bug no event check sees. Checked here,
+    // once, outside the producers' loops.
+    const runNs = nowNs() - cpuFrom;
+    if (merged.latency.maxNs > runNs + 1e9) {
+      throw new Error(`${design.name}: a command completed before its submission was accepted (a latency of ${(merged.latency.maxNs / 1e9).toFixed(1)} s in a run of ${(runNs / 1e9).toFixed(1)} s)`);
+    }
     const symbols = workload.workload.symbols;
     const cores = session.cores();
     const sequenced: SequencedRun = {
