@@ -97,10 +97,19 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     }
     return true;
   };
-  // Also while no update comes: a stalled subscriber is let go on time, not only at the next update.
+  // Also while no update comes: a stalled subscriber is let go on time, and one that drained gets its stale
+  // channels whole again, not only at the symbol's next update (there may be none).
   const sweep = setInterval(() => {
-    for (const s of subscribers) behind(s);
-  }, Math.max(5, maxStaleMs / 4));
+    for (const s of subscribers) {
+      if (behind(s) || s.socket.readyState !== s.socket.OPEN) continue;
+      s.overSince = -1;
+      for (const [name, channel] of s.channels) {
+        if (!channel.stale) continue;
+        channel.stale = false;
+        start(s, name, channel.kind, channel.target);
+      }
+    }
+  }, Math.max(5, Math.min(100, maxStaleMs / 4)));
   sweep.unref();
 
   /** False when the socket is too far behind for this message: it is counted and dropped, the channel goes stale. */

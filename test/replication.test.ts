@@ -205,7 +205,8 @@ describe('hot standby, end to end (disruptor, journal group)', () => {
 
   it('a corrupted standby (one command not applied) raises the hash alarm at the checkpoint after it, and refuses to promote', async () => {
     const { primary, standby } = await pair('async', { [STANDBY_SKIP_ENV]: '150' }, ['--hash-every', '100']);
-    const outcome = await runSession(primary.port, workload, 73, 0, 600);
+    // The whole workload: 20 checkpoints, so the alarm does not hang on the few a short run gives a busy machine.
+    const outcome = await runSession(primary.port, workload, 73, 0, COUNT);
     expect(outcome.error).toBeNull();
     // Unless command 150 happened to change nothing, the books differ from sequence 151 on; the first checkpoint
     // after it that sees a difference names its sequence (200, or a later multiple of 100).
