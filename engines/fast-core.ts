@@ -167,8 +167,6 @@ export class FastCore {
   private readonly summaryWordsPerBook: number;
   /** Risk rules and breaker state (engines/fast-core-risk.ts); null when the core has no risk region. */
   private readonly risk: CoreRisk | null;
-  /** Whether order slots record their owners (a risk region): one boolean on the order pool's hot paths. */
-  private readonly ownerBook: boolean;
 
   /** The current command's doubles (CMD_*); per view, not book state, so it lives outside the shared region. */
   private readonly cmd = new Float64Array(7);
@@ -224,7 +222,6 @@ export class FastCore {
     this.byteOffset = byteOffset;
     this.layout = layout;
     this.risk = layout.riskGlobal >= 0 ? new CoreRisk(buffer, byteOffset, layout) : null;
-    this.ownerBook = this.risk !== null;
     this.capacities = attached && this.risk !== null ? { ...c, risk: this.risk.rules() } : c;
     this.maxOrders = n;
     this.maxSymbols = s;
@@ -522,7 +519,7 @@ export class FastCore {
     throw new CoreCapacityError('symbols', `fast core: record ${index} (seq ${seq}) has symbol index ${sym}, outside maxSymbols = ${this.maxSymbols}`);
   }
 
-  /** An invalid command naming no symbol (a client's refused clock, say): rejected `invalid_command`, sym "". */
+  /** A command naming no symbol (a bad clock; a client's clock, refused): rejected `invalid_command`, sym "". */
   private rejectUnnamed(id: number, seq: number): number {
     this.needEventRoom(seq);
     this.cmd[CMD_SEQ] = seq;
@@ -538,11 +535,7 @@ export class FastCore {
       time[HDR_F64_TIME] = ts;
       return 0;
     }
-    this.needEventRoom(seq);
-    this.cmd[CMD_SEQ] = seq;
-    this.cmd[CMD_ID] = 0;
-    this.reject(NO_SYMBOL, REASON_INVALID_COMMAND);
-    return 1;
+    return this.rejectUnnamed(0, seq);
   }
 
   private newOrder(sym: number, side: number, type: number, tif: number, recordF64: Float64Array, f: number): void {
@@ -809,12 +802,12 @@ export class FastCore {
     this.orderId[o] = this.cmd[CMD_ID]!;
     this.orderSym[o] = sym;
     this.hashInsert(o);
-    if (this.ownerBook) this.risk!.ownerRests(o, this.cmd[CMD_OWNER]!);
+    if (this.risk !== null) this.risk.ownerRests(o, this.cmd[CMD_OWNER]!);
     return o;
   }
 
   private freeOrder(o: number): void {
-    if (this.ownerBook) this.risk!.ownerLeaves(o);
+    if (this.risk !== null) this.risk.ownerLeaves(o);
     this.orderNext[o] = this.header[HDR_ORDER_FREE]!;
     this.header[HDR_ORDER_FREE] = o;
     this.header[HDR_LIVE_ORDERS] = this.header[HDR_LIVE_ORDERS]! - 1;

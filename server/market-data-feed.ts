@@ -85,6 +85,11 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     if (kind === 'l2') send(s, { channel, type: 'snapshot', ...snapshot(target) });
     else if (kind === 'l1') send(s, top(target, channel));
   };
+  /** A stale channel made whole again: its fresh start (l2 snapshot, l1 top). */
+  const refresh = (s: Subscriber, name: string, channel: { kind: Kind; target: string; stale: boolean }): void => {
+    channel.stale = false;
+    start(s, name, channel.kind, channel.target);
+  };
 
   /** Whether `s` is over the threshold; one over it for longer than maxStaleMs is disconnected. */
   const behind = (s: Subscriber): boolean => {
@@ -103,11 +108,7 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     for (const s of subscribers) {
       if (behind(s) || s.socket.readyState !== s.socket.OPEN) continue;
       s.overSince = -1;
-      for (const [name, channel] of s.channels) {
-        if (!channel.stale) continue;
-        channel.stale = false;
-        start(s, name, channel.kind, channel.target);
-      }
+      for (const [name, channel] of s.channels) if (channel.stale) refresh(s, name, channel);
     }
   }, Math.max(5, Math.min(100, maxStaleMs / 4)));
   sweep.unref();
@@ -123,8 +124,7 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     }
     s.overSince = -1;
     if (channel.stale) {
-      channel.stale = false;
-      start(s, name, channel.kind, channel.target);
+      refresh(s, name, channel);
       // The fresh snapshot or top already holds this update.
       return channel.kind === 'trades' || channel.kind === 'orders';
     }

@@ -8,6 +8,7 @@
  * and the batching (about a millisecond), never leads it, and is never torn (updates apply on this thread only).
  */
 import { Worker } from 'node:worker_threads';
+import { l2OfCores } from '../engines/core-inspect.ts';
 import type { FastCore } from '../engines/fast-core.ts';
 import type { SequenceLog } from '../engines/sequence-log.ts';
 import type { L2Snapshot } from '../engines/types.ts';
@@ -54,17 +55,10 @@ export class MarketData {
     const worker = new Worker(new URL('./market-data-worker.ts', import.meta.url), { workerData: task, transferList: copies });
     const data = new MarketData(symbols, worker);
     // Seed the mirror with the books as they are (a recovered engine's).
-    cores.forEach((core) => {
-      for (let sym = 0; sym < symbols.length && sym < core.capacities.maxSymbols; sym++) {
-        const book = data.#books[sym]!;
-        for (const [side, into] of [[SIDE_BUY, book.bids], [2, book.asks]] as const) {
-          for (let level = core.bestLevel(sym, side); level !== -1; level = core.worseLevel(level)) {
-            let total = 0;
-            for (let o = core.headOrder(level); o !== -1; o = core.nextOrder(o)) total += core.qtyOf(o);
-            into.set(core.priceOf(level), total);
-          }
-        }
-      }
+    symbols.forEach((_, sym) => {
+      const { bids, asks } = l2OfCores(cores, sym, Number.MAX_SAFE_INTEGER);
+      for (const [price, qty] of bids) data.#books[sym]!.bids.set(price, qty);
+      for (const [price, qty] of asks) data.#books[sym]!.asks.set(price, qty);
     });
     return data;
   }
