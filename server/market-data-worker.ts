@@ -85,10 +85,11 @@ function apply(k: number, index: number): BookUpdate | null {
   const touch = (side: number, price: number): void => {
     touched.set(`${side}:${price}`, [side, price]);
   };
-  // A cancel, reduce or modify changes the level its order rests at: find it before the order may leave.
   const id = recordF64[index * RECORD_F64S + F64_ID]!;
   const named = sym !== NO_SYMBOL && sym < core.capacities.maxSymbols;
   const newOwner = op === OP_NEW ? recordF64[index * RECORD_F64S + F64_OWNER]! : NaN;
+  // A cancel, reduce or modify changes the level its order rests at (a modify's re-entry rests with `rested`):
+  // find it before the order may leave.
   if (named && (op === OP_CANCEL || op === OP_REDUCE || op === OP_MODIFY)) {
     const o = core.orderSlot(sym, id);
     if (o !== -1) {
@@ -104,9 +105,17 @@ function apply(k: number, index: number): BookUpdate | null {
   const ownerEvents: Array<readonly [number, string]> = [];
   const involved = new Set<number>();
   for (let i = 0; i < n; i++) {
+    const b = i * EVENT_BYTES;
     const f = i * EVENT_F64S;
+    const kind = out.bytes[b + EV_OFF_KIND]!;
+    if (kind === EV_RESTED) touch(out.bytes[b + EV_OFF_SIDE]!, out.f64[f + EV_F64_PRICE]!);
+    else if (kind === EV_FILL) {
+      const takerSide = out.bytes[b + EV_OFF_SIDE]!;
+      touch(takerSide === SIDE_BUY ? SIDE_SELL : SIDE_BUY, out.f64[f + EV_F64_PRICE]!);
+      trades.push([out.f64[f + EV_F64_PRICE]!, out.f64[f + EV_F64_QTY]!, takerSide, out.f64[f + EV_F64_ID]!, out.f64[f + EV_F64_MAKER]!]);
+    }
     const eventId = out.f64[f + EV_F64_ID]!;
-    const maker = out.bytes[i * EVENT_BYTES + EV_OFF_KIND] === EV_FILL ? out.f64[f + EV_F64_MAKER]! : 0;
+    const maker = kind === EV_FILL ? out.f64[f + EV_F64_MAKER]! : 0;
     const mine = eventId === id ? commandOwner : owners.get(`${sym}:${eventId}`);
     const theirs = maker === 0 ? undefined : owners.get(`${sym}:${maker}`);
     if (mine !== undefined || theirs !== undefined) {
@@ -120,18 +129,6 @@ function apply(k: number, index: number): BookUpdate | null {
   if (named) {
     if (commandOwner !== undefined && core.orderSlot(sym, id) !== -1) owners.set(`${sym}:${id}`, commandOwner);
     for (const gone of involved) if (core.orderSlot(sym, gone) === -1) owners.delete(`${sym}:${gone}`);
-  }
-  for (let i = 0; i < n; i++) {
-    const b = i * EVENT_BYTES;
-    const f = i * EVENT_F64S;
-    const kind = out.bytes[b + EV_OFF_KIND]!;
-    if (kind === EV_RESTED) touch(out.bytes[b + EV_OFF_SIDE]!, out.f64[f + EV_F64_PRICE]!);
-    else if (kind === EV_FILL) {
-      const takerSide = out.bytes[b + EV_OFF_SIDE]!;
-      touch(takerSide === SIDE_BUY ? SIDE_SELL : SIDE_BUY, out.f64[f + EV_F64_PRICE]!);
-      trades.push([out.f64[f + EV_F64_PRICE]!, out.f64[f + EV_F64_QTY]!, takerSide, out.f64[f + EV_F64_ID]!, out.f64[f + EV_F64_MAKER]!]);
-    }
-    // A modify's old level was touched above; a re-entry's new one comes with its `rested`.
   }
   if (touched.size === 0 && trades.length === 0 && ownerEvents.length === 0) return null;
   const levels = [...touched.values()].map(([side, price]) => [side, price, levelQty(core, sym, side, price)] as const);
