@@ -1,8 +1,8 @@
 /**
  * `npm run serve` as a child process: start it, wait for its one listening line, stop it by the pid it was started
  * with. What the crash test (server/crashtest.ts) and the tests (test/support/engine-server.ts) both do, and the one
- * place that knows the wording of the lines others read from serve: the listening line, the HTTP gateway's line
- * and the snapshot line (server/serve.ts prints them).
+ * place that knows the wording of the lines others read from serve: the listening line, the HTTP gateway's line,
+ * the snapshot line (server/serve.ts prints them), and the exit code of a fenced primary.
  *
  * Contract: `startServe` resolves once the line is printed (with the port it names and how long that took), and
  * rejects if the process exits first or stays silent past the timeout; every started child is put in `running`, so
@@ -21,6 +21,8 @@ const STANDBY = /^matchbench serve: standby, replication on 127\.0\.0\.1:(\d+)$/
 /** Printed just before the listening line when serve runs the HTTP gateway (`--http-port`): its port. */
 export const HTTP_PREFIX = 'matchbench serve: http on ';
 const HTTP = /^matchbench serve: http on 127\.0\.0\.1:(\d+)$/m;
+/** Exit code of a primary that found a higher epoch on its standby (fenced: it must not take commands). */
+export const EXIT_FENCED = 5;
 const SERVE = join(import.meta.dirname, 'serve.ts');
 const SNAPSHOT_LINE = /^serve: snapshot .* at sequence \d+: (\d+) bytes, engine paused (\d+) µs/gm;
 

@@ -63,7 +63,7 @@ import { parseReplicationMode, REPLICATION_MODES, startReplicator, type Replicat
 import { KeyRing } from './api-keys.ts';
 import { EngineClient } from './engine-client.ts';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, startHttpGateway, type EngineGauge, type HttpGateway } from './http-gateway.ts';
-import { HTTP_PREFIX, LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
+import { EXIT_FENCED, HTTP_PREFIX, LISTENING_PREFIX, snapshotLine, STANDBY_PREFIX } from './serve-process.ts';
 import { followAsStandby, type ShardState } from './standby.ts';
 import { SessionTable } from './session-table.ts';
 
@@ -75,8 +75,6 @@ const DEFAULT_CLOCK_MS = 1;
 const IDLE_CLOCK_MS = 1000;
 const DEFAULT_MISSED_HEARTBEATS = 3;
 const DEFAULT_HASH_EVERY = 100_000;
-/** Exit code of a primary that found a higher epoch on its standby (fenced: it must not take commands). */
-export const EXIT_FENCED = 5;
 /** How long a stop waits for acknowledgements held for an absent standby (sync replication), ms. */
 const STOP_WAIT_FOR_STANDBY_MS = 5000;
 const DEFAULT_SYMBOLS_FROM = 'preset:balanced';

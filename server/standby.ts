@@ -19,16 +19,19 @@
  *   (whichever arrives first) is an alarm naming the journal and sequence: it stops applying, answers the primary
  *   HASH_MISMATCH (and every later one), and never promotes.
  * - Failure detection: it hears the primary (any frame) at least every heartbeat interval; after `missedHeartbeats`
- *   intervals of silence it takes the primary for dead. It promotes itself only if the primary had told it that it
+ *   intervals of silence it takes the primary for dead, judged only after it has read what arrived (a stall of its
+ *   own, such as a slow fsync, is not the primary's silence). It promotes itself only if the primary had told it that it
  *   is in sync (HEARTBEAT IN_SYNC: it holds everything the primary acknowledged), it has not diverged, and the
  *   primary did not announce a clean stop. Promotion: the connection closed, the journals fsynced and closed, the
  *   epoch file written with epoch + 1 and where each journal stands, then `followAsStandby` resolves. The
  *   replication port stays open and answers every later HELLO with FENCED (or BUSY from a higher epoch).
  * - SIGTERM while following: journals fsynced and closed, a snapshot of each shard, exit 0 (`stop`).
  *
- * Test-only knob: MATCHBENCH_STANDBY_SKIP=SEQ makes the standby journal but not apply the record of journal
- * sequence SEQ (a deliberately corrupted standby: its book differs from the primary's from there), so the hash check
- * can be seen to fire. Unset, nothing changes.
+ * Test-only knobs (unset, nothing changes): MATCHBENCH_STANDBY_SKIP=SEQ makes the standby journal but not apply the
+ * record of journal sequence SEQ (a deliberately corrupted standby: its book differs from the primary's from there),
+ * so the hash check can be seen to fire. MATCHBENCH_STANDBY_STALL=SEQ:MS blocks the standby's thread for MS ms after
+ * it journals the frame holding SEQ (a slow fsync), so its failure detection can be seen to tell its own stall from
+ * the primary's silence.
  */
 import { resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { readdirSync, rmSync } from 'node:fs';
@@ -53,7 +56,9 @@ import {
 } from './replication-protocol.ts';
 
 export const STANDBY_SKIP_ENV = 'MATCHBENCH_STANDBY_SKIP';
+export const STANDBY_STALL_ENV = 'MATCHBENCH_STANDBY_STALL';
 const skipSequence = skipOf(process.env[STANDBY_SKIP_ENV]);
+const stall = stallOf(process.env[STANDBY_STALL_ENV]);
 /** Own hashes and the primary's kept per journal, for checkpoints that arrive before or after the standby gets there. */
 const KEPT_HASHES = 64;
 const MAX_OUTPUT_RECORDS = 1 << 20;
@@ -63,6 +68,13 @@ function skipOf(value: string | undefined): number {
   const n = Number(value);
   if (!(Number.isSafeInteger(n) && n >= 0)) throw new Error(`${STANDBY_SKIP_ENV}="${value}": expected a journal sequence number`);
   return n;
+}
+
+function stallOf(value: string | undefined): { readonly sequence: number; readonly ms: number } | null {
+  if (value === undefined || value === '') return null;
+  const [sequence, ms] = value.split(':').map(Number);
+  if (!(Number.isSafeInteger(sequence) && sequence! >= 0 && Number.isSafeInteger(ms) && ms! > 0)) throw new Error(`${STANDBY_STALL_ENV}="${value}": expected SEQ:MS (a journal sequence number and a stall in ms)`);
+  return { sequence: sequence!, ms: ms! };
 }
 
 /** One journal's state: what a promoted standby (or a recovery) hands to serve. */
@@ -344,6 +356,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
           const records = reader.records();
           s.writer!.recordArea.set(records);
           s.writer!.writeFrame(count, false);
+          if (stall !== null && stall.sequence >= first && stall.sequence < first + count) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stall.ms);
           apply(k, records, first, count);
           dirty.add(k);
         } else if (type === R_CHECKPOINT) {
@@ -387,14 +400,28 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
     for (const k of dirty) if (shards[k]!.pendingSnapshots.length > 0) await writePending(shards[k]!);
   }
 
+  const primarySilent = (): boolean => lastHeardMs !== 0 && performance.now() - lastHeardMs > options.missedHeartbeats * heartbeatMs;
+  let judging = false;
+  let stopped = false;
   const ticker = setInterval(() => {
     if (promoting) return;
     if (current !== null && current.welcomed && performance.now() - lastSentMs >= heartbeatMs) {
       current.socket.write(encodeHeartbeat(0, shards.map((s) => s.next)));
       lastSentMs = performance.now();
     }
-    if (lastHeardMs === 0 || performance.now() - lastHeardMs <= options.missedHeartbeats * heartbeatMs) return;
-    // The primary is silent past the timeout.
+    if (!primarySilent() || judging) return;
+    // Timers run before the event loop reads its sockets: after a stall of this process (a long fsync, a snapshot
+    // write, the scheduler) the primary's frames may be waiting unread, and the silence is this node's own. Judge
+    // after they were read: setImmediate runs after the loop's poll phase.
+    judging = true;
+    setImmediate(() => {
+      judging = false;
+      if (!promoting && !stopped && primarySilent()) primaryLost();
+    });
+  }, 10);
+
+  /** The primary is silent past the timeout, after this node read everything that had arrived. */
+  function primaryLost(): void {
     if (current !== null) {
       current.socket.destroy();
       current = null;
@@ -406,7 +433,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
       return;
     }
     void promote();
-  }, 10);
+  }
 
   async function promote(): Promise<void> {
     promoting = true;
@@ -430,6 +457,7 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
   });
 
   const stop = async (): Promise<void> => {
+    stopped = true;
     clearInterval(ticker);
     current?.socket.destroy();
     current = null;
