@@ -58,7 +58,8 @@ export interface FastCoreCapacities {
 import type { ResolvedRisk } from '../risk/rules.ts';
 
 export const CORE_MAGIC = 0x4d42_4643; // "MBFC"
-export const CORE_VERSION = 1;
+/** Bumped whenever a region's meaning changes (2: the risk region's clock order and next deadline), so a snapshot of an older core is refused. */
+export const CORE_VERSION = 2;
 
 /** i32 word indexes in the header. */
 export const HDR_MAGIC = 0;
@@ -100,6 +101,8 @@ export const RG_BREAKER_ON = 6;
 export const RG_WINDOW_US = 7;
 export const RG_LIMIT_STATE_US = 8;
 export const RG_PAUSE_US = 9;
+/** The earliest `until` of a symbol in its limit state or pause (Infinity: none): a clock before it expires nothing. */
+export const RG_NEXT_DEADLINE = 10;
 export const RISK_GLOBAL_F64S = 16;
 
 /** f64 indexes inside one symbol's riskSymbol record: limits (0 = no rule), then state. */
@@ -119,6 +122,8 @@ export const RS_LIMIT_SIDE = 9;
 export const RS_LIMIT_EDGE = 10;
 /** BREAKER_SUBWINDOWS triples (sub-window number or -1, sum of prices, count of trades). */
 export const RS_BUCKETS = 11;
+/** Not this symbol's: the symbol index of name rank `sym` (code-unit order), the order a clock announces expiries in. */
+export const RS_BY_NAME = RS_BUCKETS + 3 * 10;
 export const RISK_SYMBOL_F64S = 48;
 export const BREAKER_NORMAL = 0;
 export const BREAKER_LIMIT = 1;

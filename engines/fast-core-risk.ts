@@ -10,8 +10,8 @@
  * order a hash probe when it rests and when it leaves.
  */
 import {
-  BREAKER_HALTED, RG_BREAKER_ON, RG_DEFAULTS, RG_LIMIT_STATE_US, RG_MAX_OPEN_ORDERS, RG_PAUSE_US, RG_WINDOW_US,
-  RISK_GLOBAL_F64S, RISK_SYMBOL_F64S, RS_BREAKER_BPS, RS_BUCKETS, RS_COLLAR_BPS, RS_LAST_TRADE, RS_MAX_NOTIONAL,
+  BREAKER_HALTED, RG_BREAKER_ON, RG_DEFAULTS, RG_LIMIT_STATE_US, RG_MAX_OPEN_ORDERS, RG_NEXT_DEADLINE, RG_PAUSE_US, RG_WINDOW_US,
+  RISK_GLOBAL_F64S, RISK_SYMBOL_F64S, RS_BREAKER_BPS, RS_BUCKETS, RS_BY_NAME, RS_COLLAR_BPS, RS_LAST_TRADE, RS_MAX_NOTIONAL,
   RS_MAX_QTY, RS_REFERENCE, RS_REFERENCE_PRICE, RS_STATE,
 } from './fast-core-layout.ts';
 import type { FastCoreLayout } from './fast-core-layout.ts';
@@ -67,6 +67,7 @@ export class CoreRisk {
     this.orderOwner.fill(NaN);
     this.ownerKey.fill(0);
     this.ownerCount.fill(0);
+    this.global[RG_NEXT_DEADLINE] = Infinity;
     this.configure(rules);
   }
 
@@ -91,6 +92,35 @@ export class CoreRisk {
       g[RG_BREAKER_ON] = 0;
     }
     for (let sym = 0; sym < this.maxSymbols; sym++) this.setLimits(sym, rules.bySymbol[sym] ?? rules.defaults);
+    this.orderByName(rules.nameOrder);
+  }
+
+  /**
+   * The order a clock announces expiries in: `order` (symbol indexes by name, engines/reference.ts "Expiry"), then
+   * the indexes it lacks (no symbol yet: never in a breaker state) in index order.
+   */
+  orderByName(order: readonly number[]): void {
+    const placed = new Uint8Array(this.maxSymbols);
+    let rank = 0;
+    for (const sym of order) {
+      this.symbol[rank++ * RISK_SYMBOL_F64S + RS_BY_NAME] = sym;
+      placed[sym] = 1;
+    }
+    for (let sym = 0; sym < this.maxSymbols; sym++) if (placed[sym] === 0) this.symbol[rank++ * RISK_SYMBOL_F64S + RS_BY_NAME] = sym;
+  }
+
+  /** The symbol index of name rank `rank` (`orderByName`). */
+  symbolAtRank(rank: number): number {
+    return this.symbol[rank * RISK_SYMBOL_F64S + RS_BY_NAME]!;
+  }
+
+  /** The earliest deadline of a symbol in its limit state or pause (Infinity: none). */
+  get nextDeadline(): number {
+    return this.global[RG_NEXT_DEADLINE]!;
+  }
+
+  set nextDeadline(until: number) {
+    this.global[RG_NEXT_DEADLINE] = until;
   }
 
   /** The rules as written (for a core attached to an existing region). */
@@ -101,6 +131,7 @@ export class CoreRisk {
     return {
       defaults: readLimits(g, RG_DEFAULTS),
       bySymbol,
+      nameOrder: Array.from({ length: this.maxSymbols }, (_, rank) => this.symbolAtRank(rank)),
       maxOpenOrders: g[RG_MAX_OPEN_ORDERS]!,
       breaker: g[RG_BREAKER_ON] === 1 ? { windowUs: g[RG_WINDOW_US]!, limitStateUs: g[RG_LIMIT_STATE_US]!, pauseUs: g[RG_PAUSE_US]! } : null,
     };
@@ -187,10 +218,6 @@ export class CoreRisk {
       }
     }
     return count > 0 ? Math.floor(sum / count) : -1;
-  }
-
-  state(sym: number): number {
-    return this.symbol[sym * RISK_SYMBOL_F64S + RS_STATE]!;
   }
 
   get limitStateUs(): number {

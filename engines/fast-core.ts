@@ -200,7 +200,7 @@ export class FastCore {
       );
     }
     // With a risk region, the layout is sized by presence alone; the constructor reads the rules back from the region.
-    const risk = header[HDR_RISK] === 1 ? { risk: { defaults: NO_LIMITS, bySymbol: [], maxOpenOrders: 0, breaker: null } } : {};
+    const risk = header[HDR_RISK] === 1 ? { risk: { defaults: NO_LIMITS, bySymbol: [], nameOrder: [], maxOpenOrders: 0, breaker: null } } : {};
     const layout = layoutFor({ maxOrders: header[HDR_MAX_ORDERS]!, maxSymbols: header[HDR_MAX_SYMBOLS]!, ladderTicks: header[HDR_LADDER_TICKS]!, ...risk });
     if (layout.hashSlots !== header[HDR_HASH_SLOTS]) {
       throw new Error(`fast core attach: header hash slots ${header[HDR_HASH_SLOTS]} disagree with the layout's ${layout.hashSlots}`);
@@ -371,7 +371,6 @@ export class FastCore {
     // The risk work sits in methods of its own: this one stays under V8's inlining limit (460 bytes of bytecode;
     // `--print-bytecode --print-bytecode-filter=processRecord` shows its length), as it was before risk existed.
     const risk = this.risk;
-    if (risk !== null) this.beforeRisk(sym, risk);
     if (op === OP_NEW) this.newOrder(sym, recordBytes[b + 1]!, recordBytes[b + 2]!, recordBytes[b + 3]!, recordF64, f);
     else if (op === OP_CANCEL) this.cancel(sym);
     else if (op === OP_REDUCE) this.reduce(sym, recordF64, f);
@@ -379,11 +378,6 @@ export class FastCore {
     else this.reject(sym, REASON_INVALID_COMMAND);
     if (risk !== null) this.afterRisk(sym, risk, start);
     return this.outCursor - start;
-  }
-
-  /** Before a command: announce the breaker deadlines engine time has passed for `sym`. */
-  private beforeRisk(sym: number, risk: CoreRisk): void {
-    if (risk.state(sym) !== BREAKER_NORMAL) this.settle(sym, risk);
   }
 
   /** After a command: its fills feed the collar's last price and the breaker's window. */
@@ -396,14 +390,39 @@ export class FastCore {
 
   // ── risk and breaker (semantics: engines/reference.ts; state: engines/fast-core-risk.ts) ──────────────────────
 
-  /** Announces the limit state or pause of `sym` that engine time has passed (room: needs 2 records). */
-  private settle(sym: number, risk: CoreRisk): void {
-    if (this.outCapacity - this.outCursor < 2) {
-      throw new CoreCapacityError('events', `fast core: seq ${this.cmd[CMD_SEQ]} needs 2 event records for the breaker but the output region has ${this.outCapacity - this.outCursor} free; the book is unchanged`);
+  /**
+   * At a clock that reached the earliest deadline: announces every limit state and pause engine time has reached,
+   * symbols in name order (engines/reference.ts "Expiry"), and finds the next deadline. Returns the events written.
+   */
+  private expire(risk: CoreRisk, seq: number): number {
+    const s = risk.symbol;
+    const time = this.headerF64[HDR_F64_TIME]!;
+    let due = 0;
+    for (let sym = 0; sym < this.maxSymbols; sym++) {
+      const r = sym * RISK_SYMBOL_F64S;
+      if (s[r + RS_STATE] !== BREAKER_NORMAL && time >= s[r + RS_UNTIL]!) due++;
     }
+    if (this.outCapacity - this.outCursor < 2 * due) {
+      throw new CoreCapacityError('events', `fast core: clock at seq ${seq} needs ${2 * due} event records for the breaker but the output region has ${this.outCapacity - this.outCursor} free; nothing changed`);
+    }
+    const start = this.outCursor;
+    this.cmd[CMD_SEQ] = seq;
+    let next = Infinity;
+    for (let rank = 0; rank < this.maxSymbols; rank++) {
+      const sym = risk.symbolAtRank(rank);
+      const r = sym * RISK_SYMBOL_F64S;
+      if (s[r + RS_STATE] === BREAKER_NORMAL) continue;
+      if (time >= s[r + RS_UNTIL]!) this.settle(sym, risk, time);
+      if (s[r + RS_STATE] !== BREAKER_NORMAL && s[r + RS_UNTIL]! < next) next = s[r + RS_UNTIL]!;
+    }
+    risk.nextDeadline = next;
+    return this.outCursor - start;
+  }
+
+  /** Announces the limit state or pause of `sym` that engine time `time` has reached (up to 2 records). */
+  private settle(sym: number, risk: CoreRisk, time: number): void {
     const s = risk.symbol;
     const r = sym * RISK_SYMBOL_F64S;
-    const time = this.headerF64[HDR_F64_TIME]!;
     if (s[r + RS_STATE] === BREAKER_LIMIT && time >= s[r + RS_UNTIL]!) {
       const side = s[r + RS_LIMIT_SIDE]!;
       const edge = s[r + RS_LIMIT_EDGE]!;
@@ -482,6 +501,7 @@ export class FastCore {
       const edge = side === SIDE_BUY ? risk.edges[1]! : risk.edges[0]!;
       s[r + RS_STATE] = BREAKER_LIMIT;
       s[r + RS_UNTIL] = this.headerF64[HDR_F64_TIME]! + risk.limitStateUs;
+      if (s[r + RS_UNTIL]! < risk.nextDeadline) risk.nextDeadline = s[r + RS_UNTIL]!;
       s[r + RS_LIMIT_SIDE] = side;
       s[r + RS_LIMIT_EDGE] = edge;
       const e = this.breakerEvent(EV_LIMIT, REASON_NONE, side, sym);
@@ -491,9 +511,13 @@ export class FastCore {
     return true;
   }
 
-  /** Sets the limits of symbol index `sym` (a symbol learned after creation); a core without rules ignores it. */
-  setSymbolLimits(sym: number, limits: SymbolLimits): void {
+  /**
+   * Sets the limits of symbol index `sym` (a symbol learned after creation) and the symbols' name order with it
+   * (risk/rules.ts `nameOrder` of the table that now holds it); a core without rules ignores it.
+   */
+  setSymbolLimits(sym: number, limits: SymbolLimits, nameOrder: readonly number[]): void {
     this.risk?.setLimits(sym, limits);
+    this.risk?.orderByName(nameOrder);
   }
 
   /** Replaces the rules of a core that has a risk region, keeping its state (a restart under changed rules). */
@@ -533,7 +557,8 @@ export class FastCore {
     const time = this.headerF64;
     if (Number.isSafeInteger(ts) && ts >= time[HDR_F64_TIME]!) {
       time[HDR_F64_TIME] = ts;
-      return 0;
+      const risk = this.risk;
+      return risk !== null && ts >= risk.nextDeadline ? this.expire(risk, seq) : 0;
     }
     return this.rejectUnnamed(0, seq);
   }

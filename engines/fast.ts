@@ -19,7 +19,7 @@ import {
   TYPE_MARKET, TYPE_NONE,
 } from '../workloads/workload.ts';
 import type { Workload } from '../workloads/workload.ts';
-import { limitsFor, resolveRisk, type RiskRules } from '../risk/rules.ts';
+import { limitsFor, nameOrder, resolveRisk, type RiskRules } from '../risk/rules.ts';
 
 export interface FastEngineCapacities extends FastCoreCapacities {
   /** Event records one command may write (a sweep writes one fill per maker it touches). */
@@ -185,7 +185,7 @@ export class FastEngine implements BookEngine {
       }
       this.symbolTable.push(sym);
       this.symbolIndex.set(sym, index);
-      if (this.rules !== null) this.core.setSymbolLimits(index, limitsFor(this.rules, sym));
+      if (this.rules !== null) this.core.setSymbolLimits(index, limitsFor(this.rules, sym), nameOrder(this.symbolTable));
     }
     return index;
   }

@@ -18,7 +18,8 @@
  *   unknown_order. Quantities and prices must be positive safe integers (beyond 2^53 integers are not exact).
  *   An owner of NaN counts as absent, as in the binary record where NaN encodes "no owner".
  * - clock ts: the engine's time becomes ts (microseconds; starts at 0); a ts that is not a non-negative safe integer,
- *   or is behind the engine's time, is rejected `invalid_command` (sym "", id 0). No event otherwise.
+ *   or is behind the engine's time, is rejected `invalid_command` (sym "", id 0). No event otherwise, unless a
+ *   breaker deadline expires at the new time (below).
  * - Risk rules and the breaker (risk/rules.ts; off unless the engine is given rules), README "Risk rules and the
  *   breaker":
  *   - After the checks above, a `new` or `modify` is rejected, in this order: `halted` (the symbol is paused),
@@ -36,10 +37,11 @@
  *     `band` (GTC included: it would rest crossed), and a symbol in the normal state enters its limit state:
  *     `limit` {side, price: the band edge, until: time + limitStateUs}. A FOK counts only liquidity inside the band
  *     (so it never stops at the band, and never starts a limit state).
- *   - Expiry is lazy and exact: the first command on the symbol at engine time ≥ `until` announces it, before its
- *     own events. A limit state ending with no opposite liquidity at or inside its edge (no ask ≤ edge after a
- *     buyer was stopped; no bid ≥ edge after a seller) becomes a pause: `halted` {reason band, until: the limit
- *     state's until + pauseUs}; otherwise, and when a pause ends, `resumed`. Clocks themselves emit nothing.
+ *   - Expiry comes with time: the clock that moves engine time to ≥ `until` announces it, symbols in code-unit order
+ *     of their names (a symbol whose limit state and pause both end at that clock gets both events). A limit state
+ *     ending with no opposite liquidity at or inside its edge (no ask ≤ edge after a buyer was stopped; no bid ≥
+ *     edge after a seller) becomes a pause: `halted` {reason band, until: the limit state's until + pauseUs};
+ *     otherwise, and when a pause ends, `resumed`. Time moves only by clocks, so no other command meets a deadline.
  */
 import { BookHasher } from './book-hash.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent, OrderCommand, RejectReason, Side } from './types.ts';
@@ -199,6 +201,11 @@ function crosses(takerSide: Side, limit: number | undefined, price: number): boo
   return takerSide === 'buy' ? price <= limit : price >= limit;
 }
 
+/** Code-unit order of strings (the order the book hash and the clock's expiries use). */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export class ReferenceEngine implements BookEngine {
   readonly name = 'reference';
   private readonly books = new Map<string, SymbolBook>();
@@ -216,12 +223,14 @@ export class ReferenceEngine implements BookEngine {
 
   process(command: Command, seq: number, emit: (event: MatchEvent) => void): void {
     if (command.op === 'clock') {
-      if (Number.isSafeInteger(command.ts) && command.ts >= this.time) this.time = command.ts;
-      else emit({ seq, ev: 'rejected', sym: '', id: 0, reason: 'invalid_command' });
+      if (!(Number.isSafeInteger(command.ts) && command.ts >= this.time)) {
+        emit({ seq, ev: 'rejected', sym: '', id: 0, reason: 'invalid_command' });
+        return;
+      }
+      this.time = command.ts;
+      if (this.breaker !== null) this.expire(seq, emit);
       return;
     }
-    const touched = this.books.get(command.sym);
-    if (touched !== undefined && touched.state !== 'normal') this.settle(command.sym, touched, seq, emit);
     const reason = this.rejection(command) ?? this.riskRejection(command);
     if (reason !== null) {
       emit({ seq, ev: 'rejected', sym: command.sym, id: Number.isFinite(command.id) ? command.id : 0, reason });
@@ -342,7 +351,15 @@ export class ReferenceEngine implements BookEngine {
     return null;
   }
 
-  /** Announces the breaker deadlines that engine time has passed for `book` (module header, "Expiry"). */
+  /** At a clock: announces every breaker deadline engine time has reached, symbols in name order (module header). */
+  private expire(seq: number, emit: (event: MatchEvent) => void): void {
+    const due: string[] = [];
+    for (const [sym, book] of this.books) if (book.state !== 'normal' && this.time >= book.until) due.push(sym);
+    due.sort(byCodeUnits);
+    for (const sym of due) this.settle(sym, this.books.get(sym)!, seq, emit);
+  }
+
+  /** Announces the limit state or pause of `book` that engine time has reached. */
   private settle(sym: string, book: SymbolBook, seq: number, emit: (event: MatchEvent) => void): void {
     if (book.state === 'limit' && this.time >= book.until) {
       const best = book.bestOpposite(book.limitSide);

@@ -15,13 +15,17 @@
  * another's. Layout: engines/sharded-layout.ts. Shard loop: engines/workers/shard-worker.ts.
  *
  * A clock names no book, and every shard's breakers need time: the producer writes it into every shard's ring
- * (so each shard's sequence holds it, in the producer's order), and only shard 0 answers it (events and
- * completion); the others apply it silently. When a ring is full mid-broadcast, trySubmit returns false and the
- * retry of the same command continues with the shards not yet written.
+ * (so each shard's sequence holds it, in the producer's order), and every shard answers it with the expiries of its
+ * own symbols (engines/reference.ts "Expiry") and a completion. The producer holds those parts back until the last
+ * one is in, then delivers their events in symbol-name order (each part is in that order already), as one core
+ * would have emitted them, and one completion. Clocks complete in the order they were submitted: each ring returns
+ * its parts in that order. When a ring is full mid-broadcast, trySubmit returns false and the retry of the same
+ * command continues with the shards not yet written. Any other command naming no book (an invalid one) goes to
+ * shard 0 alone.
  */
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
 import { EV_COMPLETE, recordKind } from './completion-record.ts';
-import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
+import { EV_F64_SEQ, EV_OFF_SYM, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
 import { FastCore } from './fast-core.ts';
 import { SequenceLog } from './sequence-log.ts';
 import { SpscRing } from './shared/spsc-ring.ts';
@@ -29,7 +33,7 @@ import { WAIT_STRATEGY_NAMES, waitStrategyByName, type WaitStrategy } from './sh
 import { allocateSharded, SHARD_CONTROL_BYTES, SHARD_DOORBELL, SHARD_STOP, shardOf, type ShardedLayout } from './sharded-layout.ts';
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ShardWorkerData } from './workers/shard-worker.ts';
-import { NO_SYMBOL, OFF_SYM, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
+import { NO_SYMBOL, OFF_OP, OFF_SYM, OP_CLOCK, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
 import { slowdownHook } from '../harness/slowdown-knob.ts';
 
 interface ShardedInit {
@@ -78,10 +82,21 @@ class ShardedProducer implements Producer {
   readonly #tags: Int32Array[];
   readonly #outputs: SpscRing[];
   readonly #records: Uint32Array;
+  readonly #recordBytes: Uint8Array;
   readonly #recordF64: Float64Array;
+  readonly #symbols: readonly string[];
   readonly #shards: number;
   /** The output ring whose current command is only partly delivered, or -1. */
   #midCommand = -1;
+  /** Per output ring: whether the records read last belong to a clock's part whose completion has not come yet. */
+  readonly #inClockPart: Uint8Array;
+  /** Clocks with parts still out, oldest first: record index and parts in (they complete in this order). */
+  #pendingClocks = new Float64Array(2 * 16);
+  #pendingHead = 0;
+  #pendingCount = 0;
+  /** The held events of pending clocks, copied out of the output rings (EV_F64_SEQ says whose). */
+  #held = new Uint8Array(64 * EVENT_BYTES);
+  #heldCount = 0;
   /** A clock being broadcast: its record index (-1: none) and the next shard to write it to (downwards). */
   #broadcastIndex = -1;
   #broadcastNext = 0;
@@ -96,15 +111,18 @@ class ShardedProducer implements Producer {
     this.#tags = layout.shards.map((s) => new Int32Array(layout.buffer, s.tagsAt[producer]!, layout.inputSlots));
     this.#outputs = layout.shards.map((s) => new SpscRing(layout.buffer, s.outputAt[producer]!, layout.outputSlots, EVENT_BYTES, this.#strategy));
     this.#records = new Uint32Array(workload.records);
+    this.#recordBytes = new Uint8Array(workload.records);
     this.#recordF64 = new Float64Array(workload.records);
+    this.#symbols = workload.symbols;
     this.#shards = layout.shards.length;
+    this.#inClockPart = new Uint8Array(this.#shards);
   }
 
   trySubmit(recordIndex: number): boolean {
     const from = (recordIndex * RECORD_BYTES) >> 2;
     const sym = this.#records[from + (OFF_SYM >> 2)]!;
-    if (sym === NO_SYMBOL) return this.#broadcast(recordIndex);
-    if (!this.#write(shardOf(sym, this.#shards), recordIndex)) return false;
+    if (sym === NO_SYMBOL && this.#recordBytes[recordIndex * RECORD_BYTES + OFF_OP] === OP_CLOCK) return this.#broadcast(recordIndex);
+    if (!this.#write(sym === NO_SYMBOL ? 0 : shardOf(sym, this.#shards), recordIndex)) return false;
     this.#slowdown();
     return true;
   }
@@ -168,7 +186,7 @@ class ShardedProducer implements Producer {
 
   close(): void {}
 
-  /** Delivers what output ring k holds; notes whether it stopped inside a command. */
+  /** Delivers what output ring k holds (holding clocks' parts back); notes whether it stopped inside a command. */
   #read(k: number, sink: EventSink): number {
     const output = this.#outputs[k]!;
     const n = output.available();
@@ -177,20 +195,118 @@ class ShardedProducer implements Producer {
     const f64 = output.f64;
     let completions = 0;
     let complete = true;
+    let inClock = this.#inClockPart[k] === 1;
     for (let j = 0; j < n; j++) {
       const r = output.slotOffset(j) / EVENT_BYTES;
+      const seq = f64[r * EVENT_F64S + EV_F64_SEQ]!;
+      // A command's first record says whose it is; only a clock's needs holding.
+      if (complete && !inClock) inClock = this.#recordBytes[seq * RECORD_BYTES + OFF_OP] === OP_CLOCK;
       if (recordKind(words, r) === EV_COMPLETE) {
-        sink.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
-        completions++;
+        if (inClock) completions += this.#clockPartDone(seq, sink);
+        else {
+          sink.complete(seq);
+          completions++;
+        }
         complete = true;
+        inClock = false;
+      } else if (inClock) {
+        this.#hold(output.bytes, r);
       } else {
         sink.event(words, f64, r);
         complete = false;
       }
     }
     output.release(n);
+    this.#inClockPart[k] = inClock ? 1 : 0;
     this.#midCommand = complete ? -1 : k;
     return completions;
+  }
+
+  /** Keeps event record `r` of a clock's part (bytes of an output ring) until the clock's last part is in. */
+  #hold(bytes: Uint8Array, r: number): void {
+    if ((this.#heldCount + 1) * EVENT_BYTES > this.#held.length) {
+      // Rare (only breaker expiries are held): grow, keeping what is held.
+      const grown = new Uint8Array(this.#held.length * 2);
+      grown.set(this.#held);
+      this.#held = grown;
+    }
+    this.#held.set(bytes.subarray(r * EVENT_BYTES, (r + 1) * EVENT_BYTES), this.#heldCount++ * EVENT_BYTES);
+  }
+
+  /** One shard's part of clock `seq` is in; once all are, delivers its held events in name order and its completion. */
+  #clockPartDone(seq: number, sink: EventSink): number {
+    let at = -1;
+    for (let i = 0; i < this.#pendingCount && at < 0; i++) {
+      const slot = (this.#pendingHead + i) % (this.#pendingClocks.length / 2);
+      if (this.#pendingClocks[2 * slot] === seq) at = slot;
+    }
+    if (at < 0) {
+      if (this.#shards === 1) return this.#deliverClock(seq, sink);
+      at = this.#pendClock(seq);
+    }
+    const parts = ++this.#pendingClocks[2 * at + 1]!;
+    if (parts < this.#shards) return 0;
+    if (at !== this.#pendingHead) throw new Error(`sharded: clock ${seq} completed before the older clock ${this.#pendingClocks[2 * this.#pendingHead]}`);
+    this.#pendingHead = (this.#pendingHead + 1) % (this.#pendingClocks.length / 2);
+    this.#pendingCount--;
+    return this.#deliverClock(seq, sink);
+  }
+
+  /** A clock whose first part came in: queued last (it is the newest). */
+  #pendClock(seq: number): number {
+    const capacity = this.#pendingClocks.length / 2;
+    if (this.#pendingCount === capacity) {
+      const grown = new Float64Array(4 * capacity);
+      for (let i = 0; i < this.#pendingCount; i++) {
+        const from = (this.#pendingHead + i) % capacity;
+        grown[2 * i] = this.#pendingClocks[2 * from]!;
+        grown[2 * i + 1] = this.#pendingClocks[2 * from + 1]!;
+      }
+      this.#pendingClocks = grown;
+      this.#pendingHead = 0;
+    }
+    const slot = (this.#pendingHead + this.#pendingCount++) % (this.#pendingClocks.length / 2);
+    this.#pendingClocks[2 * slot] = seq;
+    this.#pendingClocks[2 * slot + 1] = 0;
+    return slot;
+  }
+
+  /** Delivers clock `seq`'s held events, stably sorted by symbol name, then its completion; drops them from the hold. */
+  #deliverClock(seq: number, sink: EventSink): number {
+    // Most clocks expire nothing: then nothing is held, and nothing is allocated here.
+    if (this.#heldCount > 0) this.#deliverHeld(seq, sink);
+    sink.complete(seq);
+    return 1;
+  }
+
+  #deliverHeld(seq: number, sink: EventSink): void {
+    const held = this.#held;
+    const words = new Uint32Array(held.buffer, 0, held.length >> 2);
+    const f64 = new Float64Array(held.buffer, 0, held.length >> 3);
+    const mine: number[] = [];
+    let kept = 0;
+    for (let i = 0; i < this.#heldCount; i++) {
+      if (f64[i * EVENT_F64S + EV_F64_SEQ] === seq) mine.push(i);
+    }
+    if (mine.length > 0) {
+      const name = (i: number): string => this.#symbols[words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2]!] ?? '';
+      mine.sort((a, b) => { const x = name(a); const y = name(b); return x < y ? -1 : x > y ? 1 : a - b; });
+      // A clock that is behind is every shard's reject: delivered once, as one core rejects it.
+      let rejected = false;
+      for (const i of mine) {
+        if (words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2] === NO_SYMBOL) {
+          if (rejected) continue;
+          rejected = true;
+        }
+        sink.event(words, f64, i);
+      }
+      for (let i = 0; i < this.#heldCount; i++) {
+        if (f64[i * EVENT_F64S + EV_F64_SEQ] === seq) continue;
+        if (kept !== i) held.copyWithin(kept * EVENT_BYTES, i * EVENT_BYTES, (i + 1) * EVENT_BYTES);
+        kept++;
+      }
+      this.#heldCount = kept;
+    }
   }
 }
 

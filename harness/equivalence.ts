@@ -5,8 +5,9 @@
  *     exactly one sequence exactly once (nothing lost, nothing duplicated), each producer's commands appear in its
  *     own order within every sequence (nothing reordered), and no symbol appears in two sequences (a sharded design
  *     owns each symbol in one shard). A clock names no symbol: it may appear in several sequences, once in each
- *     (sharded broadcasts it), and its events are compared in the first (the shard that answers). With one producer and one sequencer this means the sequence IS the workload
- *     order.
+ *     (sharded broadcasts it); its events are then those of every sequence's replay at that clock (each sequencer
+ *     announces the expiries of its own symbols), in symbol-name order as one engine emits them. With one producer
+ *     and one sequencer this means the sequence IS the workload order.
  * (b) The producers received, for each command, exactly the events the reference engine emits when it replays the
  *     recorded sequence — event for event, field for field — each command's events followed by its completion, and
  *     only on the producer that submitted it; and each sequencer's final book hash equals the reference's.
@@ -50,11 +51,13 @@ export function checkEquivalence(input: EquivalenceInput): EquivalenceVerdict {
     if (run.bookHashes.length !== run.sequences.length) {
       throw new Mismatch(`the design reported ${run.bookHashes.length} book hashes for ${run.sequences.length} sequences`);
     }
+    const traces = run.sequences.map((sequence) => input.risk === undefined
+      ? input.traces.trace(input.workloadKey, input.workload, sequence)
+      : input.traces.trace(`${input.workloadKey}|risk=${input.risk.name}`, input.workload, sequence, input.risk.rules));
+    const parts = clockParts(input.workload, traces);
     for (let s = 0; s < run.sequences.length; s++) {
-      const trace = input.risk === undefined
-        ? input.traces.trace(input.workloadKey, input.workload, run.sequences[s]!)
-        : input.traces.trace(`${input.workloadKey}|risk=${input.risk.name}`, input.workload, run.sequences[s]!, input.risk.rules);
-      compareEvents(input, delivered, trace, s, firstSequence);
+      const trace = traces[s]!;
+      compareEvents(input, delivered, trace, s, firstSequence, parts);
       events += trace.events;
       if (run.bookHashes[s] !== trace.bookHash) {
         throw new Mismatch(`sequence ${s}: final book hash ${run.bookHashes[s]} differs from the reference's ${trace.bookHash} after replaying the same ${trace.sequence.length} commands`);
@@ -155,13 +158,44 @@ function indexDeliveries({ workload, split, logs }: EquivalenceInput): Deliverie
   return { start, end, views };
 }
 
+/** A reference event record: trace `t`'s record `r`. */
+interface WantedEvent {
+  readonly t: ReferenceTrace;
+  readonly r: number;
+}
+
+/** For every command naming no book (a clock) that is in several sequences: the events of all its replays, in name order. */
+function clockParts(workload: Workload, traces: readonly ReferenceTrace[]): Map<number, WantedEvent[]> {
+  const parts = new Map<number, WantedEvent[]>();
+  if (traces.length < 2) return parts;
+  for (const t of traces) {
+    for (let j = 0; j < t.sequence.length; j++) {
+      const index = t.sequence[j]!;
+      if (workload.symIndex(index) !== NO_SYMBOL) continue;
+      let wanted = parts.get(index);
+      if (wanted === undefined) parts.set(index, (wanted = []));
+      for (let r = t.eventStart[j]!; r < t.eventStart[j + 1]!; r++) wanted.push({ t, r });
+    }
+  }
+  const name = ({ t, r }: WantedEvent): string => workload.symbols[t.words[(r * EVENT_BYTES + EV_OFF_SYM) >> 2]!] ?? '';
+  // Array#sort is stable: within one symbol, one sequence's order stays.
+  for (const wanted of parts.values()) if (wanted.length > 1) wanted.sort((a, b) => { const x = name(a); const y = name(b); return x < y ? -1 : x > y ? 1 : 0; });
+  return parts;
+}
+
 /** (b): the events of every command of sequence `s` against the reference trace. */
-function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number, firstSequence: Int32Array): void {
+function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number, firstSequence: Int32Array, parts: Map<number, WantedEvent[]>): void {
   const sequence = trace.sequence;
   for (let j = 0; j < sequence.length; j++) {
     const index = sequence[j]!;
-    // A clock in several sequences is answered by the first (sharded: shard 0); later ones only apply it.
-    if (workload.symIndex(index) === NO_SYMBOL && firstSequence[index] !== s) continue;
+    const noBook = workload.symIndex(index) === NO_SYMBOL;
+    // A clock in several sequences is compared once, in its first, against all its replays' events.
+    if (noBook && firstSequence[index] !== s) continue;
+    const wanted = noBook ? parts.get(index) : undefined;
+    if (wanted !== undefined) {
+      compareClock(workload, split, delivered, wanted, s, j, index);
+      continue;
+    }
     const p = split.producerOf[index]!;
     const log = delivered.views[p]!;
     const got0 = delivered.start[index]!;
@@ -178,6 +212,23 @@ function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliver
           `  reference: ${want}\n  design:    ${got}`,
       );
     }
+  }
+}
+
+function compareClock(workload: Workload, split: WorkloadSplit, delivered: Deliveries, wanted: readonly WantedEvent[], s: number, j: number, index: number): void {
+  const p = split.producerOf[index]!;
+  const log = delivered.views[p]!;
+  const got0 = delivered.start[index]!;
+  const gotN = delivered.end[index]! - got0;
+  for (let k = 0; k < Math.max(gotN, wanted.length); k++) {
+    const w = wanted[k];
+    if (k < gotN && w !== undefined && sameEvent(w.t.bytes, w.t.words, w.t.f64, w.r, log.bytes, log.words, log.f64, got0 + k)) continue;
+    const want = w !== undefined ? describe(w.t.bytes, w.t.words, w.t.f64, w.r, workload.symbols) : '(no event: the reference emits nothing more)';
+    const got = k < gotN ? describe(log.bytes, log.words, log.f64, got0 + k, workload.symbols) : '(no event: the design delivered nothing more)';
+    throw new Mismatch(
+      `sequence ${s} position ${j}, clock ${index} (producer ${p}, replayed in every sequence), event #${k} of ${wanted.length} expected:\n` +
+        `  reference: ${want}\n  design:    ${got}`,
+    );
   }
 }
 

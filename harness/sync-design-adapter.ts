@@ -14,7 +14,7 @@ import type { EngineDesign, EngineSession, EventSink, ParamValues, Producer, Sha
 import { FastCore } from '../engines/fast-core.ts';
 import { defaultLadderTicks, type FastEngineCapacities } from '../engines/fast.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent } from '../engines/types.ts';
-import { limitsFor, resolveRisk, type RiskRules } from '../risk/rules.ts';
+import { limitsFor, nameOrder, resolveRisk, type RiskRules } from '../risk/rules.ts';
 import {
   F64_ID, F64_OWNER, F64_PRICE, F64_QTY, OFF_OP, OFF_SIDE, OFF_SYM, OFF_TIF, OFF_TYPE, RECORD_BYTES, RECORD_F64S, WorkloadBuilder,
 } from '../workloads/workload.ts';
@@ -127,7 +127,7 @@ export class SyncDesignAdapter implements BookEngine {
     if (command.op !== 'clock' && this.#symbols.length === this.#builder.intern(command.sym)) {
       this.#symbols.push(command.sym);
       // Between commands the design is idle, so the main thread may write a core's limits.
-      if (this.#rules !== null) for (const core of this.#session.cores()) core.setSymbolLimits(this.#symbols.length - 1, limitsFor(this.#rules, command.sym));
+      if (this.#rules !== null) for (const core of this.#session.cores()) core.setSymbolLimits(this.#symbols.length - 1, limitsFor(this.#rules, command.sym), nameOrder(this.#symbols));
     }
     if (this.#lifetimeCommands === this.#maxCommands) {
       throw new Error(`${this.name} adapter: ${this.#maxCommands} commands submitted over its life (resets included), its capacity`);

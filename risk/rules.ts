@@ -76,14 +76,22 @@ export function limitsFor(rules: RiskRules, sym: string): SymbolLimits {
 export interface ResolvedRisk {
   readonly defaults: SymbolLimits;
   readonly bySymbol: readonly SymbolLimits[];
+  /** Symbol indexes in code-unit order of their names: the order a clock announces breaker expiries in. */
+  readonly nameOrder: readonly number[];
   readonly maxOpenOrders: number;
   readonly breaker: BreakerTiming | null;
+}
+
+/** The indexes of `symbols` in code-unit order of the names (the book hash's order, engines/book-hash.ts). */
+export function nameOrder(symbols: readonly string[]): number[] {
+  return symbols.map((_, i) => i).sort((a, b) => (symbols[a]! < symbols[b]! ? -1 : symbols[a]! > symbols[b]! ? 1 : a - b));
 }
 
 export function resolveRisk(rules: RiskRules, symbols: readonly string[]): ResolvedRisk {
   return {
     defaults: rules.symbols['*'] ?? NO_LIMITS,
     bySymbol: symbols.map((sym) => limitsFor(rules, sym)),
+    nameOrder: nameOrder(symbols),
     maxOpenOrders: rules.maxOpenOrders,
     breaker: rules.breaker,
   };

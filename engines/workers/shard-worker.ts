@@ -2,7 +2,7 @@
  * One shard of the `sharded` design: owns the books of its symbols, drains its P single-producer input rings in
  * turn (at most a batch per ring per turn, so no producer starves another), runs each command through its core,
  * records its sequence, and writes the events and a completion into the sending producer's output ring (a clock,
- * which every shard gets, only from shard 0). When every
+ * which every shard gets, answered by each: the expiries of its own symbols). When every
  * ring is empty it waits on the shard's doorbell word; it exits once told to stop and drained.
  */
 import { workerData } from 'node:worker_threads';
@@ -15,7 +15,7 @@ import { SpscRing } from '../shared/spsc-ring.ts';
 import { waitStrategyByName } from '../shared/wait-strategy.ts';
 import { SHARD_DOORBELL, SHARD_STOP, SHARD_CONTROL_BYTES, type ShardedLayout } from '../sharded-layout.ts';
 import { slowdownHook } from '../../harness/slowdown-knob.ts';
-import { OFF_OP, OP_CLOCK, RECORD_BYTES } from '../../workloads/workload.ts';
+import { RECORD_BYTES } from '../../workloads/workload.ts';
 
 export interface ShardWorkerData {
   readonly layout: ShardedLayout;
@@ -54,8 +54,6 @@ function drain(p: number): number {
     const events = core.processRecord(input.bytes, input.f64, slot, index);
     log.append(index);
     slowdown();
-    // A clock reaches every shard (engines/sharded.ts); shard 0 alone answers it.
-    if (shard !== 0 && input.bytes[slot * RECORD_BYTES + OFF_OP] === OP_CLOCK) continue;
     writeCompletionRecord(scratchWords, scratchF64, events, index);
     deliverEvents(output, scratchWords, scratchF64, events + 1, engineName);
   }

@@ -631,30 +631,45 @@ export function describeEngineContract(name: string, createWith: EngineFactory):
       it('a limit state that ends with no liquidity inside the band becomes a pause: halted, cancels and reduces work, then resumed', () => {
         const d = primed();
         d.runAll([buy(5, 1100, 10), buy(6, 1040, 1)]);
-        // The deadline passes on a clock, which says nothing; the next command on the symbol announces it.
-        expect(d.run(clock(T + 15 * SEC))).toStrictEqual([]);
+        // The clock that reaches the deadline announces it; one before it says nothing.
+        expect(d.run(clock(T + 15 * SEC - 1))).toStrictEqual([]);
         const until = T + 315 * SEC;
-        expect(d.run(cancel(6))).toStrictEqual([halted(8, until), cancelled(8, 6, 1, 'user')]);
-        expect(d.run(buy(7, 1000, 1))).toStrictEqual([rejected(9, 7, 'halted')]);
-        expect(d.run(market('sell', 7, 1))).toStrictEqual([rejected(10, 7, 'halted')]);
-        expect(d.run(modify(4, 1050, 5))).toStrictEqual([rejected(11, 4, 'halted')]);
-        expect(d.run(reduce(4, 1))).toStrictEqual([reduced(12, 4, 4)]);
+        expect(d.run(clock(T + 15 * SEC))).toStrictEqual([halted(8, until)]);
+        expect(d.run(cancel(6))).toStrictEqual([cancelled(9, 6, 1, 'user')]);
+        expect(d.run(buy(7, 1000, 1))).toStrictEqual([rejected(10, 7, 'halted')]);
+        expect(d.run(market('sell', 7, 1))).toStrictEqual([rejected(11, 7, 'halted')]);
+        expect(d.run(modify(4, 1050, 5))).toStrictEqual([rejected(12, 4, 'halted')]);
+        expect(d.run(reduce(4, 1))).toStrictEqual([reduced(13, 4, 4)]);
         // Other symbols trade on.
         expect(d.runAll([sell(1, 10, 1, 'gtc', 'BBB'), buy(2, 10, 1, 'gtc', 'BBB')])).toStrictEqual([
-          rested(13, 1, 'sell', 10, 1, 'BBB'), fill(14, 2, 1, 10, 1, 'buy', 'BBB'),
+          rested(14, 1, 'sell', 10, 1, 'BBB'), fill(15, 2, 1, 10, 1, 'buy', 'BBB'),
         ]);
         expect(d.run(clock(until - 1))).toStrictEqual([]);
-        expect(d.run(buy(7, 1000, 1))).toStrictEqual([rejected(16, 7, 'halted')]);
-        expect(d.run(clock(until))).toStrictEqual([]);
-        expect(d.run(buy(7, 1060, 4))).toStrictEqual([resumed(18), fill(18, 7, 4, 1060, 4, 'buy')]);
+        expect(d.run(buy(7, 1000, 1))).toStrictEqual([rejected(17, 7, 'halted')]);
+        expect(d.run(clock(until))).toStrictEqual([resumed(18)]);
+        expect(d.run(buy(7, 1060, 4))).toStrictEqual([fill(19, 7, 4, 1060, 4, 'buy')]);
       });
 
       it('a limit state resolves when liquidity returns inside the band: resumed, no pause', () => {
         const d = primed();
         d.run(buy(5, 1100, 10));
         expect(d.run(sell(6, 1045, 2))).toStrictEqual([rested(6, 6, 'sell', 1045, 2)]);
-        d.run(clock(T + 20 * SEC));
-        expect(d.run(buy(7, 900, 1))).toStrictEqual([resumed(8), rested(8, 7, 'buy', 900, 1)]);
+        expect(d.run(clock(T + 20 * SEC))).toStrictEqual([resumed(7)]);
+        expect(d.run(buy(7, 900, 1))).toStrictEqual([rested(8, 7, 'buy', 900, 1)]);
+      });
+
+      it('one clock announces every symbol\'s expiry, symbols in name order; a jump past a limit state and its pause gives both', () => {
+        const d = startWith(BREAKER);
+        // BBB first, then AAA (S), each stopped at its band: two limit states ending at T + 15 s.
+        d.runAll([clock(T), sell(1, 1000, 5, 'gtc', 'BBB'), buy(2, 1000, 5, 'gtc', 'BBB'), sell(3, 1060, 5, 'gtc', 'BBB')]);
+        d.runAll([sell(1, 1000, 5), buy(2, 1000, 5), sell(3, 1060, 5)]);
+        expect(d.run(buy(4, 1100, 1, 'gtc', 'BBB'))).toStrictEqual([cancelled(7, 4, 1, 'band', 'BBB'), limitEv(7, 'buy', 1050, T + 15 * SEC, 'BBB')]);
+        expect(d.run(buy(4, 1100, 1))).toStrictEqual([cancelled(8, 4, 1, 'band'), limitEv(8, 'buy', 1050, T + 15 * SEC)]);
+        // 20 minutes on: both limit states ended (no ask back inside 1050) and so did their 5-minute pauses.
+        expect(d.run(clock(T + 1200 * SEC))).toStrictEqual([
+          halted(9, T + 315 * SEC, S), resumed(9, S), halted(9, T + 315 * SEC, 'BBB'), resumed(9, 'BBB'),
+        ]);
+        expect(d.run(clock(T + 1201 * SEC))).toStrictEqual([]);
       });
 
       it('a seller is stopped at the lower edge the same way', () => {

@@ -106,13 +106,20 @@ class BreakerWatch {
 
   check(command: Command, seq: number, events: readonly MatchEvent[]): void {
     const at = `seq ${seq} (${JSON.stringify(command)}) → ${JSON.stringify(events)}`;
-    if (command.op === 'clock') {
-      if (events.length === 0) this.time = command.ts;
-      return;
+    const clock = command.op === 'clock';
+    if (clock) {
+      if (events.some((e) => e.ev === 'rejected')) {
+        expect(events, `${at}: a rejected clock announces nothing`).toHaveLength(1);
+        return;
+      }
+      this.time = command.ts;
+      const order = events.map((e) => e.sym);
+      expect(order, `${at}: expiries in symbol-name order`).toStrictEqual([...order].sort());
     }
     let accepted = true;
     for (const e of events) {
       const s = this.state.get(e.sym);
+      if (e.ev === 'halted' || e.ev === 'resumed') expect(clock, `${at}: ${e.ev} on a command that is no clock`).toBe(true);
       switch (e.ev) {
         case 'limit':
           expect(s, `${at}: limit while already in ${s?.phase}`).toBeUndefined();
@@ -149,6 +156,8 @@ class BreakerWatch {
     if ((command.op === 'new' || command.op === 'modify') && this.state.get(command.sym)?.phase === 'halted' && accepted && events.length > 0) {
       throw new Error(`${at}: a ${command.op} on a halted symbol was not rejected`);
     }
+    // A clock announces every deadline it reaches: none is left behind engine time.
+    if (clock) for (const [sym, st] of this.state) expect(st.until, `${at}: ${sym}'s ${st.phase} deadline passed unannounced`).toBeGreaterThan(this.time);
   }
 }
 
