@@ -63,8 +63,8 @@ export interface InvalidCommand {
  * Moves the engine's time forward to `ts`, microseconds since the Unix epoch (an integer, exact in an f64). Time is
  * an input like any command (sequenced and journaled), so every replay sees the same times; the engine never reads a
  * wall clock. A `ts` behind the engine's time (or not a non-negative safe integer) is rejected `invalid_command`,
- * with `sym` "" and `id` 0; an accepted clock emits no event: what expires at the new time (a breaker's limit state
- * or pause) is announced by the next command on that symbol, so a clock is one command on every design.
+ * with `sym` "" and `id` 0; an accepted clock emits no event unless something expires at the new time: a breaker's
+ * limit state or pause ending is announced by the clock that reaches it (engines/reference.ts "Expiry").
  */
 export interface ClockCommand {
   readonly op: 'clock';
