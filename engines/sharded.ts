@@ -128,9 +128,9 @@ class ShardedProducer implements Producer {
   }
 
   /**
-   * Writes the clock at `recordIndex` to every shard not yet written, shard 0 last; true once all have it. Shard 0
-   * answers the clock, so its completion cannot reach the producer before trySubmit has said true (the harness
-   * takes the send time then).
+   * Writes the clock at `recordIndex` to every shard not yet written; true once all have it. The clock completes
+   * only with every shard's part, so its completion cannot reach the producer before trySubmit has said true (the
+   * harness takes the send time then).
    */
   #broadcast(recordIndex: number): boolean {
     if (this.#broadcastIndex !== recordIndex) {
