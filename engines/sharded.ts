@@ -24,13 +24,13 @@
  * shard 0 alone.
  */
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
-import { EV_COMPLETE, recordKind } from './completion-record.ts';
+import { EV_COMPLETE } from './completion-record.ts';
 import { EV_F64_SEQ, EV_OFF_SYM, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
 import { FastCore } from './fast-core.ts';
 import { SequenceLog } from './sequence-log.ts';
 import { SpscRing } from './shared/spsc-ring.ts';
 import { WAIT_STRATEGY_NAMES, waitStrategyByName, type WaitStrategy } from './shared/wait-strategy.ts';
-import { allocateSharded, SHARD_CONTROL_BYTES, SHARD_DOORBELL, SHARD_STOP, shardOf, type ShardedLayout } from './sharded-layout.ts';
+import { allocateSharded, CLOCK_PART, CLOCK_PART_SHIFT, SHARD_CONTROL_BYTES, SHARD_DOORBELL, SHARD_STOP, shardOf, type ShardedLayout } from './sharded-layout.ts';
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ShardWorkerData } from './workers/shard-worker.ts';
 import { NO_SYMBOL, OFF_OP, OFF_SYM, OP_CLOCK, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
@@ -88,8 +88,6 @@ class ShardedProducer implements Producer {
   readonly #shards: number;
   /** The output ring whose current command is only partly delivered, or -1. */
   #midCommand = -1;
-  /** Per output ring: whether the records read last belong to a clock's part whose completion has not come yet. */
-  readonly #inClockPart: Uint8Array;
   /** Clocks with parts still out, oldest first: record index and parts in (they complete in this order). */
   #pendingClocks = new Float64Array(2 * 16);
   #pendingHead = 0;
@@ -115,7 +113,6 @@ class ShardedProducer implements Producer {
     this.#recordF64 = new Float64Array(workload.records);
     this.#symbols = workload.symbols;
     this.#shards = layout.shards.length;
-    this.#inClockPart = new Uint8Array(this.#shards);
   }
 
   trySubmit(recordIndex: number): boolean {
@@ -195,29 +192,23 @@ class ShardedProducer implements Producer {
     const f64 = output.f64;
     let completions = 0;
     let complete = true;
-    let inClock = this.#inClockPart[k] === 1;
     for (let j = 0; j < n; j++) {
       const r = output.slotOffset(j) / EVENT_BYTES;
-      const seq = f64[r * EVENT_F64S + EV_F64_SEQ]!;
-      // A command's first record says whose it is; only a clock's needs holding.
-      if (complete && !inClock) inClock = this.#recordBytes[seq * RECORD_BYTES + OFF_OP] === OP_CLOCK;
-      if (recordKind(words, r) === EV_COMPLETE) {
-        if (inClock) completions += this.#clockPartDone(seq, sink);
-        else {
-          sink.complete(seq);
-          completions++;
-        }
+      const head = words[(r * EVENT_BYTES) >> 2]!;
+      if (head >>> CLOCK_PART_SHIFT === CLOCK_PART) {
+        // A shard's part of a clock (engines/sharded-layout.ts): held until every shard's is in.
+        if ((head & 0xff) === EV_COMPLETE) completions += this.#clockPartDone(f64[r * EVENT_F64S + EV_F64_SEQ]!, sink);
+        else this.#hold(output.bytes, r);
+      } else if ((head & 0xff) === EV_COMPLETE) {
+        sink.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
+        completions++;
         complete = true;
-        inClock = false;
-      } else if (inClock) {
-        this.#hold(output.bytes, r);
       } else {
         sink.event(words, f64, r);
         complete = false;
       }
     }
     output.release(n);
-    this.#inClockPart[k] = inClock ? 1 : 0;
     this.#midCommand = complete ? -1 : k;
     return completions;
   }
@@ -230,7 +221,9 @@ class ShardedProducer implements Producer {
       grown.set(this.#held);
       this.#held = grown;
     }
-    this.#held.set(bytes.subarray(r * EVENT_BYTES, (r + 1) * EVENT_BYTES), this.#heldCount++ * EVENT_BYTES);
+    const at = this.#heldCount++ * EVENT_BYTES;
+    this.#held.set(bytes.subarray(r * EVENT_BYTES, (r + 1) * EVENT_BYTES), at);
+    this.#held[at + (CLOCK_PART_SHIFT >> 3)] = 0;
   }
 
   /** One shard's part of clock `seq` is in; once all are, delivers its held events in name order and its completion. */

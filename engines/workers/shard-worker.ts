@@ -2,7 +2,7 @@
  * One shard of the `sharded` design: owns the books of its symbols, drains its P single-producer input rings in
  * turn (at most a batch per ring per turn, so no producer starves another), runs each command through its core,
  * records its sequence, and writes the events and a completion into the sending producer's output ring (a clock,
- * which every shard gets, answered by each: the expiries of its own symbols). When every
+ * which every shard gets, answered by each: the expiries of its own symbols, its records marked CLOCK_PART). When every
  * ring is empty it waits on the shard's doorbell word; it exits once told to stop and drained.
  */
 import { workerData } from 'node:worker_threads';
@@ -13,9 +13,9 @@ import { FastCore } from '../fast-core.ts';
 import { SequenceLog } from '../sequence-log.ts';
 import { SpscRing } from '../shared/spsc-ring.ts';
 import { waitStrategyByName } from '../shared/wait-strategy.ts';
-import { SHARD_DOORBELL, SHARD_STOP, SHARD_CONTROL_BYTES, type ShardedLayout } from '../sharded-layout.ts';
+import { CLOCK_PART, CLOCK_PART_SHIFT, SHARD_DOORBELL, SHARD_STOP, SHARD_CONTROL_BYTES, type ShardedLayout } from '../sharded-layout.ts';
 import { slowdownHook } from '../../harness/slowdown-knob.ts';
-import { RECORD_BYTES } from '../../workloads/workload.ts';
+import { OFF_OP, OP_CLOCK, RECORD_BYTES } from '../../workloads/workload.ts';
 
 export interface ShardWorkerData {
   readonly layout: ShardedLayout;
@@ -55,6 +55,9 @@ function drain(p: number): number {
     log.append(index);
     slowdown();
     writeCompletionRecord(scratchWords, scratchF64, events, index);
+    if (input.bytes[slot * RECORD_BYTES + OFF_OP] === OP_CLOCK) {
+      for (let i = 0; i <= events; i++) scratchWords[(i * EVENT_BYTES) >> 2] = scratchWords[(i * EVENT_BYTES) >> 2]! | (CLOCK_PART << CLOCK_PART_SHIFT);
+    }
     deliverEvents(output, scratchWords, scratchF64, events + 1, engineName);
   }
   output.publish();
