@@ -11,12 +11,14 @@
  * - For each command it posts the changed price levels (side, price, new total; 0 = gone), the trades, and the
  *   events of orders that have an owner (for `orders:OWNER`), per symbol, batched: the main thread's mirror applies
  *   them in order (server/market-data.ts). Owners are learnt from the `new` commands, kept while the order lives.
- * - Polls every POLL_MS while idle; drains up to BATCH commands per turn while busy.
+ * - Drains up to BATCH commands per log per turn while busy; while idle it sleeps on the sequence logs' count words
+ *   (a sequencer wakes it when it appends, as it wakes the journaller), at most IDLE_WAIT_MS at a time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_FILL, EV_OFF_KIND, EV_OFF_SIDE, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import { FastCore } from '../engines/fast-core.ts';
-import { SequenceLog, type SequenceLogRegion } from '../engines/sequence-log.ts';
+import { SEQUENCE_COUNT_WORD, SequenceLog, type SequenceLogRegion } from '../engines/sequence-log.ts';
+import { SLEEPERS_WORD } from '../engines/shared/wait-strategy.ts';
 import { decodeEventRecord } from '../engines/event-record.ts';
 import { formatEvent } from '../engines/types.ts';
 import { F64_ID, F64_OWNER, NO_SYMBOL, OFF_OP, OFF_SYM, OP_CANCEL, OP_MODIFY, OP_NEW, OP_REDUCE, RECORD_BYTES, RECORD_F64S, SIDE_BUY, SIDE_SELL } from '../workloads/workload.ts';
@@ -43,7 +45,7 @@ export interface BookUpdate {
 
 export type MarketDataMessage = { readonly type: 'updates'; readonly updates: readonly BookUpdate[] };
 
-const POLL_MS = 1;
+const IDLE_WAIT_MS = 50;
 const BATCH = 4096;
 
 const task = workerData as MarketDataTask;
@@ -152,9 +154,24 @@ function drain(): number {
   return done;
 }
 
-function loop(): void {
-  if (drain() > 0) setImmediate(loop);
-  else setTimeout(loop, POLL_MS);
+/** Sleeps until any log holds a position past what was applied, or IDLE_WAIT_MS pass. */
+async function idle(): Promise<void> {
+  const waits = logs.map((log, k) => {
+    const header = log.header;
+    Atomics.add(header, SEQUENCE_COUNT_WORD + SLEEPERS_WORD, 1);
+    // Waits only while the count is still what was applied: an append since the drain returns at once.
+    const wait = Atomics.waitAsync(header, SEQUENCE_COUNT_WORD, applied[k]!, IDLE_WAIT_MS);
+    return wait.async ? wait.value : Promise.resolve();
+  });
+  await Promise.race(waits);
+  for (const log of logs) Atomics.sub(log.header, SEQUENCE_COUNT_WORD + SLEEPERS_WORD, 1);
+}
+
+async function loop(): Promise<void> {
+  for (;;) {
+    if (drain() > 0) await new Promise((resolve) => setImmediate(resolve));
+    else await idle();
+  }
 }
 
 parentPort!.on('message', (message: { type: string }) => {
@@ -163,4 +180,4 @@ parentPort!.on('message', (message: { type: string }) => {
     process.exit(0);
   }
 });
-loop();
+void loop();
