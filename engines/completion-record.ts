@@ -4,7 +4,7 @@
  * even when it produced no event it can recognise as last. Only `kind` and `seq` (the command's workload index)
  * are set; every other field is 0.
  *
- * Kind 0xff is outside the event kinds (1 … 6), so decodeEventRecord rejects a completion record instead of
+ * Kind 0xff is outside the event kinds (1 … 9), so decodeEventRecord rejects a completion record instead of
  * turning it into an event.
  */
 import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from './event-record.ts';

@@ -81,6 +81,10 @@ const CMD_ID = 1;
 const CMD_PRICE = 2;
 const CMD_QTY = 3;
 const CMD_REMAINING = 4;
+/** A symbol's trading status under the breaker (`until`: the limit state's or pause's end, engine µs). */
+export type TradingStatus = { readonly state: 'trading' } | { readonly state: 'limit' | 'halted'; readonly until: number };
+const TRADING: TradingStatus = { state: 'trading' };
+
 /** The new order's owner (NaN: none), for the risk region's open-order count. */
 const CMD_OWNER = 5;
 /** The taker's own limit while CMD_PRICE holds it tightened to the breaker's band. */
@@ -1151,6 +1155,19 @@ export class FastCore {
   }
 
   // ── reading the books (cold paths: hashes, snapshots, tests) ─────────────────────────────────────────────────
+
+  /**
+   * Symbol `sym`'s trading status under the breaker: 'limit' or 'halted' with the state's end (engine µs), else
+   * 'trading' (also for a core without rules).
+   */
+  tradingStatus(sym: number): TradingStatus {
+    const risk = this.risk;
+    if (risk === null) return TRADING;
+    const r = sym * RISK_SYMBOL_F64S;
+    const state = risk.symbol[r + RS_STATE]!;
+    if (state === BREAKER_NORMAL) return TRADING;
+    return { state: state === BREAKER_LIMIT ? 'limit' : 'halted', until: risk.symbol[r + RS_UNTIL]! };
+  }
 
   /** Engine time, µs: the last accepted clock's ts. */
   get time(): number {

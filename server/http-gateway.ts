@@ -346,7 +346,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     if (typeof sym !== 'number') return refuse(reply, sym);
     const depth = request.query.depth === undefined ? DEFAULT_BOOK_DEPTH : Number(request.query.depth);
     const book = options.marketData.book(sym, depth);
-    return reply.type(JSON_TYPE).send(JSON.stringify({ sym: request.params.sym, seq: book.seq, bids: book.bids, asks: book.asks }));
+    return reply.type(JSON_TYPE).send(JSON.stringify({ sym: request.params.sym, seq: book.seq, bids: book.bids, asks: book.asks, status: book.status }));
   });
 
   app.get('/health', async (_request, reply) => {

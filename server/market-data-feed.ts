@@ -9,7 +9,8 @@
  * - `l2:SYM`: a `snapshot` {seq, bids, asks} (every level, best first) on subscribe, then a `delta` {seq, changes:
  *   [[side, price, qty], …]} (qty 0: the level is gone) per update of the symbol. `seq` is the symbol's update
  *   count: each delta's is the previous + 1, so a client that sees a jump has missed some and resubscribes.
- * - `l1:SYM`: {seq, bid: [price, qty] | null, ask: …} on subscribe and whenever the top of the book changes.
+ * - `l1:SYM`: {seq, bid: [price, qty] | null, ask: …, status} on subscribe and whenever the top of the book or the
+ *   trading status changes (status: {state: "trading"} or {state: "limit" | "halted", until: µs}, the breaker's).
  * - `trades:SYM`: a `trade` {seq, price, qty, side (the taker's), taker, maker} per fill.
  * - `orders:OWNER`: that owner's orders' events, in the event NDJSON shape (`event`). With API keys, only the key
  *   of that owner may subscribe.
@@ -79,7 +80,7 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     data.book(data.indexOf(sym), Number.MAX_SAFE_INTEGER);
   const top = (sym: string, channel: string): unknown => {
     const book = data.book(data.indexOf(sym), 1);
-    return { channel, type: 'l1', seq: book.seq, bid: book.bids[0] ?? null, ask: book.asks[0] ?? null };
+    return { channel, type: 'l1', seq: book.seq, bid: book.bids[0] ?? null, ask: book.asks[0] ?? null, status: book.status };
   };
   const start = (s: Subscriber, channel: string, kind: Kind, target: string): void => {
     if (kind === 'l2') send(s, { channel, type: 'snapshot', ...snapshot(target) });
@@ -147,8 +148,8 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     }
     const l1 = byChannel.get(`l1:${sym}`);
     if (l1 !== undefined && l1.size > 0) {
-      const message = top(sym, `l1:${sym}`) as { bid: unknown; ask: unknown };
-      const key = JSON.stringify([message.bid, message.ask]);
+      const message = top(sym, `l1:${sym}`) as { bid: unknown; ask: unknown; status: unknown };
+      const key = JSON.stringify([message.bid, message.ask, message.status]);
       if (lastTop.get(sym) !== key) {
         lastTop.set(sym, key);
         for (const s of l1) if (ready(s, `l1:${sym}`)) send(s, message);

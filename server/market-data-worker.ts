@@ -8,15 +8,19 @@
  *   copy of the design's cores at start, so a recovered engine's books come along). The engine is deterministic, so
  *   this core holds the engine's books at the same positions; nothing here ever writes to the design's memory or
  *   waits on it, and a slow feed cannot slow matching: it only falls behind.
- * - For each command it posts the changed price levels (side, price, new total; 0 = gone), the trades, and the
- *   events of orders that have an owner (for `orders:OWNER`), per symbol, batched: the main thread's mirror applies
- *   them in order (server/market-data.ts). Owners are learnt from the `new` commands, kept while the order lives.
+ * - For each command it posts the changed price levels (side, price, new total; 0 = gone), the trades, the events
+ *   of orders that have an owner (for `orders:OWNER`) and the breaker's status changes (`limit`, `halted`,
+ *   `resumed`; a clock may change several symbols'), per symbol, batched: the main thread's mirror applies them in
+ *   order (server/market-data.ts). Owners are learnt from the `new` commands, kept while the order lives.
  * - Drains up to BATCH commands per log per turn while busy; while idle it sleeps on the sequence logs' count words
  *   (a sequencer wakes it when it appends, as it wakes the journaller), at most IDLE_WAIT_MS at a time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_FILL, EV_OFF_KIND, EV_OFF_SIDE, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
-import { FastCore } from '../engines/fast-core.ts';
+import {
+  EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_FILL, EV_HALTED, EV_LIMIT, EV_OFF_KIND, EV_OFF_SIDE, EV_OFF_SYM, EV_RESTED, EV_RESUMED,
+  EVENT_BYTES, EVENT_F64S,
+} from '../engines/event-record.ts';
+import { FastCore, type TradingStatus } from '../engines/fast-core.ts';
 import { SEQUENCE_COUNT_WORD, SequenceLog, type SequenceLogRegion } from '../engines/sequence-log.ts';
 import { SLEEPERS_WORD } from '../engines/shared/wait-strategy.ts';
 import { decodeEventRecord } from '../engines/event-record.ts';
@@ -41,6 +45,8 @@ export interface BookUpdate {
   readonly trades: ReadonlyArray<readonly [number, number, number, number, number]>;
   /** [owner, the event as an event NDJSON line], for each event of an order with an owner. */
   readonly ownerEvents: ReadonlyArray<readonly [number, string]>;
+  /** The symbol's trading status after the command, when the command changed it. */
+  readonly status?: TradingStatus;
 }
 
 export type MarketDataMessage = { readonly type: 'updates'; readonly updates: readonly BookUpdate[] };
@@ -77,8 +83,20 @@ function levelQty(core: FastCore, sym: number, side: number, price: number): num
   return 0;
 }
 
-/** Applies record `index` to core k; returns its update (null: no public change). */
-function apply(k: number, index: number): BookUpdate | null {
+/** The status updates of a command's breaker events (a clock's may name several symbols), after `apply`. */
+function statusUpdates(core: FastCore, n: number, out: { bytes: Uint8Array; words: Uint32Array }, except: number, updates: BookUpdate[]): void {
+  let changed: Set<number> | null = null;
+  for (let i = 0; i < n; i++) {
+    const kind = out.bytes[i * EVENT_BYTES + EV_OFF_KIND]!;
+    if (kind !== EV_LIMIT && kind !== EV_HALTED && kind !== EV_RESUMED) continue;
+    const sym = out.words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2]!;
+    if (sym !== except) (changed ??= new Set()).add(sym);
+  }
+  if (changed !== null) for (const sym of changed) updates.push({ sym, levels: [], trades: [], ownerEvents: [], status: core.tradingStatus(sym) });
+}
+
+/** Applies record `index` to core k; returns its update (null: no public change); other symbols' status changes go to `others`. */
+function apply(k: number, index: number, others: BookUpdate[]): BookUpdate | null {
   const core = cores[k]!;
   const out = outputs[k]!;
   const op = recordBytes[index * RECORD_BYTES + OFF_OP]!;
@@ -103,6 +121,9 @@ function apply(k: number, index: number): BookUpdate | null {
   const commandOwner = newOwner === newOwner && !(named && core.orderSlot(sym, id) !== -1) ? newOwner : owners.get(`${sym}:${id}`);
   core.outCursor = 0;
   const n = core.processRecord(recordBytes, recordF64, index, index);
+  // A clock's expiries (and only they) name symbols other than the command's.
+  statusUpdates(core, n, out, named ? sym : NO_SYMBOL, others);
+  let statusChanged = false;
   const trades: Array<readonly [number, number, number, number, number]> = [];
   const ownerEvents: Array<readonly [number, string]> = [];
   const involved = new Set<number>();
@@ -110,6 +131,7 @@ function apply(k: number, index: number): BookUpdate | null {
     const b = i * EVENT_BYTES;
     const f = i * EVENT_F64S;
     const kind = out.bytes[b + EV_OFF_KIND]!;
+    if (kind === EV_LIMIT) statusChanged = true;
     if (kind === EV_RESTED) touch(out.bytes[b + EV_OFF_SIDE]!, out.f64[f + EV_F64_PRICE]!);
     else if (kind === EV_FILL) {
       const takerSide = out.bytes[b + EV_OFF_SIDE]!;
@@ -132,9 +154,9 @@ function apply(k: number, index: number): BookUpdate | null {
     if (commandOwner !== undefined && core.orderSlot(sym, id) !== -1) owners.set(`${sym}:${id}`, commandOwner);
     for (const gone of involved) if (core.orderSlot(sym, gone) === -1) owners.delete(`${sym}:${gone}`);
   }
-  if (touched.size === 0 && trades.length === 0 && ownerEvents.length === 0) return null;
+  if (touched.size === 0 && trades.length === 0 && ownerEvents.length === 0 && !statusChanged) return null;
   const levels = [...touched.values()].map(([side, price]) => [side, price, levelQty(core, sym, side, price)] as const);
-  return { sym, levels, trades, ownerEvents };
+  return statusChanged ? { sym, levels, trades, ownerEvents, status: core.tradingStatus(sym) } : { sym, levels, trades, ownerEvents };
 }
 
 function drain(): number {
@@ -144,7 +166,7 @@ function drain(): number {
     const log = logs[k]!;
     const until = Math.min(log.publishedLength(), applied[k]! + BATCH);
     for (let position = applied[k]!; position < until; position++) {
-      const update = apply(k, log.at(position));
+      const update = apply(k, log.at(position), updates);
       if (update !== null) updates.push(update);
     }
     done += until - applied[k]!;

@@ -1,7 +1,7 @@
 /**
  * Market data of `serve --http-port`, main-thread side: starts the market-data thread (server/market-data-worker.ts),
- * keeps a mirror of every symbol's public book from its updates (price → total qty per side, and a per-symbol
- * sequence number that counts the updates), and hands each update to the listeners (the WebSocket feed,
+ * keeps a mirror of every symbol's public book from its updates (price → total qty per side, a per-symbol
+ * sequence number that counts the updates, and its trading status under the breaker), and hands each update to the listeners (the WebSocket feed,
  * server/market-data-feed.ts). `GET /book/:sym` reads the mirror.
  *
  * The mirror is a snapshot of the books as of the last update applied here: it lags the engine by the thread hop
@@ -9,7 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { l2OfCores } from '../engines/core-inspect.ts';
-import type { FastCore } from '../engines/fast-core.ts';
+import type { FastCore, TradingStatus } from '../engines/fast-core.ts';
 import type { SequenceLog } from '../engines/sequence-log.ts';
 import type { L2Snapshot } from '../engines/types.ts';
 import { SIDE_BUY } from '../workloads/workload.ts';
@@ -20,6 +20,7 @@ interface MirrorBook {
   readonly asks: Map<number, number>;
   /** Updates applied to this symbol so far (the feed's per-symbol sequence number). */
   seq: number;
+  status: TradingStatus;
 }
 
 export type UpdateListener = (sym: string, update: BookUpdate, seq: number) => void;
@@ -33,7 +34,7 @@ export class MarketData {
 
   private constructor(symbols: readonly string[], worker: Worker) {
     this.symbols = symbols;
-    this.#books = symbols.map(() => ({ bids: new Map(), asks: new Map(), seq: 0 }));
+    this.#books = symbols.map(() => ({ bids: new Map(), asks: new Map(), seq: 0, status: { state: 'trading' } }));
     this.#worker = worker;
     worker.on('message', (message: MarketDataMessage) => {
       for (const update of message.updates) this.#apply(update);
@@ -59,6 +60,8 @@ export class MarketData {
       const { bids, asks } = l2OfCores(cores, sym, Number.MAX_SAFE_INTEGER);
       for (const [price, qty] of bids) data.#books[sym]!.bids.set(price, qty);
       for (const [price, qty] of asks) data.#books[sym]!.asks.set(price, qty);
+      // One core owns the symbol (sharded: one of K); the others never saw it trade.
+      data.#books[sym]!.status = cores.map((core) => core.tradingStatus(sym)).find((s) => s.state !== 'trading') ?? { state: 'trading' };
     });
     return data;
   }
@@ -68,12 +71,12 @@ export class MarketData {
     return this.symbols.indexOf(sym);
   }
 
-  /** Best `depth` levels a side, and the symbol's feed sequence number they are as of. */
-  book(sym: number, depth: number): L2Snapshot & { readonly seq: number } {
+  /** Best `depth` levels a side, the symbol's feed sequence number they are as of, and its trading status. */
+  book(sym: number, depth: number): L2Snapshot & { readonly seq: number; readonly status: TradingStatus } {
     const book = this.#books[sym]!;
     const top = (levels: Map<number, number>, descending: boolean): Array<readonly [number, number]> =>
       [...levels].sort((a, b) => (descending ? b[0] - a[0] : a[0] - b[0])).slice(0, depth);
-    return { seq: book.seq, bids: top(book.bids, true), asks: top(book.asks, false) };
+    return { seq: book.seq, bids: top(book.bids, true), asks: top(book.asks, false), status: book.status };
   }
 
   onUpdate(listener: UpdateListener): () => void {
@@ -101,6 +104,7 @@ export class MarketData {
       if (qty === 0) levels.delete(price);
       else levels.set(price, qty);
     }
+    if (update.status !== undefined) book.status = update.status;
     // The symbol's sequence counts the updates that change its book (an owner's reject changes none).
     if (update.levels.length > 0) book.seq++;
     this.#updates++;

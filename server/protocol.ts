@@ -57,7 +57,7 @@
  * ERROR frame never change, so that answer reaches a client of any version (a HELLO's version is checked before its
  * length). New error codes need no bump: a client treats a code it does not know as a failure.
  */
-import { EV_F64_SEQ, EV_OFF_KIND, EV_REJECTED, EV_RESTED, EVENT_BYTES } from '../engines/event-record.ts';
+import { EV_F64_SEQ, EV_OFF_KIND, EV_RESTED, EV_RESUMED, EVENT_BYTES } from '../engines/event-record.ts';
 import { recordProblem } from '../workloads/binary.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 
@@ -537,7 +537,7 @@ export class FrameReader {
       }
       case FRAME_EVENT: {
         const kind = this.#bytes[at + EVENT_OFF_RECORD + EV_OFF_KIND]!;
-        if (kind < EV_RESTED || kind > EV_REJECTED) this.#fail(at, 'EVENT record', 'event.kind', ERR_BAD_RECORD, `unknown event kind ${kind} (known: ${EV_RESTED}..${EV_REJECTED})`);
+        if (kind < EV_RESTED || kind > EV_RESUMED) this.#fail(at, 'EVENT record', 'event.kind', ERR_BAD_RECORD, `unknown event kind ${kind} (known: ${EV_RESTED}..${EV_RESUMED})`);
         const sequence = this.#f64[((at + EVENT_OFF_RECORD) >> 3) + EV_F64_SEQ]!;
         if (sequence !== this.#nextSequence) this.#fail(at, 'EVENT record', 'event.seq', ERR_BAD_SEQUENCE, `client sequence ${sequence}, expected ${this.#nextSequence} (events come before their command's ACK, commands in order)`);
         this.#clientSequence = sequence;

@@ -2,7 +2,8 @@
  * Market data end to end (`serve --http-port 0` as a child process): the WebSocket feed's l2 snapshot plus deltas
  * rebuild exactly the book GET /book serves and the reference engine holds, with per-symbol sequence numbers that
  * never skip; trades and l1 follow; orders:OWNER carries only that owner's orders; bad frames get an error naming
- * the frame and the field; with API keys only the owner may follow its orders; and a subscriber that never reads is
+ * the frame and the field; l1 and GET /book carry the breaker's trading status as serve's clocks move it; with API
+ * keys only the owner may follow its orders; and a subscriber that never reads is
  * conflated, then disconnected, while matching acknowledges every command and a reading subscriber misses nothing.
  */
 import { createHash } from 'node:crypto';
@@ -13,7 +14,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ReferenceEngine } from '../engines/reference.ts';
 import { formatEvent } from '../engines/types.ts';
+import type { Command } from '../engines/types.ts';
 import { generateWorkload } from '../workloads/generator.ts';
+import { workloadFromCommands } from '../workloads/workload.ts';
 import { referenceLines, runSession, startServer, stopAll, stopServer } from './support/engine-server.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'matchbench-feed-'));
@@ -155,6 +158,42 @@ describe('WebSocket feed', () => {
       expect(await stopServer(server, 'SIGTERM')).toBe(0);
     });
   }
+
+  it('l1 and GET /book carry the breaker\'s trading status: limit, then the pause and the resume the clocks announce', async () => {
+    // A trade at 1000 sets the reference (band 990 … 1010 at 1 %); a buy up to 1100 meets the ask at 1020 beyond it:
+    // a limit state of 1 s, no ask back inside 1010, so a pause of 1 s, then trading again, on serve's own clocks.
+    const commands: Command[] = [
+      { op: 'new', sym: 'AAA', id: 1, side: 'sell', type: 'limit', tif: 'gtc', price: 1000, qty: 5 },
+      { op: 'new', sym: 'AAA', id: 2, side: 'buy', type: 'limit', tif: 'gtc', price: 1000, qty: 5 },
+      { op: 'new', sym: 'AAA', id: 3, side: 'sell', type: 'limit', tif: 'gtc', price: 1020, qty: 5 },
+      { op: 'new', sym: 'AAA', id: 4, side: 'buy', type: 'limit', tif: 'gtc', price: 1100, qty: 1 },
+    ];
+    const symbolsFrom = join(root, 'status-symbols.ndjson');
+    writeFileSync(symbolsFrom, commands.map((c) => JSON.stringify(c)).join('\n') + '\n');
+    const rulesFile = join(root, 'status-rules.json');
+    writeFileSync(rulesFile, JSON.stringify({ breaker: { bandPercent: 1, windowSeconds: 10, limitStateSeconds: 1, pauseSeconds: 1 } }));
+    for (const design of ['disruptor', 'sharded']) {
+      const server = await startServer(['--design', design, '--param', 'wait=spin-then-wait', '--http-port', '0', '--symbols-from', symbolsFrom, '--risk', rulesFile]);
+      const client = new FeedClient(server.httpPort!);
+      await client.opened;
+      client.send({ op: 'subscribe', channel: 'l1:AAA' });
+      await client.until((ms) => ms.some((m) => m.type === 'l1'), 'the l1 start');
+      const outcome = await runSession(server.port, workloadFromCommands(commands), 5, 0, commands.length);
+      expect(outcome.error, design).toBeNull();
+      expect(outcome.lines.at(-1), design).toMatch(/"ev":"limit","sym":"AAA","side":"buy","price":1010/);
+      const states = (): string[] => client.messages.filter((m) => m.type === 'l1').map((m) => (m['status'] as { state: string }).state);
+      await client.until(() => states().includes('halted') && states().at(-1) === 'trading', 'the pause and the resume', 15_000);
+      // Each state once, in order (the top of the book changes only before the limit state).
+      expect(states().filter((state, i, all) => i === 0 || state !== all[i - 1]), design).toStrictEqual(['trading', 'limit', 'halted', 'trading']);
+      const limit = client.messages.find((m) => m.type === 'l1' && (m['status'] as { state: string }).state === 'limit')!['status'] as { until: number };
+      const halted = client.messages.find((m) => m.type === 'l1' && (m['status'] as { state: string }).state === 'halted')!['status'] as { until: number };
+      expect(halted.until - limit.until, design).toBe(1_000_000);
+      const book = await (await fetch(`http://127.0.0.1:${server.httpPort}/book/AAA`)).json() as { status: { state: string } };
+      expect(book.status, design).toStrictEqual({ state: 'trading' });
+      client.close();
+      await stopServer(server, 'SIGTERM');
+    }
+  });
 
   it('with API keys: the stream authenticates, and orders:OWNER is only for that owner\'s key', async () => {
     const sha256 = (key: string): string => createHash('sha256').update(key).digest('hex');

@@ -377,6 +377,9 @@ describe('malformed server frames, at the client', () => {
     const badKind = serverStream().slice();
     badKind[frameAt(4) + EVENT_OFF_RECORD] = 0;
     expect(clientError(badKind)).toMatchObject({ frame: 5, offset: frameAt(4), field: 'event.kind', code: ERR_BAD_RECORD });
+    // The breaker's kinds (limit 7, halted 8, resumed 9) are events a client reads; 10 is none.
+    badKind[frameAt(4) + EVENT_OFF_RECORD] = 10;
+    expect(clientError(badKind)).toMatchObject({ frame: 5, offset: frameAt(4), field: 'event.kind', code: ERR_BAD_RECORD });
   });
 
   it('nothing before the WELCOME but an ERROR, nothing after an ERROR', () => {
