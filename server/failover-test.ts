@@ -81,6 +81,11 @@ function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** The last lines of a server's output, for an error message. */
+function tail(output: string, lines = 40): string {
+  return output.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
 /** Resolves with a server's exit code (or signal) once it exits; rejects after `timeoutMs`. */
 function exitOf(server: ServeProcess, timeoutMs: number): Promise<number | string> {
   const { child } = server;
@@ -237,7 +242,9 @@ async function main(): Promise<void> {
           }
           throw new Error(`the primary exited (${primary.child.exitCode ?? primary.child.signalCode}) while waiting for its standby to be in sync:\n${primary.output()}`);
         }
-        if (performance.now() > deadline) throw new Error(`the primary did not print ${IN_SYNC_LINE} within ${IN_SYNC_TIMEOUT_MS / 1000} s:\n${primary.output()}`);
+        if (performance.now() > deadline) {
+          throw new Error(`the primary did not print ${IN_SYNC_LINE} within ${IN_SYNC_TIMEOUT_MS / 1000} s:\n${tail(primary.output())}\nits standby:\n${tail(standby.output())}`);
+        }
         await new Promise((r) => setTimeout(r, 2));
       }
     }

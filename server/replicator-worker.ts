@@ -252,7 +252,14 @@ function catchUpFromDisk(): void {
       count = 0;
       frame = new Uint8Array(recordsFrameBytes(MAX_RECORDS_PER_FRAME));
     };
+    let heartbeatAt = performance.now();
     readJournal(task.journalDirs[k]!, (f) => {
+      // The read blocks this thread, and the frames before `first` send nothing: a long journal would leave the
+      // standby hearing nothing past its timeout. A heartbeat between frames keeps it from taking this node for dead.
+      if (performance.now() - heartbeatAt > task.heartbeatMs / 2) {
+        heartbeat();
+        heartbeatAt = performance.now();
+      }
       for (let j = 0; j < f.count; j++) {
         const sequence = f.firstSequence + j;
         if (sequence < first + count || sequence >= until) continue;
