@@ -35,6 +35,7 @@ import {
   replicationErrorName, RERR_DIVERGED, RERR_FENCED, sealRecords, setupCrc,
 } from './replication-protocol.ts';
 import type { ReplicationMode } from './replicator.ts';
+import { peerSilence } from './peer-silence.ts';
 
 
 export interface ReplicatorInputs {
@@ -352,18 +353,12 @@ function lagNow(): { commands: number; us: number } {
   return { commands, us: oldest === Infinity || commands === 0 ? 0 : (performance.now() - oldest) * 1000 };
 }
 
-const standbySilent = (): boolean => socket !== null && performance.now() - lastHeardMs > task.missedHeartbeats * task.heartbeatMs;
-let judging = false;
+const silence = peerSilence(
+  () => socket !== null && performance.now() - lastHeardMs > task.missedHeartbeats * task.heartbeatMs,
+  () => drop(`heard nothing from the standby for ${task.missedHeartbeats} heartbeat intervals of ${task.heartbeatMs} ms`),
+);
 const heartbeatTimer = setInterval(() => {
-  if (standbySilent() && !judging) {
-    // Judged after the poll phase has read what arrived (as the standby judges its primary, server/standby.ts): a
-    // stall of this thread (a catch-up read from disk, the scheduler) is not the standby's silence.
-    judging = true;
-    setImmediate(() => {
-      judging = false;
-      if (standbySilent()) drop(`heard nothing from the standby for ${task.missedHeartbeats} heartbeat intervals of ${task.heartbeatMs} ms`);
-    });
-  }
+  silence.check();
   heartbeat();
   if (welcomed) {
     const lag = lagNow();

@@ -20,7 +20,7 @@
  *   HASH_MISMATCH (and every later one), and never promotes.
  * - Failure detection: it hears the primary (any frame) at least every heartbeat interval; after `missedHeartbeats`
  *   intervals of silence it takes the primary for dead, judged only after it has read what arrived (a stall of its
- *   own, such as a slow fsync, is not the primary's silence). It promotes itself only if the primary had told it that it
+ *   own, such as a slow fsync, is not the primary's silence: server/peer-silence.ts). It promotes itself only if the primary had told it that it
  *   is in sync (HEARTBEAT IN_SYNC: it holds everything the primary acknowledged), it has not diverged, and the
  *   primary did not announce a clean stop. Promotion: the connection closed, the journals fsynced and closed, the
  *   epoch file written with epoch + 1 and where each journal stands, then `followAsStandby` resolves. The
@@ -48,6 +48,7 @@ import { defaultRecoveryCapacities, holdsJournal, journalDirectories, recover } 
 import { copyCoreRegion, snapshotFiles, writeSnapshot } from '../journal/snapshot.ts';
 import { KEEP_SNAPSHOTS } from '../journal/snapshotter-thread.ts';
 import { JournalWriter } from '../journal/writer.ts';
+import { peerSilence } from './peer-silence.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 import {
   encodeAck, encodeHeartbeat, encodeReplicationError, encodeWelcome, HEARTBEAT_IN_SYNC, HEARTBEAT_STOPPING, MAX_RECORDS_PER_FRAME, R_CHECKPOINT,
@@ -400,24 +401,18 @@ export function followAsStandby(options: StandbyOptions): { promoted: Promise<Pr
     for (const k of dirty) if (shards[k]!.pendingSnapshots.length > 0) await writePending(shards[k]!);
   }
 
-  const primarySilent = (): boolean => lastHeardMs !== 0 && performance.now() - lastHeardMs > options.missedHeartbeats * heartbeatMs;
-  let judging = false;
   let stopped = false;
+  const silence = peerSilence(
+    () => !promoting && !stopped && lastHeardMs !== 0 && performance.now() - lastHeardMs > options.missedHeartbeats * heartbeatMs,
+    () => primaryLost(),
+  );
   const ticker = setInterval(() => {
     if (promoting) return;
     if (current !== null && current.welcomed && performance.now() - lastSentMs >= heartbeatMs) {
       current.socket.write(encodeHeartbeat(0, shards.map((s) => s.next)));
       lastSentMs = performance.now();
     }
-    if (!primarySilent() || judging) return;
-    // Timers run before the event loop reads its sockets: after a stall of this process (a long fsync, a snapshot
-    // write, the scheduler) the primary's frames may be waiting unread, and the silence is this node's own. Judge
-    // after they were read: setImmediate runs after the loop's poll phase.
-    judging = true;
-    setImmediate(() => {
-      judging = false;
-      if (!promoting && !stopped && primarySilent()) primaryLost();
-    });
+    silence.check();
   }, 10);
 
   /** The primary is silent past the timeout, after this node read everything that had arrived. */
