@@ -45,7 +45,7 @@
  */
 import { BookHasher } from './book-hash.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent, OrderCommand, RejectReason, Side } from './types.ts';
-import { BREAKER_SUBWINDOWS, limitsFor, NO_LIMITS, type BreakerTiming, type RiskRules, type SymbolLimits } from '../risk/rules.ts';
+import { BREAKER_SUBWINDOWS, compareNames, limitsFor, NO_LIMITS, type BreakerTiming, type RiskRules, type SymbolLimits } from '../risk/rules.ts';
 
 interface RestingOrder {
   readonly id: number;
@@ -201,11 +201,6 @@ function crosses(takerSide: Side, limit: number | undefined, price: number): boo
   return takerSide === 'buy' ? price <= limit : price >= limit;
 }
 
-/** Code-unit order of strings (the order the book hash and the clock's expiries use). */
-function byCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 export class ReferenceEngine implements BookEngine {
   readonly name = 'reference';
   private readonly books = new Map<string, SymbolBook>();
@@ -355,7 +350,7 @@ export class ReferenceEngine implements BookEngine {
   private expire(seq: number, emit: (event: MatchEvent) => void): void {
     const due: string[] = [];
     for (const [sym, book] of this.books) if (book.state !== 'normal' && this.time >= book.until) due.push(sym);
-    due.sort(byCodeUnits);
+    due.sort(compareNames);
     for (const sym of due) this.settle(sym, this.books.get(sym)!, seq, emit);
   }
 

@@ -35,6 +35,7 @@ import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ShardWorkerData } from './workers/shard-worker.ts';
 import { NO_SYMBOL, OFF_OP, OFF_SYM, OP_CLOCK, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
 import { slowdownHook } from '../harness/slowdown-knob.ts';
+import { compareNames } from '../risk/rules.ts';
 
 interface ShardedInit {
   readonly layout: ShardedLayout;
@@ -283,7 +284,8 @@ class ShardedProducer implements Producer {
     }
     if (mine.length > 0) {
       const name = (i: number): string => this.#symbols[words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2]!] ?? '';
-      mine.sort((a, b) => { const x = name(a); const y = name(b); return x < y ? -1 : x > y ? 1 : a - b; });
+      // Array#sort is stable, and `mine` is in arrival order: one shard's events for one symbol keep theirs.
+      mine.sort((a, b) => compareNames(name(a), name(b)));
       // A clock that is behind is every shard's reject: delivered once, as one core rejects it.
       let rejected = false;
       for (const i of mine) {

@@ -25,7 +25,7 @@ import { eventLogViews, isCompletion } from './event-log.ts';
 import type { ReferenceTrace, ReferenceTraceCache } from './reference-trace.ts';
 import type { EquivalenceVerdict } from './results-schema.ts';
 import type { WorkloadSplit } from './split.ts';
-import type { NamedRisk } from '../risk/rules.ts';
+import { compareNames, type NamedRisk } from '../risk/rules.ts';
 
 export interface EquivalenceInput {
   readonly workload: Workload;
@@ -54,10 +54,10 @@ export function checkEquivalence(input: EquivalenceInput): EquivalenceVerdict {
     const traces = run.sequences.map((sequence) => input.risk === undefined
       ? input.traces.trace(input.workloadKey, input.workload, sequence)
       : input.traces.trace(`${input.workloadKey}|risk=${input.risk.name}`, input.workload, sequence, input.risk.rules));
-    const parts = clockParts(input.workload, traces);
+    const clocks = mergedClocks(input.workload, traces);
     for (let s = 0; s < run.sequences.length; s++) {
       const trace = traces[s]!;
-      compareEvents(input, delivered, trace, s, firstSequence, parts);
+      compareEvents(input, delivered, trace, s, firstSequence, clocks);
       events += trace.events;
       if (run.bookHashes[s] !== trace.bookHash) {
         throw new Mismatch(`sequence ${s}: final book hash ${run.bookHashes[s]} differs from the reference's ${trace.bookHash} after replaying the same ${trace.sequence.length} commands`);
@@ -158,77 +158,70 @@ function indexDeliveries({ workload, split, logs }: EquivalenceInput): Deliverie
   return { start, end, views };
 }
 
-/** A reference event record: trace `t`'s record `r`. */
-interface WantedEvent {
-  readonly t: ReferenceTrace;
-  readonly r: number;
+/** Event records of the reference's: a trace's, or a clock's merged from several. */
+interface EventRecords {
+  readonly bytes: Uint8Array;
+  readonly words: Uint32Array;
+  readonly f64: Float64Array;
 }
 
-/** For every command naming no book (a clock) that is in several sequences: the events of all its replays, in name order. */
-function clockParts(workload: Workload, traces: readonly ReferenceTrace[]): Map<number, WantedEvent[]> {
-  const parts = new Map<number, WantedEvent[]>();
-  if (traces.length < 2) return parts;
+interface MergedClock extends EventRecords {
+  readonly count: number;
+}
+
+/**
+ * For every command naming no book (a clock) in several sequences whose replays emit events: those events merged
+ * in name order (Array#sort is stable: one sequence's events for one symbol keep theirs), as one engine emits them.
+ */
+function mergedClocks(workload: Workload, traces: readonly ReferenceTrace[]): Map<number, MergedClock> {
+  const merged = new Map<number, MergedClock>();
+  if (traces.length < 2) return merged;
+  const parts = new Map<number, Array<readonly [ReferenceTrace, number]>>();
   for (const t of traces) {
     for (let j = 0; j < t.sequence.length; j++) {
       const index = t.sequence[j]!;
-      if (workload.symIndex(index) !== NO_SYMBOL) continue;
-      let wanted = parts.get(index);
-      if (wanted === undefined) parts.set(index, (wanted = []));
-      for (let r = t.eventStart[j]!; r < t.eventStart[j + 1]!; r++) wanted.push({ t, r });
+      if (workload.symIndex(index) !== NO_SYMBOL || t.eventStart[j] === t.eventStart[j + 1]) continue;
+      let records = parts.get(index);
+      if (records === undefined) parts.set(index, (records = []));
+      for (let r = t.eventStart[j]!; r < t.eventStart[j + 1]!; r++) records.push([t, r]);
     }
   }
-  const name = ({ t, r }: WantedEvent): string => workload.symbols[t.words[(r * EVENT_BYTES + EV_OFF_SYM) >> 2]!] ?? '';
-  // Array#sort is stable: within one symbol, one sequence's order stays.
-  for (const wanted of parts.values()) if (wanted.length > 1) wanted.sort((a, b) => { const x = name(a); const y = name(b); return x < y ? -1 : x > y ? 1 : 0; });
-  return parts;
+  const name = ([t, r]: readonly [ReferenceTrace, number]): string => workload.symbols[t.words[(r * EVENT_BYTES + EV_OFF_SYM) >> 2]!] ?? '';
+  for (const [index, records] of parts) {
+    records.sort((a, b) => compareNames(name(a), name(b)));
+    const bytes = new Uint8Array(records.length * EVENT_BYTES);
+    records.forEach(([t, r], k) => bytes.set(t.bytes.subarray(r * EVENT_BYTES, (r + 1) * EVENT_BYTES), k * EVENT_BYTES));
+    merged.set(index, { bytes, words: new Uint32Array(bytes.buffer), f64: new Float64Array(bytes.buffer), count: records.length });
+  }
+  return merged;
 }
 
-/** (b): the events of every command of sequence `s` against the reference trace. */
-function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number, firstSequence: Int32Array, parts: Map<number, WantedEvent[]>): void {
+/** (b): the events of every command of sequence `s` against the reference trace (a clock's: `clocks`, merged). */
+function compareEvents({ workload, split }: EquivalenceInput, delivered: Deliveries, trace: ReferenceTrace, s: number, firstSequence: Int32Array, clocks: ReadonlyMap<number, MergedClock>): void {
   const sequence = trace.sequence;
   for (let j = 0; j < sequence.length; j++) {
     const index = sequence[j]!;
     const noBook = workload.symIndex(index) === NO_SYMBOL;
     // A clock in several sequences is compared once, in its first, against all its replays' events.
     if (noBook && firstSequence[index] !== s) continue;
-    const wanted = noBook ? parts.get(index) : undefined;
-    if (wanted !== undefined) {
-      compareClock(workload, split, delivered, wanted, s, j, index);
-      continue;
-    }
+    const merged = noBook ? clocks.get(index) : undefined;
+    const want: EventRecords = merged ?? trace;
+    const want0 = merged === undefined ? trace.eventStart[j]! : 0;
+    const wantN = merged === undefined ? trace.eventStart[j + 1]! - want0 : merged.count;
     const p = split.producerOf[index]!;
     const log = delivered.views[p]!;
     const got0 = delivered.start[index]!;
     const gotN = delivered.end[index]! - got0;
-    const want0 = trace.eventStart[j]!;
-    const wantN = trace.eventStart[j + 1]! - want0;
     for (let k = 0; k < Math.max(gotN, wantN); k++) {
-      const same = k < gotN && k < wantN && sameEvent(trace.bytes, trace.words, trace.f64, want0 + k, log.bytes, log.words, log.f64, got0 + k);
+      const same = k < gotN && k < wantN && sameEvent(want.bytes, want.words, want.f64, want0 + k, log.bytes, log.words, log.f64, got0 + k);
       if (same) continue;
-      const want = k < wantN ? describe(trace.bytes, trace.words, trace.f64, want0 + k, workload.symbols) : '(no event: the reference emits nothing more)';
+      const wanted = k < wantN ? describe(want.bytes, want.words, want.f64, want0 + k, workload.symbols) : '(no event: the reference emits nothing more)';
       const got = k < gotN ? describe(log.bytes, log.words, log.f64, got0 + k, workload.symbols) : '(no event: the design delivered nothing more)';
       throw new Mismatch(
-        `sequence ${s} position ${j}, command ${index} (producer ${p}), event #${k} of ${wantN} expected:\n` +
-          `  reference: ${want}\n  design:    ${got}`,
+        `sequence ${s} position ${j}, ${merged === undefined ? 'command' : 'clock'} ${index} (producer ${p}${merged === undefined ? '' : ', every sequence\'s replay merged'}), event #${k} of ${wantN} expected:\n` +
+          `  reference: ${wanted}\n  design:    ${got}`,
       );
     }
-  }
-}
-
-function compareClock(workload: Workload, split: WorkloadSplit, delivered: Deliveries, wanted: readonly WantedEvent[], s: number, j: number, index: number): void {
-  const p = split.producerOf[index]!;
-  const log = delivered.views[p]!;
-  const got0 = delivered.start[index]!;
-  const gotN = delivered.end[index]! - got0;
-  for (let k = 0; k < Math.max(gotN, wanted.length); k++) {
-    const w = wanted[k];
-    if (k < gotN && w !== undefined && sameEvent(w.t.bytes, w.t.words, w.t.f64, w.r, log.bytes, log.words, log.f64, got0 + k)) continue;
-    const want = w !== undefined ? describe(w.t.bytes, w.t.words, w.t.f64, w.r, workload.symbols) : '(no event: the reference emits nothing more)';
-    const got = k < gotN ? describe(log.bytes, log.words, log.f64, got0 + k, workload.symbols) : '(no event: the design delivered nothing more)';
-    throw new Mismatch(
-      `sequence ${s} position ${j}, clock ${index} (producer ${p}, replayed in every sequence), event #${k} of ${wanted.length} expected:\n` +
-        `  reference: ${want}\n  design:    ${got}`,
-    );
   }
 }
 

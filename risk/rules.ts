@@ -82,9 +82,17 @@ export interface ResolvedRisk {
   readonly breaker: BreakerTiming | null;
 }
 
-/** The indexes of `symbols` in code-unit order of the names (the book hash's order, engines/book-hash.ts). */
+/**
+ * Code-unit order of symbol names (the book hash's, engines/book-hash.ts): the order a clock announces breaker
+ * expiries in, on every engine and design.
+ */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The indexes of `symbols` in name order (`compareNames`). */
 export function nameOrder(symbols: readonly string[]): number[] {
-  return symbols.map((_, i) => i).sort((a, b) => (symbols[a]! < symbols[b]! ? -1 : symbols[a]! > symbols[b]! ? 1 : a - b));
+  return symbols.map((_, i) => i).sort((a, b) => compareNames(symbols[a]!, symbols[b]!));
 }
 
 export function resolveRisk(rules: RiskRules, symbols: readonly string[]): ResolvedRisk {
