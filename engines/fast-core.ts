@@ -81,14 +81,15 @@ const CMD_ID = 1;
 const CMD_PRICE = 2;
 const CMD_QTY = 3;
 const CMD_REMAINING = 4;
-/** A symbol's trading status under the breaker (`until`: the limit state's or pause's end, engine µs). */
-export type TradingStatus = { readonly state: 'trading' } | { readonly state: 'limit' | 'halted'; readonly until: number };
-const TRADING: TradingStatus = { state: 'trading' };
-
 /** The new order's owner (NaN: none), for the risk region's open-order count. */
 const CMD_OWNER = 5;
 /** The taker's own limit while CMD_PRICE holds it tightened to the breaker's band. */
 const CMD_LIMIT = 6;
+
+/** A symbol's trading status under the breaker (`until`: the limit state's or pause's end, engine µs). */
+export type TradingStatus = { readonly state: 'trading' } | { readonly state: 'limit' | 'halted'; readonly until: number };
+const TRADING: TradingStatus = { state: 'trading' };
+
 const VACANCY_ENTRY = 0;
 const VACANCY_HASH = 1;
 

@@ -83,18 +83,6 @@ function levelQty(core: FastCore, sym: number, side: number, price: number): num
   return 0;
 }
 
-/** The status updates of a command's breaker events (a clock's may name several symbols), after `apply`. */
-function statusUpdates(core: FastCore, n: number, out: { bytes: Uint8Array; words: Uint32Array }, except: number, updates: BookUpdate[]): void {
-  let changed: Set<number> | null = null;
-  for (let i = 0; i < n; i++) {
-    const kind = out.bytes[i * EVENT_BYTES + EV_OFF_KIND]!;
-    if (kind !== EV_LIMIT && kind !== EV_HALTED && kind !== EV_RESUMED) continue;
-    const sym = out.words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2]!;
-    if (sym !== except) (changed ??= new Set()).add(sym);
-  }
-  if (changed !== null) for (const sym of changed) updates.push({ sym, levels: [], trades: [], ownerEvents: [], status: core.tradingStatus(sym) });
-}
-
 /** Applies record `index` to core k; returns its update (null: no public change); other symbols' status changes go to `others`. */
 function apply(k: number, index: number, others: BookUpdate[]): BookUpdate | null {
   const core = cores[k]!;
@@ -121,9 +109,9 @@ function apply(k: number, index: number, others: BookUpdate[]): BookUpdate | nul
   const commandOwner = newOwner === newOwner && !(named && core.orderSlot(sym, id) !== -1) ? newOwner : owners.get(`${sym}:${id}`);
   core.outCursor = 0;
   const n = core.processRecord(recordBytes, recordF64, index, index);
-  // A clock's expiries (and only they) name symbols other than the command's.
-  statusUpdates(core, n, out, named ? sym : NO_SYMBOL, others);
   let statusChanged = false;
+  /** Symbols whose status a clock's expiries changed (only a clock's events name symbols other than the command's). */
+  let otherStatus: Set<number> | null = null;
   const trades: Array<readonly [number, number, number, number, number]> = [];
   const ownerEvents: Array<readonly [number, string]> = [];
   const involved = new Set<number>();
@@ -131,7 +119,11 @@ function apply(k: number, index: number, others: BookUpdate[]): BookUpdate | nul
     const b = i * EVENT_BYTES;
     const f = i * EVENT_F64S;
     const kind = out.bytes[b + EV_OFF_KIND]!;
-    if (kind === EV_LIMIT) statusChanged = true;
+    if (kind === EV_LIMIT || kind === EV_HALTED || kind === EV_RESUMED) {
+      const eventSym = out.words[(b + EV_OFF_SYM) >> 2]!;
+      if (eventSym === sym) statusChanged = true;
+      else (otherStatus ??= new Set()).add(eventSym);
+    }
     if (kind === EV_RESTED) touch(out.bytes[b + EV_OFF_SIDE]!, out.f64[f + EV_F64_PRICE]!);
     else if (kind === EV_FILL) {
       const takerSide = out.bytes[b + EV_OFF_SIDE]!;
@@ -150,6 +142,7 @@ function apply(k: number, index: number, others: BookUpdate[]): BookUpdate | nul
     if (eventId !== 0) involved.add(eventId);
     if (maker !== 0) involved.add(maker);
   }
+  if (otherStatus !== null) for (const other of otherStatus) others.push({ sym: other, levels: [], trades: [], ownerEvents: [], status: core.tradingStatus(other) });
   if (named) {
     if (commandOwner !== undefined && core.orderSlot(sym, id) !== -1) owners.set(`${sym}:${id}`, commandOwner);
     for (const gone of involved) if (core.orderSlot(sym, gone) === -1) owners.delete(`${sym}:${gone}`);
