@@ -17,8 +17,7 @@
  */
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
-import { recordKind, EV_COMPLETE } from './completion-record.ts';
-import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
+import { EVENT_BYTES } from './event-record.ts';
 import { FastCore } from './fast-core.ts';
 import { bytesFor } from './fast-core-layout.ts';
 import { SequenceLog, sequenceLogBytes } from './sequence-log.ts';
@@ -112,17 +111,7 @@ class ChannelProducer implements Producer {
     let completions = 0;
     for (let received = receiveMessageOnPort(this.#port); received !== undefined; received = receiveMessageOnPort(this.#port)) {
       const events = received.message as ArrayBuffer;
-      const words = new Uint32Array(events);
-      const f64 = new Float64Array(events);
-      const n = events.byteLength / EVENT_BYTES;
-      for (let r = 0; r < n; r++) {
-        if (recordKind(words, r) === EV_COMPLETE) {
-          sink.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
-          completions++;
-        } else {
-          sink.event(words, f64, r);
-        }
-      }
+      completions += sink.records(new Uint8Array(events), new Uint32Array(events), new Float64Array(events), 0, events.byteLength / EVENT_BYTES);
     }
     this.#inFlight -= completions;
     return completions;

@@ -14,8 +14,7 @@
  * Layout: engines/disruptor-layout.ts. Consumer: engines/workers/disruptor-consumer.ts.
  */
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
-import { EV_COMPLETE, recordKind } from './completion-record.ts';
-import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
+import { EVENT_BYTES } from './event-record.ts';
 import { FastCore } from './fast-core.ts';
 import { SequenceLog } from './sequence-log.ts';
 import { MpscRing } from './shared/mpsc-ring.ts';
@@ -102,18 +101,11 @@ class DisruptorProducer implements Producer {
     const output = this.#output;
     const n = output.available();
     if (n === 0) return 0;
-    const words = output.words;
-    const f64 = output.f64;
-    let completions = 0;
-    for (let k = 0; k < n; k++) {
-      const r = output.slotOffset(k) / EVENT_BYTES;
-      if (recordKind(words, r) === EV_COMPLETE) {
-        sink.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
-        completions++;
-      } else {
-        sink.event(words, f64, r);
-      }
-    }
+    // The readable slots run from the first to the ring's end, then on from slot 0: one or two runs of records.
+    const first = output.slotOffset(0) / EVENT_BYTES;
+    const run = Math.min(n, output.slotCount - first);
+    let completions = sink.records(output.bytes, output.words, output.f64, first, first + run);
+    if (run < n) completions += sink.records(output.bytes, output.words, output.f64, 0, n - run);
     output.release(n);
     return completions;
   }

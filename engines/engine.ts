@@ -117,15 +117,20 @@ export interface EngineSession {
   close(): Promise<void>;
 }
 
-/** Receives what `Producer.poll` delivers. Implemented by the harness; designs only call it. */
+/**
+ * Receives what `Producer.poll` delivers: event records (engines/event-record.ts) and completion records (engines/
+ * completion-record.ts), each command's events before its completion. Implemented by the harness; designs only call
+ * it. A design hands over the records that lie next to each other in one buffer in one call (a whole output region,
+ * a ring up to its wrap, a message), so the harness's event log copies a poll's records in one go rather than one
+ * call and seven stores per record; a sink that works a record at a time wraps a RecordVisitor
+ * (engines/record-visitor.ts).
+ */
 export interface EventSink {
   /**
-   * One event record (engines/event-record.ts) at record index `record` of a buffer viewed as u32 words and f64s.
-   * The record is only valid during the call: copy what you keep.
+   * Records [from, to) of a buffer viewed as bytes, u32 words and f64s (the same memory, record 0 at index 0).
+   * Only valid during the call: copy what you keep. Returns how many of them are completion records.
    */
-  event(words: Uint32Array, f64: Float64Array, record: number): void;
-  /** Every event of command `recordIndex` has been delivered. */
-  complete(recordIndex: number): void;
+  records(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, from: number, to: number): number;
 }
 
 /** The producer-thread half of a design. */

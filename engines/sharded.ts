@@ -24,7 +24,7 @@
  * shard 0 alone.
  */
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
-import { EV_COMPLETE } from './completion-record.ts';
+import { EV_COMPLETE, writeCompletionRecord } from './completion-record.ts';
 import { EV_F64_SEQ, EV_OFF_SYM, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
 import { FastCore } from './fast-core.ts';
 import { SequenceLog } from './sequence-log.ts';
@@ -96,6 +96,12 @@ class ShardedProducer implements Producer {
   /** The held events of pending clocks, copied out of the output rings (EV_F64_SEQ says whose). */
   #held = new Uint8Array(64 * EVENT_BYTES);
   #heldCount = 0;
+  /** A merged clock's completion record, written here since no ring holds it (each shard's part had its own). */
+  readonly #clockCompletion = new Uint8Array(EVENT_BYTES);
+  readonly #clockCompletionWords = new Uint32Array(this.#clockCompletion.buffer);
+  readonly #clockCompletionF64 = new Float64Array(this.#clockCompletion.buffer);
+  /** Whether the records #readRun delivered last ended a command (so a poll that stops there is between commands). */
+  #runEndedCommand = true;
   /** A clock being broadcast: its record index (-1: none) and the next shard to write it to (downwards). */
   #broadcastIndex = -1;
   #broadcastNext = 0;
@@ -189,28 +195,35 @@ class ShardedProducer implements Producer {
     const output = this.#outputs[k]!;
     const n = output.available();
     if (n === 0) return 0;
-    const words = output.words;
-    const f64 = output.f64;
+    // The readable slots run from the first to the ring's end, then on from slot 0.
+    const first = output.slotOffset(0) / EVENT_BYTES;
+    const run = Math.min(n, output.slotCount - first);
+    this.#runEndedCommand = true;
+    let completions = this.#readRun(output, first, first + run, sink);
+    if (run < n) completions += this.#readRun(output, 0, n - run, sink);
+    output.release(n);
+    this.#midCommand = this.#runEndedCommand ? -1 : k;
+    return completions;
+  }
+
+  /** Delivers ring records [from, to) in runs between the clocks' parts, which are held (or complete a clock). */
+  #readRun(output: SpscRing, from: number, to: number, sink: EventSink): number {
+    const { bytes, words, f64 } = output;
     let completions = 0;
-    let complete = true;
-    for (let j = 0; j < n; j++) {
-      const r = output.slotOffset(j) / EVENT_BYTES;
+    let runFrom = from;
+    for (let r = from; r < to; r++) {
       const head = words[(r * EVENT_BYTES) >> 2]!;
       if (head >>> CLOCK_PART_SHIFT === CLOCK_PART) {
         // A shard's part of a clock (engines/sharded-layout.ts): held until every shard's is in.
+        if (runFrom < r) completions += sink.records(bytes, words, f64, runFrom, r);
+        runFrom = r + 1;
         if ((head & 0xff) === EV_COMPLETE) completions += this.#clockPartDone(f64[r * EVENT_F64S + EV_F64_SEQ]!, sink);
-        else this.#hold(output.bytes, r);
-      } else if ((head & 0xff) === EV_COMPLETE) {
-        sink.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
-        completions++;
-        complete = true;
+        else this.#hold(bytes, r);
       } else {
-        sink.event(words, f64, r);
-        complete = false;
+        this.#runEndedCommand = (head & 0xff) === EV_COMPLETE;
       }
     }
-    output.release(n);
-    this.#midCommand = complete ? -1 : k;
+    if (runFrom < to) completions += sink.records(bytes, words, f64, runFrom, to);
     return completions;
   }
 
@@ -269,8 +282,8 @@ class ShardedProducer implements Producer {
   #deliverClock(seq: number, sink: EventSink): number {
     // Most clocks expire nothing: then nothing is held, and nothing is allocated here.
     if (this.#heldCount > 0) this.#deliverHeld(seq, sink);
-    sink.complete(seq);
-    return 1;
+    writeCompletionRecord(this.#clockCompletionWords, this.#clockCompletionF64, 0, seq);
+    return sink.records(this.#clockCompletion, this.#clockCompletionWords, this.#clockCompletionF64, 0, 1);
   }
 
   #deliverHeld(seq: number, sink: EventSink): void {
@@ -293,7 +306,7 @@ class ShardedProducer implements Producer {
           if (rejected) continue;
           rejected = true;
         }
-        sink.event(words, f64, i);
+        sink.records(held, words, f64, i, i + 1);
       }
       for (let i = 0; i < this.#heldCount; i++) {
         if (f64[i * EVENT_F64S + EV_F64_SEQ] === seq) continue;

@@ -17,36 +17,43 @@
  * A decorator rather than a branch in the loop: a run without a journal executes exactly the loop it always did.
  */
 import type { EventSink, Producer } from '../engines/engine.ts';
-import { EVENT_BYTES } from '../engines/event-record.ts';
+import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
+import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 
 export const DURABLE_WINDOW = 16384;
-const EVENT_WORDS = EVENT_BYTES / 4;
 
 export class DurableAcknowledgements implements Producer {
   readonly #inner: Producer;
   readonly #durable: Uint8Array;
   /** Completed commands waiting for their durable flag, in completion order: positions [#head, #tail). */
   readonly #waiting: Int32Array;
-  /** Where each waiting command's events end in the staging area. */
-  readonly #eventsEnd: Int32Array;
+  /** Where each waiting command's records (its events and its completion) end in the staging area. */
+  readonly #recordsEnd: Int32Array;
   #head = 0;
   #tail = 0;
   #submitted = 0;
   #acknowledged = 0;
   /**
-   * Events of completed, not yet acknowledged commands, copied (the design's records are only valid during the
-   * call): records [#releasedEvents, #stagedEvents). They go to the sink with their command's completion, since a
-   * command's events must not interleave with another's (the equivalence log reads them that way).
+   * Records of completed, not yet acknowledged commands, copied (the design's records are only valid during the
+   * call): [#released, #staged). A command's events and completion go to the sink together when it is durable, since
+   * a command's events must not interleave with another's (the equivalence log reads them that way).
    */
-  #staging = new Uint32Array(1024 * EVENT_WORDS);
+  #staging = new Uint8Array(1024 * EVENT_BYTES);
+  #stagingWords = new Uint32Array(this.#staging.buffer);
   #stagingF64 = new Float64Array(this.#staging.buffer);
-  #stagedEvents = 0;
-  #releasedEvents = 0;
+  #staged = 0;
+  #released = 0;
   readonly #through: EventSink = {
-    event: (words, _f64, record) => this.#stage(words, record),
-    complete: (recordIndex) => {
-      this.#waiting[this.#tail] = recordIndex;
-      this.#eventsEnd[this.#tail++] = this.#stagedEvents;
+    records: (bytes, words, f64, from, to) => {
+      this.#stage(bytes, from, to);
+      let completions = 0;
+      for (let r = from; r < to; r++) {
+        if (recordKind(words, r) !== EV_COMPLETE) continue;
+        this.#waiting[this.#tail] = f64[r * EVENT_F64S + EV_F64_SEQ]!;
+        this.#recordsEnd[this.#tail++] = this.#staged - (to - r - 1);
+        completions++;
+      }
+      return completions;
     },
   };
 
@@ -55,7 +62,7 @@ export class DurableAcknowledgements implements Producer {
     this.#inner = inner;
     this.#durable = durable;
     this.#waiting = new Int32Array(commands).fill(0);
-    this.#eventsEnd = new Int32Array(commands).fill(0);
+    this.#recordsEnd = new Int32Array(commands).fill(0);
   }
 
   trySubmit(recordIndex: number): boolean {
@@ -69,13 +76,12 @@ export class DurableAcknowledgements implements Producer {
     this.#inner.poll(this.#through);
     const waiting = this.#waiting;
     let released = 0;
-    while (this.#head < this.#tail && Atomics.load(this.#durable, waiting[this.#head]!) !== 0) {
-      const end = this.#eventsEnd[this.#head]!;
-      for (let e = this.#releasedEvents; e < end; e++) sink.event(this.#staging, this.#stagingF64, e);
-      this.#releasedEvents = end;
-      sink.complete(waiting[this.#head++]!);
-      released++;
-    }
+    while (this.#head + released < this.#tail && Atomics.load(this.#durable, waiting[this.#head + released]!) !== 0) released++;
+    if (released === 0) return 0;
+    const end = this.#recordsEnd[this.#head + released - 1]!;
+    sink.records(this.#staging, this.#stagingWords, this.#stagingF64, this.#released, end);
+    this.#released = end;
+    this.#head += released;
     this.#acknowledged += released;
     return released;
   }
@@ -88,28 +94,29 @@ export class DurableAcknowledgements implements Producer {
     this.#inner.close();
   }
 
-  /** Copies the record as words, so a NaN-valued field keeps its bits. */
-  #stage(words: Uint32Array, record: number): void {
-    if ((this.#stagedEvents + 1) * EVENT_WORDS > this.#staging.length) this.#makeRoom();
-    this.#staging.set(words.subarray(record * EVENT_WORDS, (record + 1) * EVENT_WORDS), this.#stagedEvents * EVENT_WORDS);
-    this.#stagedEvents++;
+  /** Copies records [from, to) of `bytes` (a byte copy, so a NaN-valued field keeps its bits). */
+  #stage(bytes: Uint8Array, from: number, to: number): void {
+    if ((this.#staged + to - from) * EVENT_BYTES > this.#staging.length) this.#makeRoom(to - from);
+    this.#staging.set(bytes.subarray(from * EVENT_BYTES, to * EVENT_BYTES), this.#staged * EVENT_BYTES);
+    this.#staged += to - from;
   }
 
-  /** Drops the released events from the front of the staging area, and grows it if that is not room enough. */
-  #makeRoom(): void {
-    const released = this.#releasedEvents;
-    const live = this.#stagedEvents - released;
+  /** Drops the released records from the front of the staging area, and grows it if that is not room for `more`. */
+  #makeRoom(more: number): void {
+    const released = this.#released;
+    const live = this.#staged - released;
     let staging = this.#staging;
-    if ((live + 1) * EVENT_WORDS > staging.length / 2) {
-      staging = new Uint32Array(staging.length * 2);
-      staging.set(this.#staging.subarray(released * EVENT_WORDS, this.#stagedEvents * EVENT_WORDS));
+    if ((live + more) * EVENT_BYTES > staging.length / 2) {
+      staging = new Uint8Array(Math.max(staging.length * 2, 2 * (live + more) * EVENT_BYTES));
+      staging.set(this.#staging.subarray(released * EVENT_BYTES, this.#staged * EVENT_BYTES));
       this.#staging = staging;
+      this.#stagingWords = new Uint32Array(staging.buffer);
       this.#stagingF64 = new Float64Array(staging.buffer);
     } else {
-      staging.copyWithin(0, released * EVENT_WORDS, this.#stagedEvents * EVENT_WORDS);
+      staging.copyWithin(0, released * EVENT_BYTES, this.#staged * EVENT_BYTES);
     }
-    for (let k = this.#head; k < this.#tail; k++) this.#eventsEnd[k]! -= released;
-    this.#stagedEvents = live;
-    this.#releasedEvents = 0;
+    for (let k = this.#head; k < this.#tail; k++) this.#recordsEnd[k]! -= released;
+    this.#staged = live;
+    this.#released = 0;
   }
 }

@@ -3,15 +3,15 @@
  * completion-record.ts), 48 bytes each, in delivery order. The equivalence checker compares it, event for event,
  * with the reference engine's replay of the recorded sequence.
  *
- * Copying a record costs two u32 and five f64 stores; the first 8 bytes go as u32 words because, read as a float64,
- * they can form a NaN whose bits a copy is free to change. The log is a list of chunks: when one is full the next
+ * A design delivers a poll's records as runs of adjacent records (engines/engine.ts EventSink), and the log copies
+ * each run as bytes: one memcpy rather than seven typed-array stores a record, and no field is read as a float64
+ * (the first 8 bytes could form a NaN whose bits such a copy is free to change). The log is a list of chunks: when one is full the next
  * is allocated, and nothing already written is copied while the producer is being timed. `finish` joins the chunks
  * into one buffer afterwards, for transfer to the main thread.
  */
-import { EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
-import { EV_COMPLETE, recordKind, writeCompletionRecord } from '../engines/completion-record.ts';
+import { EVENT_BYTES } from '../engines/event-record.ts';
+import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
 
-const WORDS_PER_RECORD = EVENT_BYTES / 4;
 /**
  * Records a producer's log is first sized for, per command it submits: its completion and on average up to two
  * events (an accept or a fill pair); a run that writes more grows the log by chunks.
@@ -31,8 +31,7 @@ export class EventLog {
   readonly #full: ArrayBuffer[] = [];
   #fullRecords = 0;
   #chunk: ArrayBuffer;
-  #words: Uint32Array;
-  #f64: Float64Array;
+  #bytes: Uint8Array;
   #capacity: number;
   #used = 0;
 
@@ -46,8 +45,7 @@ export class EventLog {
     const wanted = firstChunkBytes(commands);
     this.#chunk = reused !== undefined && reused.byteLength >= wanted ? reused : touchedBuffer(wanted);
     this.#capacity = Math.floor(this.#chunk.byteLength / EVENT_BYTES);
-    this.#words = new Uint32Array(this.#chunk);
-    this.#f64 = new Float64Array(this.#chunk);
+    this.#bytes = new Uint8Array(this.#chunk);
   }
 
   /** Records in the log. */
@@ -55,26 +53,15 @@ export class EventLog {
     return this.#fullRecords + this.#used;
   }
 
-  /** Appends a copy of record `record` of a buffer viewed as words and f64s. */
-  appendEvent(words: Uint32Array, f64: Float64Array, record: number): void {
-    if (this.#used === this.#capacity) this.#nextChunk();
-    const to = this.#used++;
-    const tw = to * WORDS_PER_RECORD;
-    const fw = record * WORDS_PER_RECORD;
-    this.#words[tw] = words[fw]!;
-    this.#words[tw + 1] = words[fw + 1]!;
-    const tf = to * EVENT_F64S;
-    const ff = record * EVENT_F64S;
-    this.#f64[tf + 1] = f64[ff + 1]!;
-    this.#f64[tf + 2] = f64[ff + 2]!;
-    this.#f64[tf + 3] = f64[ff + 3]!;
-    this.#f64[tf + 4] = f64[ff + 4]!;
-    this.#f64[tf + 5] = f64[ff + 5]!;
-  }
-
-  appendCompletion(recordIndex: number): void {
-    if (this.#used === this.#capacity) this.#nextChunk();
-    writeCompletionRecord(this.#words, this.#f64, this.#used++, recordIndex);
+  /** Appends a copy of records [from, to) of `bytes` (a byte copy: a NaN-valued field keeps its bits). */
+  appendRecords(bytes: Uint8Array, from: number, to: number): void {
+    while (from < to) {
+      if (this.#used === this.#capacity) this.#nextChunk();
+      const n = Math.min(to - from, this.#capacity - this.#used);
+      this.#bytes.set(bytes.subarray(from * EVENT_BYTES, (from + n) * EVENT_BYTES), this.#used * EVENT_BYTES);
+      this.#used += n;
+      from += n;
+    }
   }
 
   /** The whole log in one buffer (joined from the chunks; call once the timing is over). */
@@ -96,8 +83,7 @@ export class EventLog {
     this.#fullRecords += this.#capacity;
     this.#capacity = CHUNK_RECORDS;
     this.#chunk = new ArrayBuffer(CHUNK_RECORDS * EVENT_BYTES);
-    this.#words = new Uint32Array(this.#chunk);
-    this.#f64 = new Float64Array(this.#chunk);
+    this.#bytes = new Uint8Array(this.#chunk);
     this.#used = 0;
   }
 }

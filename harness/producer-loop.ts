@@ -18,7 +18,9 @@
  * through once before the start line, so no page of them is first touched (a page fault) inside the timed part.
  * The one allocation left is the clock's own (harness/clock.ts): one read per turn, fewer while waiting (spinFor).
  */
+import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
 import type { EventSink, Producer } from '../engines/engine.ts';
+import { EV_F64_SEQ, EVENT_F64S } from '../engines/event-record.ts';
 import { nowNs } from './clock.ts';
 import { EventLog } from './event-log.ts';
 import type { LatencyRecorder } from './histogram.ts';
@@ -75,14 +77,17 @@ export class LoggingSink implements EventSink {
     this.completed = new Int32Array(Math.max(1, maxCompletions));
   }
 
-  event(words: Uint32Array, f64: Float64Array, record: number): void {
-    this.log.appendEvent(words, f64, record);
-    this.events++;
-  }
-
-  complete(recordIndex: number): void {
-    this.log.appendCompletion(recordIndex);
-    this.completed[this.completedCount++] = recordIndex;
+  records(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, from: number, to: number): number {
+    this.log.appendRecords(bytes, from, to);
+    const completed = this.completed;
+    const before = this.completedCount;
+    let n = before;
+    for (let r = from; r < to; r++) {
+      if (recordKind(words, r) === EV_COMPLETE) completed[n++] = f64[r * EVENT_F64S + EV_F64_SEQ]!;
+    }
+    this.completedCount = n;
+    this.events += to - from - (n - before);
+    return n - before;
   }
 }
 
@@ -197,15 +202,25 @@ export class ProducerLoop {
     return next;
   }
 
-  /** Records the latency of every completion of the last poll; returns how many there were. */
+  /**
+   * Records the latency of every completion of the last poll; returns how many there were. Completions sent in one
+   * turn share their send time (a closed-loop burst: up to BURST commands), so they share their latency too: each run
+   * of them is recorded once with its count, which is the same to the histogram as one record per command and saved
+   * ~20 ns a command (measured: a closed-loop `inline` burst of 32 paid 32 slot increments for one value).
+   */
   #settle(now: number, latencies: LatencyRecorder): number {
     const sink = this.#sink;
     const n = sink.completedCount;
     const sendTime = this.#sendTime;
     const completed = sink.completed;
-    for (let k = 0; k < n; k++) {
-      const latency = now - sendTime[completed[k]!]!;
-      latencies.record(latency > 0 ? Math.round(latency) : 0);
+    let k = 0;
+    while (k < n) {
+      const sent = sendTime[completed[k]!]!;
+      let same = k + 1;
+      while (same < n && sendTime[completed[same]!] === sent) same++;
+      const latency = now - sent;
+      latencies.recordMany(latency > 0 ? Math.round(latency) : 0, same - k);
+      k = same;
     }
     sink.completedCount = 0;
     this.#completedTotal += n;

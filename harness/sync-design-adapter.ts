@@ -10,7 +10,8 @@
  */
 import { decodeEventRecord } from '../engines/event-record.ts';
 import { bookHashOfCores, l2OfCores } from '../engines/core-inspect.ts';
-import type { EngineDesign, EngineSession, EventSink, ParamValues, Producer, SharedWorkload } from '../engines/engine.ts';
+import type { EngineDesign, EngineSession, ParamValues, Producer, SharedWorkload } from '../engines/engine.ts';
+import { perRecord, type RecordVisitor } from '../engines/record-visitor.ts';
 import { FastCore } from '../engines/fast-core.ts';
 import { defaultLadderTicks, type FastEngineCapacities } from '../engines/fast.ts';
 import type { BookEngine, Command, L2Snapshot, MatchEvent } from '../engines/types.ts';
@@ -64,7 +65,7 @@ class MirroringBuilder extends WorkloadBuilder {
 }
 
 /** Collects one command's events as objects. */
-class CollectingSink implements EventSink {
+class CollectingSink implements RecordVisitor {
   readonly events: MatchEvent[] = [];
   completed = -1;
   readonly #symbols: readonly string[];
@@ -135,10 +136,11 @@ export class SyncDesignAdapter implements BookEngine {
     const index = this.#builder.count;
     this.#builder.add(command);
     this.#lifetimeCommands++;
-    const sink = new CollectingSink(this.#symbols);
+    const collected = new CollectingSink(this.#symbols);
+    const sink = perRecord(collected);
     const deadline = performance.now() + this.#timeoutMs;
     let submitted = false;
-    while (sink.completed === -1) {
+    while (collected.completed === -1) {
       if (!submitted) {
         submitted = this.#producer.trySubmit(index);
         if (submitted) this.#producer.flush();
@@ -151,8 +153,8 @@ export class SyncDesignAdapter implements BookEngine {
         throw new Error(`${this.name} adapter: command ${index} did not complete within ${this.#timeoutMs} ms`);
       }
     }
-    if (sink.completed !== index) throw new Error(`${this.name} adapter: expected the completion of command ${index}, got ${sink.completed}`);
-    for (const event of sink.events) {
+    if (collected.completed !== index) throw new Error(`${this.name} adapter: expected the completion of command ${index}, got ${collected.completed}`);
+    for (const event of collected.events) {
       if (event.seq !== index) throw new Error(`${this.name} adapter: command ${index} produced an event with seq ${event.seq}`);
       emit({ ...event, seq });
     }

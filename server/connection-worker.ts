@@ -28,7 +28,8 @@
 import { createServer, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { designByName } from '../engines/designs.ts';
-import type { EventSink, SharedWorkload } from '../engines/engine.ts';
+import type { SharedWorkload } from '../engines/engine.ts';
+import { perRecord, type RecordVisitor } from '../engines/record-visitor.ts';
 import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import type { FastCoreCapacities } from '../engines/fast-core-layout.ts';
 import { NO_SYMBOL, OP_CLOCK, OP_INVALID, RECORD_BYTES, writeRecord } from '../workloads/workload.ts';
@@ -171,7 +172,7 @@ let cachedEventBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
  * of the oldest outstanding command are encoded straight into the connection's output; a command that completes
  * ahead of an older one (another shard was faster) has its frames stashed until the older ones are out.
  */
-const sink: EventSink = {
+const frames: RecordVisitor = {
   event(words, f64, record) {
     const slot = f64[record * EVENT_F64S + EV_F64_SEQ]!;
     const connection = owners[slot - task.slotFrom] ?? null;
@@ -213,6 +214,7 @@ const sink: EventSink = {
     }
   },
 };
+const sink = perRecord(frames);
 
 function stashOf(connection: Connection, slot: number): Uint8Array[] {
   let frames = connection.stash.get(slot);
@@ -365,10 +367,10 @@ function answerFromJournal(connection: Connection, slot: number, clientSequence:
     connection.room(events.length);
     connection.out.set(events, connection.used);
     connection.used += events.length;
-    sink.complete(slot);
+    frames.complete(slot);
   } else {
     if (events.length > 0) stashOf(connection, slot).push(events);
-    sink.complete(slot);
+    frames.complete(slot);
   }
 }
 

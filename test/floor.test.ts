@@ -6,7 +6,9 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
+import { writeCompletionRecord } from '../engines/completion-record.ts';
 import { DESIGNS, HARNESS_FLOOR } from '../engines/designs.ts';
+import { EVENT_BYTES } from '../engines/event-record.ts';
 import { checkCompletions } from '../harness/completion-check.ts';
 import { EventLog } from '../harness/event-log.ts';
 import { floorOf, tailSetBy } from '../harness/floor.ts';
@@ -46,8 +48,10 @@ describe('noop, the harness floor', () => {
   it('the completion check names a lost, repeated or reordered completion', () => {
     const split = splitWorkload(prepared.shared.records, 6, 1, 'round-robin');
     const logOf = (indexes: readonly number[]) => {
+      const records = new ArrayBuffer(indexes.length * EVENT_BYTES);
+      indexes.forEach((index, i) => writeCompletionRecord(new Uint32Array(records), new Float64Array(records), i, index));
       const log = new EventLog(16);
-      for (const i of indexes) log.appendCompletion(i);
+      log.appendRecords(new Uint8Array(records), 0, indexes.length);
       return log.finish();
     };
     expect(checkCompletions(split, [logOf([0, 1, 2, 3, 4, 5])]).ok).toBe(true);
