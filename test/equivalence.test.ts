@@ -6,7 +6,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SequencedRun } from '../engines/engine.ts';
 import { designByName, resolveParams } from '../engines/designs.ts';
-import { EV_F64_QTY, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
+import { EV_F64_QTY, EV_F64_SEQ, EV_HALTED, EV_OFF_SYM, EV_RESUMED, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
+import type { Command } from '../engines/types.ts';
 import { checkEquivalence } from '../harness/equivalence.ts';
 import { eventLogViews, isCompletion, type EventLogData } from '../harness/event-log.ts';
 import { type PreparedWorkload, preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
@@ -17,6 +18,7 @@ import { capacitiesForSplits } from '../harness/capacity.ts';
 import { ReferenceEngine } from '../engines/reference.ts';
 import { parseRiskRules } from '../risk/rules.ts';
 import { generateWorkload } from '../workloads/generator.ts';
+import { workloadFromCommands } from '../workloads/workload.ts';
 
 interface Recorded {
   readonly prepared: PreparedWorkload;
@@ -195,4 +197,54 @@ describe('equivalence under risk rules and the breaker, every design', () => {
       expect(checkEquivalence(input).ok).toBe(false);
     });
   }
+});
+
+describe('equivalence of a clock that expires symbols on two shards (sharded)', () => {
+  // Two symbols on different shards (symbol index mod 2: BBB is 0, AAPL is 1), each stopped at its band, then one
+  // clock 20 minutes on that ends both limit states and both pauses: each shard's replay emits its own symbol's
+  // halted and resumed, and the checker must compare the design's delivery against the two merged in name order.
+  const rules = parseRiskRules({ breaker: { bandPercent: 5, windowSeconds: 10, limitStateSeconds: 15, pauseSeconds: 300 } }, 'test breaker');
+  const risk = { name: 'breaker', rules };
+  const T = 1_764_700_000_000_000;
+  const SEC = 1_000_000;
+  const order = (sym: string, id: number, side: 'buy' | 'sell', price: number, qty: number): Command => ({ op: 'new', sym, id, side, type: 'limit', tif: 'gtc', price, qty });
+  const commands: Command[] = [{ op: 'clock', ts: T }];
+  for (const sym of ['BBB', 'AAPL']) commands.push(order(sym, 1, 'sell', 1000, 5), order(sym, 2, 'buy', 1000, 5), order(sym, 3, 'sell', 1060, 5));
+  commands.push(order('BBB', 4, 'buy', 1100, 1), order('AAPL', 4, 'buy', 1100, 1), { op: 'clock', ts: T + 1200 * SEC }, { op: 'clock', ts: T + 1201 * SEC });
+  const CLOCK = commands.length - 2;
+  const workload = workloadFromCommands(commands);
+  const prepared = prepareWorkload(workload, 'two-shard-expiry', 'two-shard-expiry', { kind: 'file', path: '(built in the test)' });
+
+  it('passes the run as delivered, and catches the two shards\' expiries delivered out of name order', async () => {
+    expect(workload.symbols.indexOf('BBB') % 2).not.toBe(workload.symbols.indexOf('AAPL') % 2);
+    const split = splitWorkload(prepared.shared.records, workload.count, 1, 'order');
+    const d = designByName('sharded');
+    const outcome = await runOnce({
+      design: d, params: resolveParams(d, { wait: 'spin-then-wait' }), workload: prepared, split, mode: 'closed', rate: null, warmup: 0,
+      capacities: capacitiesForSplits(workload, [split], rules),
+    });
+    const input = { workload: prepared.workload, workloadKey: prepared.identity.hash, split, run: outcome.sequenced, traces: new ReferenceTraceCache(), risk };
+    expect(outcome.sequenced.sequences.every((sequence) => sequence.includes(CLOCK))).toBe(true);
+    const log = outcome.logs[0]!;
+    // The clock's four events as delivered: AAPL's halted and resumed, then BBB's.
+    const clockEvents = (l: EventLogData) => {
+      const { words, f64 } = eventLogViews(l);
+      const found: Array<{ record: number; kind: number; sym: string }> = [];
+      for (let r = 0; r < l.length; r++) {
+        const kind = words[(r * EVENT_BYTES) >> 2]! & 0xff;
+        if (f64[r * EVENT_F64S + EV_F64_SEQ] === CLOCK && !isCompletion(words, r)) found.push({ record: r, kind, sym: workload.symbols[words[(r * EVENT_BYTES + EV_OFF_SYM) >> 2]!]! });
+      }
+      return found;
+    };
+    const delivered = clockEvents(log);
+    expect(delivered.map((e) => [e.kind, e.sym])).toStrictEqual([[EV_HALTED, 'AAPL'], [EV_RESUMED, 'AAPL'], [EV_HALTED, 'BBB'], [EV_RESUMED, 'BBB']]);
+    expect(checkEquivalence({ ...input, logs: outcome.logs }).failure).toBeNull();
+
+    // BBB's pair before AAPL's: every event is right, only the merge order is not.
+    const first = delivered[0]!.record;
+    const swapped = editLog(log, (records) => [...records.slice(0, first), first + 2, first + 3, first, first + 1, ...records.slice(first + 4)]);
+    const verdict = checkEquivalence({ ...input, logs: [swapped] });
+    expect(verdict.ok).toBe(false);
+    expect(verdict.failure).toContain(`clock ${CLOCK} (producer 0, every sequence's replay merged), event #0 of 4 expected`);
+  });
 });
