@@ -23,6 +23,7 @@
 import { Worker } from 'node:worker_threads';
 import { coreOutputBytes } from '../engines/core-output.ts';
 import { EVENT_BYTES } from '../engines/event-record.ts';
+import { endThread } from '../engines/workers/end-thread.ts';
 import { FastCore } from '../engines/fast-core.ts';
 import { bytesFor } from '../engines/fast-core-layout.ts';
 import { RegionAllocator } from '../engines/shared/layout.ts';
@@ -51,7 +52,7 @@ export async function runCoreAlone(workload: PreparedWorkload, capacities: CoreC
       worker.once('exit', (code) => reject(new Error(`core alone on ${workload.identity.id} exited (code ${code}) before reporting`)));
     });
   } finally {
-    await worker.terminate();
+    await endThread(worker);
   }
 }
 

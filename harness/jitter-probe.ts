@@ -21,6 +21,7 @@
  */
 import type { Histogram } from 'hdr-histogram-js';
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import { encodeHistogram, LatencyRecorder, latencyHistogram, percentilesOf } from './histogram.ts';
 import type { GapDecades, LatencyPercentiles, LoopMode } from './results-schema.ts';
 
@@ -139,7 +140,7 @@ export async function runJitterProbe(task: ProbeTask): Promise<ProbeOutcome> {
       worker.once('exit', (code) => reject(new Error(`jitter probe exited (code ${code}) before reporting`)));
     });
   } finally {
-    await worker.terminate();
+    await endThread(worker);
   }
 }
 

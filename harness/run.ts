@@ -15,6 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import type { JournalSettings } from '../journal/journal-mode.ts';
 import type { JournallerStats } from '../journal/journaller.ts';
 import { startJournaller, type JournallerHandle } from '../journal/journaller-thread.ts';
@@ -244,7 +245,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
     };
   } finally {
     clearInterval(watch);
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all(workers.map(endThread));
     await replicator?.close();
     await standby?.close();
     await journaller?.close();

@@ -10,6 +10,7 @@
  * call twice. Call `stop()` only once no command is being submitted any more.
  */
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import type { SequenceLog } from '../engines/sequence-log.ts';
 import { acknowledgesDurable, type JournalSettings } from './journal-mode.ts';
 import type { JournallerInputs, JournallerStats } from './journaller.ts';
@@ -60,7 +61,6 @@ export async function startJournaller(start: JournallerStart, onError: (error: E
     ready = resolve;
     finished.catch(reject);
   });
-  let exited = false;
   worker.on('message', (message: JournallerMessage) => {
     if (message.type === 'ready') ready!();
     else done!(message.stats);
@@ -71,7 +71,6 @@ export async function startJournaller(start: JournallerStart, onError: (error: E
     onError(wrapped);
   });
   worker.once('exit', (code) => {
-    exited = true;
     failed!(new Error(`journaller exited (code ${code}) before reporting`));
   });
   try {
@@ -90,7 +89,7 @@ export async function startJournaller(start: JournallerStart, onError: (error: E
       return finished;
     },
     close: async () => {
-      if (!exited) await worker.terminate();
+      await endThread(worker);
     },
   };
 }

@@ -10,6 +10,7 @@
  * it is written. `close()` (after a failure) releases any sequencer the thread had paused and terminates it.
  */
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import type { FastCore } from '../engines/fast-core.ts';
 import type { SequenceLog, SequenceLogRegion } from '../engines/sequence-log.ts';
 
@@ -110,7 +111,6 @@ export async function startSnapshotter(
     ready = resolve;
     finished.catch(reject);
   });
-  let exited = false;
   /** The thread reported its end, failed (already told), or is being terminated by `close`: an exit is no news. */
   let expectedExit = false;
   // A sequencer must never sleep at a pause point nobody will answer: a snapshotter that dies releases them all.
@@ -137,7 +137,6 @@ export async function startSnapshotter(
     onError(wrapped);
   });
   worker.once('exit', (code) => {
-    exited = true;
     if (expectedExit) return;
     releaseAll();
     const error = new Error(`snapshotter (${start.dirs.join(', ')}) exited (code ${code}) before reporting`);
@@ -165,7 +164,7 @@ export async function startSnapshotter(
     close: async () => {
       expectedExit = true;
       releaseAll();
-      if (!exited) await worker.terminate();
+      await endThread(worker);
     },
   };
 }

@@ -4,6 +4,7 @@
  * put the standby outside the run's measurement of CPU and memory; `serve --standby` runs it on its main thread.
  */
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import type { StandbyWorkerMessage, StandbyWorkerTask } from './standby-worker.ts';
 
 export interface StandbyThread {
@@ -15,7 +16,6 @@ export interface StandbyThread {
 
 export async function startStandbyThread(task: StandbyWorkerTask, onError: (error: Error) => void): Promise<StandbyThread> {
   const worker = new Worker(new URL('./standby-worker.ts', import.meta.url), { workerData: task });
-  let exited = false;
   let stopped: ((result: { lines: readonly string[]; promoted: boolean }) => void) | undefined;
   const done = new Promise<{ lines: readonly string[]; promoted: boolean }>((resolve) => { stopped = resolve; });
   const port = await new Promise<number>((resolve, reject) => {
@@ -28,7 +28,6 @@ export async function startStandbyThread(task: StandbyWorkerTask, onError: (erro
       reject(wrapped);
       onError(wrapped);
     });
-    worker.once('exit', () => { exited = true; });
   });
   return {
     port,
@@ -37,7 +36,7 @@ export async function startStandbyThread(task: StandbyWorkerTask, onError: (erro
       return done;
     },
     close: async () => {
-      if (!exited) await worker.terminate();
+      await endThread(worker);
     },
   };
 }

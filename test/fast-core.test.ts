@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import { describe, expect, it } from 'vitest';
 import { EVENT_BYTES } from '../engines/event-record.ts';
 import { bytesFor, layoutFor } from '../engines/fast-core-layout.ts';
@@ -276,7 +277,7 @@ describe('fast core: one book in a SharedArrayBuffer, several views', () => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
-    await worker.terminate();
+    await endThread(worker);
     expect(reply).toStrictEqual({ n: 2, live: 3 });
     expect(walk(core)).toBe('1@100 2x1 2@103 3x4 2@120 4x2');
   });

@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../engines/workers/end-thread.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
 import { baselineOf, checkBaseline, evaluateGate, planPairs, SetMismatchError, type PairedMeasurement } from '../harness/gate-baseline.ts';
@@ -392,7 +393,7 @@ describe('slowdown knob', () => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
-    await worker.terminate();
+    await endThread(worker);
     // Each iteration's work (about a microsecond) dwarfs the cost of calling and timing the hook. 0.5 on a quiet
     // machine; a little lower when preemption stretches a window to look like a pause (that window adds nothing).
     expect(times.slowed.inHook / times.slowed.rest).toBeGreaterThan(0.2);

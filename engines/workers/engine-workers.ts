@@ -5,12 +5,11 @@
  * worker can never hang the harness. Stopping twice signals once: a design's `close` is simply `workers.stop(...)`.
  */
 import { Worker, type Transferable } from 'node:worker_threads';
-
-const STOP_GRACE_MS = 2000;
+import { endThread } from './end-thread.ts';
 
 export class EngineWorkers {
   readonly #design: string;
-  readonly #workers: Array<{ worker: Worker; name: string; exited: Promise<void> }> = [];
+  readonly #workers: Worker[] = [];
   readonly #listeners: Array<(error: Error) => void> = [];
   readonly #errors: Error[] = [];
   #stopping = false;
@@ -23,14 +22,11 @@ export class EngineWorkers {
   /** Starts `entry` (a worker module URL) with `workerData`; `name` identifies it in errors. */
   spawn(name: string, entry: URL, workerData: unknown, transferList: readonly Transferable[] = []): Worker {
     const worker = new Worker(entry, { workerData, transferList: [...transferList] });
-    const exited = new Promise<void>((resolve) => {
-      worker.on('error', (error) => this.#fail(new Error(`${this.#design} ${name}: ${error.stack ?? error.message}`)));
-      worker.on('exit', (code) => {
-        if (!this.#stopping) this.#fail(new Error(`${this.#design} ${name} exited (code ${code}) before the design was closed`));
-        resolve();
-      });
+    worker.on('error', (error) => this.#fail(new Error(`${this.#design} ${name}: ${error.stack ?? error.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.#stopping) this.#fail(new Error(`${this.#design} ${name} exited (code ${code}) before the design was closed`));
     });
-    this.#workers.push({ worker, name, exited });
+    this.#workers.push(worker);
     return worker;
   }
 
@@ -53,12 +49,7 @@ export class EngineWorkers {
   }
 
   async #awaitExits(): Promise<void> {
-    const all = Promise.all(this.#workers.map((w) => w.exited));
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS); });
-    const outcome = await Promise.race([all.then(() => 'exited' as const), grace]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.#workers.map(endThread));
   }
 
   #fail(error: Error): void {

@@ -4,6 +4,7 @@
  * a worker's 'error' event is seen instead of the main thread spinning forever.
  */
 import { Worker } from 'node:worker_threads';
+import { endThread } from '../../engines/workers/end-thread.ts';
 
 export interface RunningWorker<T> {
   readonly worker: Worker;
@@ -41,5 +42,5 @@ export async function throwIfFailed(workers: readonly RunningWorker<unknown>[]):
 
 /** Stops every worker still running (after a failed or timed-out test), so a spinning worker cannot slow the next. */
 export async function terminateWorkers(): Promise<void> {
-  await Promise.all([...running].map((w) => w.terminate()));
+  await Promise.all([...running].map(endThread));
 }
