@@ -26,7 +26,7 @@ import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ChannelEngineData } from './workers/channel-engine.ts';
 import { batchIndexOffset, commandBatchBytes } from './channel-layout.ts';
 import { RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
-import { slowdownHook } from '../harness/slowdown-knob.ts';
+import { slowdownHook } from './slowdown-knob.ts';
 
 interface ChannelInit {
   readonly port: MessagePort;

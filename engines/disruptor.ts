@@ -24,7 +24,7 @@ import { allocateDisruptor, TAG_INDEX, TAG_PRODUCER, TAG_WORDS, type DisruptorLa
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { DisruptorConsumerData } from './workers/disruptor-consumer.ts';
 import { RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
-import { slowdownHook } from '../harness/slowdown-knob.ts';
+import { slowdownHook } from './slowdown-knob.ts';
 
 interface DisruptorInit {
   readonly layout: DisruptorLayout;

@@ -14,7 +14,7 @@ import { FastCore } from './fast-core.ts';
 import { bytesFor } from './fast-core-layout.ts';
 import { SequenceLog, sequenceLogBytes } from './sequence-log.ts';
 import { RegionAllocator } from './shared/layout.ts';
-import { slowdownHook } from '../harness/slowdown-knob.ts';
+import { slowdownHook } from './slowdown-knob.ts';
 
 interface InlineInit {
   readonly buffer: SharedArrayBuffer;

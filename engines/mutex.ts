@@ -23,7 +23,7 @@ import { SequenceLog, sequenceLogBytes } from './sequence-log.ts';
 import { FutexMutex } from './shared/futex-mutex.ts';
 import { FUTEX_MUTEX_BYTES } from './shared/futex-mutex-layout.ts';
 import { RegionAllocator } from './shared/layout.ts';
-import { slowdownHook } from '../harness/slowdown-knob.ts';
+import { slowdownHook } from './slowdown-knob.ts';
 
 interface MutexInit {
   readonly buffer: SharedArrayBuffer;

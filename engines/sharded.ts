@@ -34,7 +34,7 @@ import { allocateSharded, CLOCK_PART, CLOCK_PART_SHIFT, SHARD_CONTROL_BYTES, SHA
 import { EngineWorkers } from './workers/engine-workers.ts';
 import type { ShardWorkerData } from './workers/shard-worker.ts';
 import { NO_SYMBOL, OFF_OP, OFF_SYM, OP_CLOCK, RECORD_BYTES, RECORD_F64S } from '../workloads/workload.ts';
-import { slowdownHook } from '../harness/slowdown-knob.ts';
+import { slowdownHook } from './slowdown-knob.ts';
 import { compareNames } from '../risk/rules.ts';
 
 interface ShardedInit {

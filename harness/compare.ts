@@ -30,7 +30,7 @@ import { renderReport } from './report.ts';
 import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, type FidelityFigures, type FloorResults, type LoopMode, type ResultsFile, type RunResult } from './results-schema.ts';
 import { DEFAULT_GROUP_COMMANDS, DEFAULT_GROUP_WAIT_US, JOURNAL_MODES, parseJournalMode } from '../journal/journal-mode.ts';
 import { parseReplicationMode, type ReplicationMode } from '../server/replicator.ts';
-import { activeSlowdown } from './slowdown-knob.ts';
+import { activeSlowdown } from '../engines/slowdown-knob.ts';
 import { parseSplitRule } from './split.ts';
 import { riskCosts } from './risk-cost.ts';
 import { loadRiskRules, type NamedRisk } from '../risk/rules.ts';

@@ -34,7 +34,7 @@ import { MeasuringProcess, ProtocolMismatchError, serveRuns } from './gate-proce
 import type { GateRule } from './gate-stats.ts';
 import { BaselineUnavailableError, checkOutBaseline, repositoryRoot, requireCommit } from './gate-worktree.ts';
 import { preparePreset } from './prepared-workload.ts';
-import { activeSlowdown, SLOWDOWN_ENV } from './slowdown-knob.ts';
+import { activeSlowdown, SLOWDOWN_ENV } from '../engines/slowdown-knob.ts';
 
 /**
  * The fixed benchmark set. Its workload, warm-up, producer count and mode must match the baseline's code for the

@@ -77,7 +77,7 @@ export interface RunSettings {
   /** How the workload is divided among producers (see harness/split.ts). */
   readonly split: SplitRule;
   /**
-   * The test-only MATCHBENCH_INJECT_SLOWDOWN knob (harness/slowdown-knob.ts) when it was set: every slowed design;
+   * The test-only MATCHBENCH_INJECT_SLOWDOWN knob (engines/slowdown-knob.ts) when it was set: every slowed design;
    * null normally. (Version 3: a list; version 2 held one design.)
    */
   readonly injectedSlowdown: readonly { readonly design: string; readonly fraction: number }[] | null;

@@ -2,7 +2,7 @@
 # Proves the performance gate (the baseline commit's code against the current tree, measured side by side), alternating:
 #   RUNS gate runs on unchanged code            -> counts false alarms (target 0)
 #   RUNS gate runs with designs slowed          -> counts detections of each slowed design (target RUNS each)
-# The slowdown is the test-only knob MATCHBENCH_INJECT_SLOWDOWN (harness/slowdown-knob.ts); the gate passes it to
+# The slowdown is the test-only knob MATCHBENCH_INJECT_SLOWDOWN (engines/slowdown-knob.ts); the gate passes it to
 # the current tree's measuring processes only, so it slows the "change", never the baseline's code.
 # The knob may slow several designs at once (mutex:0.10,sharded:0.07): the gate judges each design on its own runs,
 # so one slowed gate run tests a detection for each. Every run's output is kept under reports/prove-gate-<time>/,

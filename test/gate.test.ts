@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
 import { baselineOf, checkBaseline, evaluateGate, planPairs, SetMismatchError, type PairedMeasurement } from '../harness/gate-baseline.ts';
 import { BaselineUnavailableError, checkOutBaseline, requireCommit } from '../harness/gate-worktree.ts';
-import { parseSlowdown } from '../harness/slowdown-knob.ts';
+import { parseSlowdown } from '../engines/slowdown-knob.ts';
 
 const RULE: GateRule = { threshold: 0.05, confidence: 0.99, resamples: 2000, seed: 12345 };
 
@@ -373,7 +373,7 @@ describe('slowdown knob', () => {
     // A worker reads the variable at load, as the designs' threads do. It times, inside one loop, the time spent in
     // the hook against the rest, so preemption by other processes lands on both sides alike.
     const source = `
-      const { slowdownHook } = await import(${JSON.stringify(new URL('../harness/slowdown-knob.ts', import.meta.url).href)});
+      const { slowdownHook } = await import(${JSON.stringify(new URL('../engines/slowdown-knob.ts', import.meta.url).href)});
       const { parentPort } = await import('node:worker_threads');
       const measure = (hook) => {
         let x = 1, inHook = 0;

@@ -9,7 +9,7 @@ import { writeCompletionRecord } from '../completion-record.ts';
 import { FastCore } from '../fast-core.ts';
 import { SequenceLog } from '../sequence-log.ts';
 import { batchIndexOffset, commandBatchCount } from '../channel-layout.ts';
-import { slowdownHook } from '../../harness/slowdown-knob.ts';
+import { slowdownHook } from '../slowdown-knob.ts';
 
 export interface ChannelEngineData {
   readonly buffer: SharedArrayBuffer;

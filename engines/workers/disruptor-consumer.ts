@@ -14,7 +14,7 @@ import { MpscRing } from '../shared/mpsc-ring.ts';
 import { SpscRing } from '../shared/spsc-ring.ts';
 import { waitStrategyByName } from '../shared/wait-strategy.ts';
 import { TAG_INDEX, TAG_PRODUCER, TAG_WORDS, type DisruptorLayout } from '../disruptor-layout.ts';
-import { slowdownHook } from '../../harness/slowdown-knob.ts';
+import { slowdownHook } from '../slowdown-knob.ts';
 import { RECORD_BYTES } from '../../workloads/workload.ts';
 
 export interface DisruptorConsumerData {

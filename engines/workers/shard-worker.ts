@@ -14,7 +14,7 @@ import { SequenceLog } from '../sequence-log.ts';
 import { SpscRing } from '../shared/spsc-ring.ts';
 import { waitStrategyByName } from '../shared/wait-strategy.ts';
 import { CLOCK_PART, CLOCK_PART_SHIFT, SHARD_DOORBELL, SHARD_STOP, SHARD_CONTROL_BYTES, type ShardedLayout } from '../sharded-layout.ts';
-import { slowdownHook } from '../../harness/slowdown-knob.ts';
+import { slowdownHook } from '../slowdown-knob.ts';
 import { OFF_OP, OP_CLOCK, RECORD_BYTES } from '../../workloads/workload.ts';
 
 export interface ShardWorkerData {
