@@ -131,6 +131,32 @@ export interface EventSink {
    * Only valid during the call: copy what you keep. Returns how many of them are completion records.
    */
   records(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, from: number, to: number): number;
+  /**
+   * The sink's own record storage, lent to a producer that runs the core on its own thread (inline, mutex:
+   * engines/core-output.ts), whose core then writes its events there in place: nothing is copied and no record is
+   * scanned for completions. Null for a sink that only takes copies through `records`.
+   */
+  readonly storage: EventStorage | null;
+}
+
+/**
+ * Record storage written in place (EventSink.storage): `buffer` from record `used` on, up to the buffer's end (at
+ * least `records` of them after `reserve(records)`), then handed over by `commit`. The producer re-reads `buffer`
+ * after every `reserve` (it changes when the storage starts a new one) and writes nothing between a `commit` and the
+ * next `reserve`.
+ */
+export interface EventStorage {
+  /** The buffer being written. */
+  readonly buffer: ArrayBuffer;
+  /** Index of its first record not yet committed: where the next record goes. */
+  readonly used: number;
+  /** Makes room for at least `records` records from `used` on (starting a new buffer when this one is short of it). */
+  reserve(records: number): void;
+  /**
+   * Takes records [used, to) of `buffer`, written in place, as delivered (what `records` would have been given);
+   * `completed[0, n)` are the workload indexes of the completion records among them, in order. Returns n.
+   */
+  commit(to: number, completed: Int32Array, n: number): number;
 }
 
 /** The producer-thread half of a design. */

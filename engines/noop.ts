@@ -9,15 +9,13 @@
  * It is registered apart from the designs (engines/designs.ts: HARNESS_FLOOR) so the gate, the contract suite and
  * every "all designs" loop leave it out.
  *
- * Any number of producers: each has its own output region and nothing is shared, so two producers measure the
- * harness's cost when two producer threads share the machine, as the designs' 2-producer runs do.
+ * Any number of producers: each has its own output (written in place into its event log) and nothing is shared, so
+ * two producers measure the harness's cost when two producer threads share the machine, as the designs' 2-producer
+ * runs do.
  */
 import type { EngineDesign, EngineSession, Producer, EventSink } from './engine.ts';
-import { writeCompletionRecord } from './completion-record.ts';
-import { EVENT_BYTES } from './event-record.ts';
+import { CoreOutput, coreOutputBytes, type EventWriter } from './core-output.ts';
 
-/** Completion records one producer holds between polls: the same size as a core's output region (core-output.ts). */
-const OUTPUT_RECORDS = 4096;
 /** As many producers as compare accepts. */
 const MAX_PRODUCERS = 64;
 
@@ -33,33 +31,24 @@ function start(): EngineSession {
   };
 }
 
-class NoopProducer implements Producer {
-  readonly #bytes: Uint8Array;
-  readonly #words: Uint32Array;
-  readonly #f64: Float64Array;
-  #used = 0;
+/** The core that writes nothing: where its events would go is all CoreOutput needs of it. */
+class NoEvents implements EventWriter {
+  outCursor = 0;
+  setEventOutput(): void {}
+}
 
-  constructor() {
-    const buffer = new ArrayBuffer(OUTPUT_RECORDS * EVENT_BYTES);
-    this.#bytes = new Uint8Array(buffer);
-    this.#words = new Uint32Array(buffer);
-    this.#f64 = new Float64Array(buffer);
-  }
+class NoopProducer implements Producer {
+  /** Inline's output path (engines/core-output.ts), so the floor pays what inline's submit and poll pay beside the core. */
+  readonly #output = new CoreOutput(new NoEvents(), new ArrayBuffer(coreOutputBytes(0)), 0, 0);
 
   trySubmit(recordIndex: number): boolean {
-    if (this.#used === OUTPUT_RECORDS) return false;
-    writeCompletionRecord(this.#words, this.#f64, this.#used++, recordIndex);
+    if (!this.#output.hasRoom()) return false;
+    this.#output.complete(recordIndex);
     return true;
   }
 
-  /** Drains the way CoreOutput.drainTo does (the whole region in one call), so the floor pays what inline's poll pays. */
   poll(sink: EventSink): number {
-    const end = this.#used;
-    if (end === 0) return 0;
-    const completions = sink.records(this.#bytes, this.#words, this.#f64, 0, end);
-    if (completions !== end) throw new Error(`noop: ${end - completions} of the ${end} records of its output are not completion records`);
-    this.#used = 0;
-    return completions;
+    return this.#output.drainTo(sink);
   }
 
   flush(): void {}

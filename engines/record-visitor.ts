@@ -29,5 +29,6 @@ export function perRecord(visitor: RecordVisitor): EventSink {
       }
       return completions;
     },
+    storage: null,
   };
 }

@@ -55,6 +55,8 @@ export class DurableAcknowledgements implements Producer {
       }
       return completions;
     },
+    // Staged records must be copied: they wait here for the journal, and the design's buffer moves on.
+    storage: null,
   };
 
   /** @param commands how many commands this producer submits in all (the waiting queue never wraps). */

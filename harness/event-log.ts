@@ -3,11 +3,15 @@
  * completion-record.ts), 48 bytes each, in delivery order. The equivalence checker compares it, event for event,
  * with the reference engine's replay of the recorded sequence.
  *
- * A design delivers a poll's records as runs of adjacent records (engines/engine.ts EventSink), and the log copies
- * each run as bytes: one memcpy rather than seven typed-array stores a record, and no field is read as a float64
- * (the first 8 bytes could form a NaN whose bits such a copy is free to change). The log is a list of chunks: when one is full the next
- * is allocated, and nothing already written is copied while the producer is being timed. `finish` joins the chunks
- * into one buffer afterwards, for transfer to the main thread.
+ * Records arrive two ways (engines/engine.ts EventSink):
+ * - copied: a design delivers a poll's records as runs of adjacent records, and the log copies each run as bytes
+ *   (one memcpy rather than seven typed-array stores a record, and no field is read as a float64: the first 8 bytes
+ *   could form a NaN whose bits such a copy is free to change);
+ * - in place: a producer that runs the core on its own thread (engines/core-output.ts) has the core write into the
+ *   log's current chunk from `used` on, after `reserve`, and `commitInPlace` takes them: nothing is copied.
+ * The log is a list of chunks: when one is short of room the next is allocated (a chunk may end unused), and nothing
+ * already written is copied while the producer is being timed. `finish` joins the chunks into one buffer afterwards,
+ * for transfer to the main thread.
  */
 import { EVENT_BYTES } from '../engines/event-record.ts';
 import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
@@ -28,7 +32,8 @@ export function firstChunkBytes(commands: number): number {
 const CHUNK_RECORDS = 1 << 16;
 
 export class EventLog {
-  readonly #full: ArrayBuffer[] = [];
+  /** The chunks before the current one, each with the records written in it. */
+  readonly #full: { readonly buffer: ArrayBuffer; readonly records: number }[] = [];
   #fullRecords = 0;
   #chunk: ArrayBuffer;
   #bytes: Uint8Array;
@@ -53,15 +58,38 @@ export class EventLog {
     return this.#fullRecords + this.#used;
   }
 
+  /** The chunk being written: records go to it from `used` on. */
+  get chunk(): ArrayBuffer {
+    return this.#chunk;
+  }
+
+  /** Records written in the current chunk. */
+  get used(): number {
+    return this.#used;
+  }
+
   /** Appends a copy of records [from, to) of `bytes` (a byte copy: a NaN-valued field keeps its bits). */
   appendRecords(bytes: Uint8Array, from: number, to: number): void {
     while (from < to) {
-      if (this.#used === this.#capacity) this.#nextChunk();
+      if (this.#used === this.#capacity) this.#nextChunk(CHUNK_RECORDS);
       const n = Math.min(to - from, this.#capacity - this.#used);
       this.#bytes.set(bytes.subarray(from * EVENT_BYTES, (from + n) * EVENT_BYTES), this.#used * EVENT_BYTES);
       this.#used += n;
       from += n;
     }
+  }
+
+  /** Makes room for `records` records in the current chunk from `used` on, starting a new chunk if it is short. */
+  reserve(records: number): void {
+    if (this.#capacity - this.#used < records) this.#nextChunk(Math.max(CHUNK_RECORDS, records));
+  }
+
+  /** Takes records [used, to) of the current chunk, written there in place since `reserve`, into the log. */
+  commitInPlace(to: number): void {
+    if (!(to >= this.#used && to <= this.#capacity)) {
+      throw new RangeError(`event log: records written in place up to ${to}, but the chunk's free records are ${this.#used} to ${this.#capacity}`);
+    }
+    this.#used = to;
   }
 
   /** The whole log in one buffer (joined from the chunks; call once the timing is over). */
@@ -70,19 +98,19 @@ export class EventLog {
     if (this.#full.length === 0) return { buffer: this.#chunk, length };
     const joined = new Uint8Array(length * EVENT_BYTES);
     let at = 0;
-    for (const chunk of this.#full) {
-      joined.set(new Uint8Array(chunk), at);
-      at += chunk.byteLength;
+    for (const { buffer, records } of this.#full) {
+      joined.set(new Uint8Array(buffer, 0, records * EVENT_BYTES), at);
+      at += records * EVENT_BYTES;
     }
     joined.set(new Uint8Array(this.#chunk, 0, this.#used * EVENT_BYTES), at);
     return { buffer: joined.buffer, length };
   }
 
-  #nextChunk(): void {
-    this.#full.push(this.#chunk);
-    this.#fullRecords += this.#capacity;
-    this.#capacity = CHUNK_RECORDS;
-    this.#chunk = new ArrayBuffer(CHUNK_RECORDS * EVENT_BYTES);
+  #nextChunk(records: number): void {
+    this.#full.push({ buffer: this.#chunk, records: this.#used });
+    this.#fullRecords += this.#used;
+    this.#capacity = records;
+    this.#chunk = new ArrayBuffer(records * EVENT_BYTES);
     this.#bytes = new Uint8Array(this.#chunk);
     this.#used = 0;
   }

@@ -19,7 +19,7 @@
  * The one allocation left is the clock's own (harness/clock.ts): one read per turn, fewer while waiting (spinFor).
  */
 import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
-import type { EventSink, Producer } from '../engines/engine.ts';
+import type { EventSink, EventStorage, Producer } from '../engines/engine.ts';
 import { EV_F64_SEQ, EVENT_F64S } from '../engines/event-record.ts';
 import { nowNs } from './clock.ts';
 import { EventLog } from './event-log.ts';
@@ -65,16 +65,45 @@ function spinFor(ns: number): void {
   spin(Math.floor(ns * SPIN_PER_NS));
 }
 
-export class LoggingSink implements EventSink {
+/**
+ * The producer's sink: every record into the event log, the completions' workload indexes into `completed` for
+ * #settle. It lends the log as storage (EventSink.storage), so a design whose core runs on this thread writes
+ * straight into it; records from elsewhere (rings, messages) are copied in.
+ */
+export class LoggingSink implements EventSink, EventStorage {
   readonly log: EventLog;
   /** Workload indexes completed during the current poll. */
   readonly completed: Int32Array;
   completedCount = 0;
   events = 0;
+  readonly storage: EventStorage = this;
 
   constructor(log: EventLog, maxCompletions: number) {
     this.log = log;
     this.completed = new Int32Array(Math.max(1, maxCompletions));
+  }
+
+  get buffer(): ArrayBuffer {
+    return this.log.chunk;
+  }
+
+  get used(): number {
+    return this.log.used;
+  }
+
+  reserve(records: number): void {
+    this.log.reserve(records);
+  }
+
+  commit(to: number, completed: Int32Array, n: number): number {
+    const records = to - this.log.used;
+    this.log.commitInPlace(to);
+    const mine = this.completed;
+    let c = this.completedCount;
+    for (let i = 0; i < n; i++) mine[c++] = completed[i]!;
+    this.completedCount = c;
+    this.events += records - n;
+    return n;
   }
 
   records(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, from: number, to: number): number {
