@@ -16,6 +16,9 @@
  * The fastest repetition, not the median: on a shared machine a repetition only ever runs slower than the code
  * allows (another process took the core), never faster, so the fastest of each is the least disturbed estimate of
  * what each costs, and the two are measured minutes apart (medians there compared one spell of load with another).
+ * Both spread by about ±25 % from repetition to repetition within one run on the 2-vCPU machines measured, so the
+ * fastest of a few moves the figure by tens of percent between runs: every repetition's median and range are
+ * recorded and printed beside it, for the reader to judge how far to trust it.
  *
  * `inline` is every other design's yardstick (`× inline`), so a harness that costs as much as the core squeezes every
  * design's ratio towards 1; this figure says how far.
@@ -59,8 +62,9 @@ export async function runCoreAlone(workload: PreparedWorkload, capacities: CoreC
 /** The figure from both measurements: `inline`'s repetitions' throughputs and the core-alone runs. */
 export function harnessOverheadOf(workload: string, inlineThroughputs: readonly number[], core: readonly CoreAloneReport[]): HarnessOverhead {
   if (inlineThroughputs.length === 0 || core.length === 0) throw new Error(`harness overhead on ${workload}: needs an inline run and a core-alone run`);
+  const coreThroughputs = core.map((r) => (r.commands * 1e9) / r.elapsedNs);
   const inlineThroughput = Math.max(...inlineThroughputs);
-  const coreThroughput = Math.max(...core.map((r) => (r.commands * 1e9) / r.elapsedNs));
+  const coreThroughput = Math.max(...coreThroughputs);
   return {
     workload,
     repetitions: core.length,
@@ -68,7 +72,16 @@ export function harnessOverheadOf(workload: string, inlineThroughputs: readonly 
     coreThroughput,
     overhead: 1 - inlineThroughput / coreThroughput,
     perCommandNs: 1e9 / inlineThroughput - 1e9 / coreThroughput,
+    inlineSpread: spreadOf(inlineThroughputs),
+    coreSpread: spreadOf(coreThroughputs),
   };
+}
+
+function spreadOf(values: readonly number[]): { median: number; min: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
 }
 
 /**
@@ -99,5 +112,11 @@ export async function measureHarnessOverhead(runs: readonly RunResult[], workloa
 
 export function formatHarnessOverhead(o: HarnessOverhead): string {
   return `harness overhead on ${o.workload}: inline ${formatRate(o.inlineThroughput)} cmd/s through the harness, the fast core alone ` +
-    `${formatRate(o.coreThroughput)} cmd/s (fastest of ${o.repetitions} each): ${(100 * o.overhead).toFixed(1)} % (${o.perCommandNs.toFixed(0)} ns per command)`;
+    `${formatRate(o.coreThroughput)} cmd/s (fastest of ${o.repetitions} each): ${(100 * o.overhead).toFixed(1)} % (${o.perCommandNs.toFixed(0)} ns per command)` +
+    (o.inlineSpread === undefined || o.coreSpread === undefined ? '' : `; all repetitions: inline ${spreadText(o.inlineSpread)}, core alone ${spreadText(o.coreSpread)}`);
+}
+
+/** "median M (min–max)" in cmd/s. */
+function spreadText(s: { readonly median: number; readonly min: number; readonly max: number }): string {
+  return `median ${formatRate(s.median)} (${formatRate(s.min)}\u2013${formatRate(s.max)})`;
 }

@@ -172,12 +172,20 @@ function harnessOverheadSection(file: ResultsFile): string {
   const overheads = file.harnessOverhead ?? [];
   if (overheads.length === 0) return '';
   const rows: ChartTable = {
-    columns: ['Workload', 'inline through the harness', 'fast core alone', 'overhead (1 \u2212 inline / core)', 'ns per command', 'repetitions'],
-    rows: overheads.map((o) => [o.workload, formatRate(o.inlineThroughput), formatRate(o.coreThroughput), `${(o.overhead * 100).toFixed(1)} %`, o.perCommandNs.toFixed(0), o.repetitions]),
+    columns: ['Workload', 'inline through the harness', 'fast core alone', 'overhead (1 \u2212 inline / core)', 'ns per command', 'repetitions', 'inline, all repetitions', 'core alone, all repetitions'],
+    rows: overheads.map((o) => [
+      o.workload, formatRate(o.inlineThroughput), formatRate(o.coreThroughput), `${(o.overhead * 100).toFixed(1)} %`, o.perCommandNs.toFixed(0), o.repetitions,
+      spreadCell(o.inlineSpread), spreadCell(o.coreSpread),
+    ]),
   };
   return `<h3>Harness overhead</h3>
-<p>What the harness itself costs a command: closed-loop <code>inline</code> (fastest repetition) against the fast core alone on the same workload, commands and warm-up. Every design pays it, so it squeezes every design\u2019s ratio to <code>inline</code> towards 1.</p>
+<p>What the harness itself costs a command: closed-loop <code>inline</code> (fastest repetition) against the fast core alone on the same workload, commands and warm-up. Every design pays it, so it squeezes every design\u2019s ratio to <code>inline</code> towards 1. The last two columns give every repetition\u2019s median and range: where they are wide, the fastest of a few repetitions (and so the overhead) moves from run to run.</p>
 ${table(rows)}`;
+}
+
+/** A repetitions' spread for the harness-overhead table: median (min–max), or '-' in a file that did not record it. */
+function spreadCell(s: { readonly median: number; readonly min: number; readonly max: number } | undefined): string {
+  return s === undefined ? '-' : `median ${formatRate(s.median)} (${formatRate(s.min)}\u2013${formatRate(s.max)})`;
 }
 
 /** With compare --risk: every design's throughput under the rules over without them (harness/risk-cost.ts). */

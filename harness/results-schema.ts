@@ -192,6 +192,13 @@ export interface HarnessOverhead {
   readonly overhead: number;
   /** 1e9 / inline − 1e9 / core: what the harness adds per command, ns. */
   readonly perCommandNs: number;
+  /**
+   * Every repetition's commands/s of each, so a reader sees how far the fastest stands from the rest (on a shared
+   * machine both spread by ±25 % within one run, which moves the figure by as much). Absent in files written before
+   * it was recorded.
+   */
+  readonly inlineSpread?: { readonly median: number; readonly min: number; readonly max: number };
+  readonly coreSpread?: { readonly median: number; readonly min: number; readonly max: number };
 }
 
 export interface CoreCapacities {

@@ -26,6 +26,12 @@ describe('harness overhead figure', () => {
     expect(figure.coreThroughput).toBeCloseTo(8e6, 0);
     expect(figure.overhead).toBeCloseTo(0.375, 12);
     expect(figure.perCommandNs).toBeCloseTo(75, 9);
+    // Every repetition's spread beside it: the fastest is one end of it.
+    expect(figure.inlineSpread).toStrictEqual({ median: 4e6, min: 3e6, max: 5e6 });
+    expect(figure.coreSpread!.median).toBeCloseTo(5e6, 0);
+    expect(figure.coreSpread!.min).toBeCloseTo(4e6, 0);
+    expect(figure.coreSpread!.max).toBe(figure.coreThroughput);
+    expect(harnessOverheadOf('w', [3e6, 5e6], core.slice(0, 2)).inlineSpread!.median).toBe(4e6);
   });
 
   it('is 0 when inline runs at the core\'s rate and negative when it runs faster (noise, not a free harness)', () => {
