@@ -92,6 +92,12 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     start(s, name, channel.kind, channel.target);
   };
 
+  /** Takes `s` off the feed (once it is disconnected or closed; a second call finds nothing to remove). */
+  const detach = (s: Subscriber): void => {
+    subscribers.delete(s);
+    for (const name of s.channels.keys()) byChannel.get(name)?.delete(s);
+  };
+
   /** Whether `s` is over the threshold; one over it for longer than maxStaleMs is disconnected. */
   const behind = (s: Subscriber): boolean => {
     if (s.socket.bufferedAmount <= conflateBytes) return false;
@@ -99,6 +105,9 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
     if (s.overSince < 0) s.overSince = now;
     else if (now - s.overSince > maxStaleMs && s.socket.readyState === s.socket.OPEN) {
       disconnected++;
+      // Let go here, not on the socket's later 'close', so the subscriber gauge and the disconnect counter change
+      // together: a metrics read between the two saw the subscriber disconnected and still subscribed.
+      detach(s);
       s.socket.terminate();
     }
     return true;
@@ -215,10 +224,7 @@ export function registerFeed(app: FastifyInstance, data: MarketData, options: Fe
         socket.send(JSON.stringify({ type: 'unsubscribed', channel: name }));
       }
     });
-    socket.on('close', () => {
-      subscribers.delete(s);
-      for (const name of s.channels.keys()) byChannel.get(name)?.delete(s);
-    });
+    socket.on('close', () => detach(s));
   });
 
   return {
