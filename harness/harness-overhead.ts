@@ -33,7 +33,8 @@ import { RegionAllocator } from '../engines/shared/layout.ts';
 import { formatRate } from './comparison.ts';
 import type { CoreAloneReport, CoreAloneTask } from './core-alone-worker.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
-import type { CoreCapacities, HarnessOverhead, RunResult } from './results-schema.ts';
+import { median } from './gate-stats.ts';
+import type { CoreCapacities, HarnessOverhead, RunResult, ThroughputSpread } from './results-schema.ts';
 
 /** One timed replay of `workload` by the fast core alone, warm-up first, in a fresh worker thread. */
 export async function runCoreAlone(workload: PreparedWorkload, capacities: CoreCapacities, warmup: number): Promise<CoreAloneReport> {
@@ -77,11 +78,8 @@ export function harnessOverheadOf(workload: string, inlineThroughputs: readonly 
   };
 }
 
-function spreadOf(values: readonly number[]): { median: number; min: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+function spreadOf(values: readonly number[]): ThroughputSpread {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
 /**
@@ -117,6 +115,6 @@ export function formatHarnessOverhead(o: HarnessOverhead): string {
 }
 
 /** "median M (min–max)" in cmd/s. */
-function spreadText(s: { readonly median: number; readonly min: number; readonly max: number }): string {
+function spreadText(s: ThroughputSpread): string {
   return `median ${formatRate(s.median)} (${formatRate(s.min)}\u2013${formatRate(s.max)})`;
 }

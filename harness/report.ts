@@ -18,7 +18,7 @@ import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { floorOf, TAIL_SET_BY_FLOOR, tailSetBy } from './floor.ts';
 import { riskCosts } from './risk-cost.ts';
-import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult } from './results-schema.ts';
+import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult, type ThroughputSpread } from './results-schema.ts';
 import { checkLoadtestFile, isLoadtestFile, loadtestCharts, loadtestTable, type LoadtestFile } from '../server/loadtest-results.ts';
 import { chartsFor, formatRate, HARNESS_FLOOR_LABEL, MACHINE_FLOOR_LABEL, runLabel, workloadName, type Chart, type ChartTable } from './report-charts.ts';
 
@@ -184,7 +184,7 @@ ${table(rows)}`;
 }
 
 /** A repetitions' spread for the harness-overhead table: median (min–max), or '-' in a file that did not record it. */
-function spreadCell(s: { readonly median: number; readonly min: number; readonly max: number } | undefined): string {
+function spreadCell(s: ThroughputSpread | undefined): string {
   return s === undefined ? '-' : `median ${formatRate(s.median)} (${formatRate(s.min)}\u2013${formatRate(s.max)})`;
 }
 

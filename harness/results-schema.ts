@@ -181,6 +181,13 @@ export interface JournalFigures {
 }
 
 /** `inline` through the harness against the fast core alone, same workload, warm-up and repetitions (harness/harness-overhead.ts). */
+/** Commands/s over repetitions: their median and range. */
+export interface ThroughputSpread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
 export interface HarnessOverhead {
   readonly workload: string;
   /** Repetitions of each. */
@@ -197,8 +204,8 @@ export interface HarnessOverhead {
    * machine both spread by ±25 % within one run, which moves the figure by as much). Absent in files written before
    * it was recorded.
    */
-  readonly inlineSpread?: { readonly median: number; readonly min: number; readonly max: number };
-  readonly coreSpread?: { readonly median: number; readonly min: number; readonly max: number };
+  readonly inlineSpread?: ThroughputSpread;
+  readonly coreSpread?: ThroughputSpread;
 }
 
 export interface CoreCapacities {
@@ -245,7 +252,7 @@ export interface LatencyPercentiles {
 }
 
 export interface RunSummary {
-  readonly throughput: { readonly median: number; readonly min: number; readonly max: number };
+  readonly throughput: ThroughputSpread;
   readonly cpu: CpuFigures;
   /** Percentiles of all repetitions' histograms merged. */
   readonly latency: LatencyPercentiles;
