@@ -23,7 +23,7 @@
  * `inline` is every other design's yardstick (`× inline`), so a harness that costs as much as the core squeezes every
  * design's ratio towards 1; this figure says how far.
  */
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { coreOutputBytes } from '../engines/core-output.ts';
 import { EVENT_BYTES } from '../engines/event-record.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
@@ -48,7 +48,7 @@ export async function runCoreAlone(workload: PreparedWorkload, capacities: CoreC
     buffer, coreAt, outputAt, outputRecords: outputBytes / EVENT_BYTES, records: workload.shared.records, count: workload.shared.count,
     warmup: Math.min(warmup, workload.shared.count),
   };
-  const worker = new Worker(new URL('./core-alone-worker.ts', import.meta.url), { workerData: task });
+  const worker = startThread(new URL('./core-alone-worker.ts', import.meta.url), { workerData: task });
   try {
     return await new Promise<CoreAloneReport>((resolve, reject) => {
       worker.once('message', resolve);

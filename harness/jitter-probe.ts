@@ -20,7 +20,7 @@
  * young-generation collections are gaps it records, as the producers' own are gaps they suffer.
  */
 import type { Histogram } from 'hdr-histogram-js';
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import { encodeHistogram, LatencyRecorder, latencyHistogram, percentilesOf } from './histogram.ts';
 import type { GapDecades, LatencyPercentiles, LoopMode } from './results-schema.ts';
@@ -132,7 +132,7 @@ export interface ProbeOutcome {
 
 /** Runs the probe in a thread of its own and resolves with what it measured. */
 export async function runJitterProbe(task: ProbeTask): Promise<ProbeOutcome> {
-  const worker = new Worker(new URL('./jitter-probe-worker.ts', import.meta.url), { workerData: task });
+  const worker = startThread(new URL('./jitter-probe-worker.ts', import.meta.url), { workerData: task });
   try {
     return await new Promise<ProbeOutcome>((resolve, reject) => {
       worker.once('message', (outcome: ProbeOutcome) => resolve(outcome));

@@ -14,7 +14,8 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import type { JournalSettings } from '../journal/journal-mode.ts';
 import type { JournallerStats } from '../journal/journaller.ts';
@@ -171,7 +172,7 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
         design: design.name, init, workload: workload.shared, producer: p, producers, stream,
         warmup: Math.min(request.warmup, stream.length), mode, rate: request.rate ?? 0, control: controlBuffer, durable, logBuffer,
       };
-      const worker = new Worker(new URL('./producer-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer, ...(logBuffer === null ? [] : [logBuffer])] });
+      const worker = startThread(new URL('./producer-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer, ...(logBuffer === null ? [] : [logBuffer])] });
       workers.push(worker);
       return new Promise<ProducerReport>((resolve, reject) => {
         worker.once('message', (report: ProducerReport) => resolve(report));

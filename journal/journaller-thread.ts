@@ -9,7 +9,7 @@
  * and the segments are closed; `close()` terminates the thread if it still runs (after a failure), and is safe to
  * call twice. Call `stop()` only once no command is being submitted any more.
  */
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import type { SequenceLog } from '../engines/sequence-log.ts';
 import { acknowledgesDurable, type JournalSettings } from './journal-mode.ts';
@@ -51,7 +51,7 @@ export async function startJournaller(start: JournallerStart, onError: (error: E
     symbols: start.symbols, records: start.records, sessions: start.sessions, clientSequences: start.clientSequences,
     durable, journaled, settings: start.settings, control,
   };
-  const worker = new Worker(new URL('./journaller-worker.ts', import.meta.url), { workerData: inputs });
+  const worker = startThread(new URL('./journaller-worker.ts', import.meta.url), { workerData: inputs });
   let done: ((stats: JournallerStats) => void) | undefined;
   let failed: ((error: Error) => void) | undefined;
   const finished = new Promise<JournallerStats>((resolve, reject) => { done = resolve; failed = reject; });

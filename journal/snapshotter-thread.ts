@@ -9,7 +9,7 @@
  * last snapshot of every core, and resolves with every snapshot taken. Each snapshot also reaches `onSnapshot` as
  * it is written. `close()` (after a failure) releases any sequencer the thread had paused and terminates it.
  */
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import type { FastCore } from '../engines/fast-core.ts';
 import type { SequenceLog, SequenceLogRegion } from '../engines/sequence-log.ts';
@@ -100,7 +100,7 @@ export async function startSnapshotter(
     return { buffer: core.buffer, byteOffset: core.byteOffset };
   });
   const inputs: SnapshotterInputs = { ...start, logs: start.logs.map((log) => log.region), cores, control: control.buffer as SharedArrayBuffer };
-  const worker = new Worker(new URL('./snapshotter-worker.ts', import.meta.url), { workerData: inputs });
+  const worker = startThread(new URL('./snapshotter-worker.ts', import.meta.url), { workerData: inputs });
   const taken: SnapshotTaken[] = [];
   let ready: (() => void) | undefined;
   let done: (() => void) | undefined;

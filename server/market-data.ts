@@ -7,7 +7,8 @@
  * The mirror is a snapshot of the books as of the last update applied here: it lags the engine by the thread hop
  * and the batching (about a millisecond), never leads it, and is never torn (updates apply on this thread only).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { l2OfCores } from '../engines/core-inspect.ts';
 import type { FastCore, TradingStatus } from '../engines/fast-core.ts';
 import type { SequenceLog } from '../engines/sequence-log.ts';
@@ -53,7 +54,7 @@ export class MarketData {
       return copy;
     });
     const task: MarketDataTask = { logs: logs.map((log) => log.region), records, cores: copies, maxEventsPerCommand, symbols };
-    const worker = new Worker(new URL('./market-data-worker.ts', import.meta.url), { workerData: task, transferList: copies });
+    const worker = startThread(new URL('./market-data-worker.ts', import.meta.url), { workerData: task, transferList: copies });
     const data = new MarketData(symbols, worker);
     // Seed the mirror with the books as they are (a recovered engine's).
     symbols.forEach((_, sym) => {

@@ -9,7 +9,7 @@
  * the summary; `close()` terminates the thread after a failure. Every report reaches `onReport` as a log line; a
  * FENCED answer also reaches `onFenced`.
  */
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import type { SequenceLog } from '../engines/sequence-log.ts';
 import type { ReplicationSummary, ReplicatorInputs, ReplicatorMessage, ReplicatorRequest } from './replicator-worker.ts';
 
@@ -44,7 +44,7 @@ export function startReplicator(start: ReplicatorStart, onReport: (line: string)
   const { recordCount, logs, ...rest } = start;
   const durable = start.mode === 'sync' ? new SharedArrayBuffer(recordCount) : null;
   const inputs: ReplicatorInputs = { ...rest, logs: logs.map((log) => log.region), durable };
-  const worker = new Worker(new URL('./replicator-worker.ts', import.meta.url), { workerData: inputs });
+  const worker = startThread(new URL('./replicator-worker.ts', import.meta.url), { workerData: inputs });
   let contact: ((outcome: 'welcomed' | 'fenced') => void) | undefined;
   const firstContact = new Promise<'welcomed' | 'fenced'>((resolve) => { contact = resolve; });
   let stopped: ((summary: ReplicationSummary) => void) | undefined;

@@ -42,7 +42,8 @@ import { loadRiskRules, resolveRisk, type RiskRules } from '../risk/rules.ts';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { designByName, DESIGNS, HARNESS_FLOOR, resolveParams } from '../engines/designs.ts';
 import type { ParamValue, SharedWorkload } from '../engines/engine.ts';
 import type { FastEngineCapacities } from '../engines/fast.ts';
@@ -413,7 +414,7 @@ async function main(): Promise<void> {
       // A recovered engine's time may be ahead of this machine's clock (it stepped back): never inject behind it.
       clockFromUs: Math.max(0, ...cores.map((core) => core.time)),
     };
-    const worker = new Worker(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
+    const worker = startThread(new URL('./connection-worker.ts', import.meta.url), { workerData: task, transferList: [...transfer] });
     workers.push(worker);
     let onListening: () => void = () => {};
     let onStopped: () => void = () => {};

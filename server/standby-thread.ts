@@ -3,7 +3,7 @@
  * replication port listens, stops it. For `compare --replication` (harness/run.ts), where a process pair would
  * put the standby outside the run's measurement of CPU and memory; `serve --standby` runs it on its main thread.
  */
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import type { StandbyWorkerMessage, StandbyWorkerTask } from './standby-worker.ts';
 
@@ -15,7 +15,7 @@ export interface StandbyThread {
 }
 
 export async function startStandbyThread(task: StandbyWorkerTask, onError: (error: Error) => void): Promise<StandbyThread> {
-  const worker = new Worker(new URL('./standby-worker.ts', import.meta.url), { workerData: task });
+  const worker = startThread(new URL('./standby-worker.ts', import.meta.url), { workerData: task });
   let stopped: ((result: { lines: readonly string[]; promoted: boolean }) => void) | undefined;
   const done = new Promise<{ lines: readonly string[]; promoted: boolean }>((resolve) => { stopped = resolve; });
   const port = await new Promise<number>((resolve, reject) => {

@@ -5,7 +5,7 @@
  * SharedArrayBuffer seeing and running the same books.
  */
 import fc from 'fast-check';
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import { describe, expect, it } from 'vitest';
 import { EVENT_BYTES } from '../engines/event-record.ts';
@@ -272,7 +272,7 @@ describe('fast core: one book in a SharedArrayBuffer, several views', () => {
         const n = core.processRecord(new Uint8Array(workerData.records), new Float64Array(workerData.records), workerData.index, workerData.index);
         parentPort.postMessage({ n, live: core.liveOrders });
       });`;
-    const worker = new Worker(source, { eval: true, workerData: { sab, records, coreUrl, index: commands.length } });
+    const worker = startThread(source, { eval: true, workerData: { sab, records, coreUrl, index: commands.length } });
     const reply = await new Promise<{ n: number; live: number }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../engines/workers/start-thread.ts';
 import { endThread } from '../engines/workers/end-thread.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bootstrapChange, checkRoundSamples, interquartileMean, judge, median, quantileSorted, seededRandom, throughputRatio, type GateRule, type RoundSamples } from '../harness/gate-stats.ts';
@@ -387,7 +387,7 @@ describe('slowdown knob', () => {
         return { inHook, rest: performance.now() - start - inHook, x };
       };
       parentPort.postMessage({ slowed: measure(slowdownHook('disruptor')), otherIsNoop: slowdownHook('mutex') === slowdownHook('sharded') });`;
-    const worker = new Worker(source, { eval: true, env: { ...process.env, MATCHBENCH_INJECT_SLOWDOWN: 'disruptor:0.5' } });
+    const worker = startThread(source, { eval: true, env: { ...process.env, MATCHBENCH_INJECT_SLOWDOWN: 'disruptor:0.5' } });
     type Split = { inHook: number; rest: number };
     const times = await new Promise<{ slowed: Split; otherIsNoop: boolean }>((resolve, reject) => {
       worker.once('message', resolve);

@@ -4,8 +4,9 @@
  *
  * Why not simply `terminate()`: a thread that has posted its last message is already tearing down, and terminating
  * it then races Node's own teardown of its isolate while the process starts the next threads (nodejs/node#56312, a
- * segfault with workers terminated while others start). A test process died that way in CI ("Worker exited
- * unexpectedly", the gate never ran); a thread that ends by itself takes the path Node exercises every day.
+ * segfault with workers terminated while others start); a thread that ends by itself takes the path Node exercises
+ * every day. (The test processes CI saw die as "Worker exited unexpectedly" died of another V8 abort, caught in a core
+ * dump later: see start-thread.ts.)
  * For threads that end once they have reported (the producers, the core-alone run, the probe, the journal's threads,
  * a design's engine workers). A thread that keeps listening after it reports (a server's connection workers, the
  * replicator) never ends by itself: those are terminated directly.

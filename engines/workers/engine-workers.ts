@@ -4,7 +4,8 @@
  * leave (the design's own signal), waits for them and terminates any that do not within a grace period, so a wedged
  * worker can never hang the harness. Stopping twice signals once: a design's `close` is simply `workers.stop(...)`.
  */
-import { Worker, type Transferable } from 'node:worker_threads';
+import type { Worker, Transferable } from 'node:worker_threads';
+import { startThread } from './start-thread.ts';
 import { endThread } from './end-thread.ts';
 
 export class EngineWorkers {
@@ -21,7 +22,7 @@ export class EngineWorkers {
 
   /** Starts `entry` (a worker module URL) with `workerData`; `name` identifies it in errors. */
   spawn(name: string, entry: URL, workerData: unknown, transferList: readonly Transferable[] = []): Worker {
-    const worker = new Worker(entry, { workerData, transferList: [...transferList] });
+    const worker = startThread(entry, { workerData, transferList: [...transferList] });
     worker.on('error', (error) => this.#fail(new Error(`${this.#design} ${name}: ${error.stack ?? error.message}`)));
     worker.on('exit', (code) => {
       if (!this.#stopping) this.#fail(new Error(`${this.#design} ${name} exited (code ${code}) before the design was closed`));

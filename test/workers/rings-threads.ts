@@ -3,7 +3,8 @@
  * involved in the worker), await its one result message, and let a polling main thread yield to its event loop so
  * a worker's 'error' event is seen instead of the main thread spinning forever.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../../engines/workers/start-thread.ts';
 import { endThread } from '../../engines/workers/end-thread.ts';
 
 export interface RunningWorker<T> {
@@ -17,7 +18,7 @@ export interface RunningWorker<T> {
 const running = new Set<Worker>();
 
 export function startWorker<T>(file: string, workerData: unknown): RunningWorker<T> {
-  const worker = new Worker(new URL(file, import.meta.url), { workerData });
+  const worker = startThread(new URL(file, import.meta.url), { workerData });
   running.add(worker);
   worker.once('exit', () => running.delete(worker));
   let done = false;
