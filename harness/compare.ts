@@ -20,10 +20,11 @@ import { DEFAULT_SEED, loadWorkload, parsePresetSpec } from '../workloads/load.t
 import { importLobster } from '../workloads/lobster.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type ParsedArgs } from './cli-args.ts';
 import { CLOCK_DESCRIPTION } from './clock.ts';
-import { formatNs, formatRate, runComparison, type ComparisonSettings, type Configuration } from './comparison.ts';
+import { runComparison, type ComparisonSettings, type Configuration } from './comparison.ts';
+import { formatNs, formatRate } from './console-format.ts';
 import { captureEnvironment } from './environment.ts';
 import { floorOf, tailSetBy } from './floor.ts';
-import { formatHarnessOverhead, measureHarnessOverhead } from './harness-overhead.ts';
+import { formatHarnessOverhead } from './harness-overhead.ts';
 import { type PreparedWorkload, preparePreset, prepareWorkload } from './prepared-workload.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
@@ -391,8 +392,7 @@ async function main(): Promise<void> {
   }
   if (configurations.length === 0) throw new UsageError(SPEC.command, 'nothing to run: no selected design supports the requested producer counts');
 
-  const { runs, floor } = await runComparison(configurations, settings, progress);
-  const harnessOverhead = await measureHarnessOverhead(runs, inputs.map((i) => i.prepared));
+  const { runs, floor, harnessOverhead } = await runComparison(configurations, settings, progress);
   const name = args.string('name') ?? (argv.length === 0 ? 'default' : 'compare');
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new UsageError(SPEC.command, `--name: '${name}' may only use letters, digits, '.', '_' and '-'`);
   const slowdown = activeSlowdown();

@@ -12,6 +12,9 @@
  * check instead of equivalence; and the jitter probe (harness/jitter-probe.ts) at every workload and load, alone
  * (a spinning probe beside a design would take its core on 2 cores), for as long as that load's runs: the schedule's
  * length in open loop, the median length of that workload's closed-loop design runs so far in closed loop.
+ *
+ * Right after every closed-loop `inline` repetition (without journal or risk rules), the fast core alone replays the
+ * same commands (harness/harness-overhead.ts): each round's pair gives the harness overhead, measured seconds apart.
  */
 import { HARNESS_FLOOR } from '../engines/designs.ts';
 import type { EngineDesign, ParamValues } from '../engines/engine.ts';
@@ -21,14 +24,17 @@ import { resolveRisk } from '../risk/rules.ts';
 import { checkCompletions } from './completion-check.ts';
 import { checkEquivalence } from './equivalence.ts';
 import { EventLogBuffers } from './event-log.ts';
+import { formatNs, formatRate } from './console-format.ts';
 import { median } from './gate-stats.ts';
 import { mergeEncoded } from './histogram.ts';
 import { runJitterProbe, type ProbeTask } from './jitter-probe.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import type { Progress } from './progress.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
+import { coreAloneBeside, harnessOverheadOf, measuresHarnessOverhead, type OverheadPair } from './harness-overhead.ts';
 import type {
-  FloorResults, GapDecades, JournalFigures, JournalRunSettings, LatencyPercentiles, LoopMode, MachineFloorRun, ProbeRepetition, Repetition, RunResult, RunSummary, SplitRule,
+  CoreCapacities, FloorResults, GapDecades, HarnessOverhead, JournalFigures, JournalRunSettings, LatencyPercentiles, LoopMode, MachineFloorRun, ProbeRepetition, Repetition,
+  RunResult, RunSummary, SplitRule,
 } from './results-schema.ts';
 import { runOnce, type JournalOutcome } from './run.ts';
 import { splitWorkload, type WorkloadSplit } from './split.ts';
@@ -108,6 +114,8 @@ export interface ComparisonResults {
   /** One per configuration, in the order given. */
   readonly runs: RunResult[];
   readonly floor: FloorResults;
+  /** One per closed-loop `inline` configuration without journal or risk rules (harness/harness-overhead.ts). */
+  readonly harnessOverhead: HarnessOverhead[];
 }
 
 /**
@@ -142,6 +150,7 @@ export async function runComparison(designConfigurations: readonly Configuration
   const logBuffers = new EventLogBuffers();
   const warmups = configurations.map((c) => warmupFor(settings, Math.min(...splitOf(c).streams.map((s) => s.length))));
   const repetitions = configurations.map((): Repetition[] => []);
+  const overheadPairs = configurations.map((): OverheadPair[] => []);
   const probeRepetitions = probes.map((): ProbeRepetition[] => []);
   /** Measured commands of the longest run of each workload and load: how many commands the probe schedules. */
   const measuredCommands = new Map<string, number>();
@@ -216,6 +225,12 @@ export async function runComparison(designConfigurations: readonly Configuration
         `${id} rep ${round + 1}: ${formatRate(outcome.throughput)} cmd/s, p99 ${formatNs(outcome.latency.p99Ns)}, ` +
           `${c.design === HARNESS_FLOOR ? 'completions' : 'equivalence'} ${equivalence.ok ? 'ok' : `FAILED: ${equivalence.failure}`}`,
       );
+      if (measuresHarnessOverhead(c)) {
+        // Right after the repetition, so the pair sees the same spell of the machine.
+        const coreThroughput = await coreAloneBeside(c.workload, coreCapacitiesOf(capacities.get(capacityKey(c))!), warmups[at]!, outcome.events);
+        overheadPairs[at]!.push({ inlineThroughput: outcome.throughput, coreThroughput });
+        progress.line(`${id} rep ${round + 1}: the fast core alone beside it ${formatRate(coreThroughput)} cmd/s`);
+      }
       order++;
     }
   }
@@ -225,6 +240,7 @@ export async function runComparison(designConfigurations: readonly Configuration
   return {
     runs: results.slice(0, designConfigurations.length),
     floor: { harness: results.slice(designConfigurations.length), machine: probes.map((slot, i) => summariseProbe(slot, probeRepetitions[i]!)) },
+    harnessOverhead: configurations.flatMap((c, i) => (overheadPairs[i]!.length === 0 ? [] : [harnessOverheadOf(c.workload.identity.id, overheadPairs[i]!)])),
   };
 }
 
@@ -272,6 +288,11 @@ function mergedFsync(reps: readonly Repetition[]): LatencyPercentiles | null {
   return encoded.length === 0 ? null : mergeEncoded(encoded).latency;
 }
 
+/** The sizes of a core, without its rules: what a results file records and what the core alone is built with. */
+function coreCapacitiesOf(capacities: FastEngineCapacities): CoreCapacities {
+  return { maxOrders: capacities.maxOrders, maxSymbols: capacities.maxSymbols, ladderTicks: capacities.ladderTicks, maxEventsPerCommand: capacities.maxEventsPerCommand };
+}
+
 function summarise(c: Configuration, warmupPerProducer: number, capacities: FastEngineCapacities, reps: readonly Repetition[]): RunResult {
   const throughputs = reps.map((r) => r.throughput);
   const merged = mergeEncoded(reps.map((r) => r.histogram));
@@ -287,7 +308,7 @@ function summarise(c: Configuration, warmupPerProducer: number, capacities: Fast
     offeredRate: c.rate,
     warmupPerProducer,
     // The sizes only: the rules are named by `risk`, not copied per symbol into every run.
-    coreCapacities: { maxOrders: capacities.maxOrders, maxSymbols: capacities.maxSymbols, ladderTicks: capacities.ladderTicks, maxEventsPerCommand: capacities.maxEventsPerCommand },
+    coreCapacities: coreCapacitiesOf(capacities),
     repetitions: reps,
     summary: {
       throughput: { median: median(throughputs), min: Math.min(...throughputs), max: Math.max(...throughputs) },
@@ -313,17 +334,4 @@ function ratioToInline(run: RunResult, all: readonly RunResult[]): number | null
     r.journal?.mode === run.journal?.mode && r.risk === run.risk);
   if (inline === undefined || inline.summary.throughput.median === 0) return null;
   return run.summary.throughput.median / inline.summary.throughput.median;
-}
-
-export function formatRate(perSecond: number): string {
-  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)}M`;
-  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(0)}K`;
-  return perSecond.toFixed(0);
-}
-
-export function formatNs(ns: number): string {
-  if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
-  return `${Math.round(ns)} ns`;
 }

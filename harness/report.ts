@@ -16,6 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
+import { formatPercent } from './console-format.ts';
 import { floorOf, TAIL_SET_BY_FLOOR, tailSetBy } from './floor.ts';
 import { riskCosts } from './risk-cost.ts';
 import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult, type ThroughputSpread } from './results-schema.ts';
@@ -172,14 +173,20 @@ function harnessOverheadSection(file: ResultsFile): string {
   const overheads = file.harnessOverhead ?? [];
   if (overheads.length === 0) return '';
   const rows: ChartTable = {
-    columns: ['Workload', 'inline through the harness', 'fast core alone', 'overhead (1 \u2212 inline / core)', 'ns per command', 'repetitions', 'inline, all repetitions', 'core alone, all repetitions'],
+    columns: [
+      'Workload', 'rounds', 'overhead, paired per round: median (range)', 'ns per command, paired: median', 'inline through the harness, fastest', 'fast core alone, fastest',
+      'overhead of the fastest', 'inline, all repetitions', 'core alone, all repetitions',
+    ],
     rows: overheads.map((o) => [
-      o.workload, formatRate(o.inlineThroughput), formatRate(o.coreThroughput), `${(o.overhead * 100).toFixed(1)} %`, o.perCommandNs.toFixed(0), o.repetitions,
+      o.workload, o.repetitions,
+      o.paired === undefined ? '-' : `${formatPercent(o.paired.overhead.median)} (${formatPercent(o.paired.overhead.min)} to ${formatPercent(o.paired.overhead.max)})`,
+      o.paired === undefined ? '-' : o.paired.perCommandNs.toFixed(0),
+      formatRate(o.inlineThroughput), formatRate(o.coreThroughput), `${formatPercent(o.overhead)} (${o.perCommandNs.toFixed(0)} ns)`,
       spreadCell(o.inlineSpread), spreadCell(o.coreSpread),
     ]),
   };
   return `<h3>Harness overhead</h3>
-<p>What the harness itself costs a command: closed-loop <code>inline</code> (fastest repetition) against the fast core alone on the same workload, commands and warm-up. Every design pays it, so it squeezes every design\u2019s ratio to <code>inline</code> towards 1. The last two columns give every repetition\u2019s median and range: where they are wide, the fastest of a few repetitions (and so the overhead) moves from run to run.</p>
+<p>What the harness itself costs a command: closed-loop <code>inline</code> against the fast core alone on the same workload, commands and warm-up, the core alone run right after each <code>inline</code> repetition. Each round’s pair gives 1 − inline / core; their median and range come first (a shared machine’s speed drifts over minutes, and a pair sees one spell of it), then the same figure from each one’s fastest repetition and every repetition’s spread. Every design pays this cost, so it squeezes every design’s ratio to <code>inline</code> towards 1.</p>
 ${table(rows)}`;
 }
 

@@ -180,24 +180,30 @@ export interface JournalFigures {
   readonly replication?: ReplicationFigures;
 }
 
-/** `inline` through the harness against the fast core alone, same workload, warm-up and repetitions (harness/harness-overhead.ts). */
-/** Commands/s over repetitions: their median and range. */
-export interface ThroughputSpread {
+/** Values over repetitions (commands/s, or a fraction): their median and range. */
+export interface Spread {
   readonly median: number;
   readonly min: number;
   readonly max: number;
 }
 
+/** Commands/s over repetitions. */
+export type ThroughputSpread = Spread;
+
+/**
+ * `inline` through the harness against the fast core alone, same workload, warm-up and commands, the core alone run
+ * right after each closed-loop `inline` repetition (harness/harness-overhead.ts).
+ */
 export interface HarnessOverhead {
   readonly workload: string;
-  /** Repetitions of each. */
+  /** Rounds: repetitions of each. */
   readonly repetitions: number;
   /** Closed-loop commands/s of `inline`'s fastest repetition, and of the fast core alone's. */
   readonly inlineThroughput: number;
   readonly coreThroughput: number;
-  /** 1 − inline / core: the share of the core's rate the harness takes. */
+  /** 1 − inline / core of the two fastest: the share of the core's rate the harness takes. */
   readonly overhead: number;
-  /** 1e9 / inline − 1e9 / core: what the harness adds per command, ns. */
+  /** 1e9 / inline − 1e9 / core of the two fastest: what the harness adds per command, ns. */
   readonly perCommandNs: number;
   /**
    * Every repetition's commands/s of each, so a reader sees how far the fastest stands from the rest (on a shared
@@ -206,6 +212,11 @@ export interface HarnessOverhead {
    */
   readonly inlineSpread?: ThroughputSpread;
   readonly coreSpread?: ThroughputSpread;
+  /**
+   * The same two formulas per round, on the pair measured one right after the other, over the rounds: the overhead's
+   * median and range and the per-command ns's median. Absent in files written before the pairs were measured.
+   */
+  readonly paired?: { readonly overhead: Spread; readonly perCommandNs: number };
 }
 
 export interface CoreCapacities {

@@ -5,44 +5,55 @@
  */
 import { describe, expect, it } from 'vitest';
 import { designByName } from '../engines/designs.ts';
-import type { CoreAloneReport } from '../harness/core-alone-worker.ts';
-import { harnessOverheadOf, runCoreAlone } from '../harness/harness-overhead.ts';
+import { coreAloneBeside, formatHarnessOverhead, harnessOverheadOf, measuresHarnessOverhead, runCoreAlone, type OverheadPair } from '../harness/harness-overhead.ts';
 import { encodeHistogram, LatencyRecorder, latencyHistogram, percentilesOf } from '../harness/histogram.ts';
 import { preparePreset } from '../harness/prepared-workload.ts';
 import { runOnce } from '../harness/run.ts';
 import { splitWorkload } from '../harness/split.ts';
 
-function coreRun(commands: number, elapsedNs: number): CoreAloneReport {
-  return { commands, events: 0, elapsedNs };
-}
+const pair = (inlineThroughput: number, coreThroughput: number): OverheadPair => ({ inlineThroughput, coreThroughput });
 
 describe('harness overhead figure', () => {
-  it('is 1 − inline / core and the per-command difference, from the fastest repetition of each', () => {
-    // Core alone at 4, 5 and 8 M/s (fastest 8 M/s = 125 ns a command); inline at 3, 5 and 4 M/s (fastest 200 ns).
-    const core = [coreRun(1000, 250_000), coreRun(1000, 200_000), coreRun(1000, 125_000)];
-    const figure = harnessOverheadOf('w', [3e6, 5e6, 4e6], core);
+  it('pairs each round: 1 − inline / core and the per-command difference, median and range over the rounds', () => {
+    // Rounds: inline 3 M/s beside a core at 4 M/s (25 %), 5 beside 5 (0 %), 4 beside 8 (50 %).
+    const figure = harnessOverheadOf('w', [pair(3e6, 4e6), pair(5e6, 5e6), pair(4e6, 8e6)]);
     expect(figure.repetitions).toBe(3);
+    expect(figure.paired!.overhead.median).toBeCloseTo(0.25, 12);
+    expect(figure.paired!.overhead.min).toBeCloseTo(0, 12);
+    expect(figure.paired!.overhead.max).toBeCloseTo(0.5, 12);
+    // Per command: 333.3 − 250 = 83.3, 0, 250 − 125 = 125 ns; median 83.3.
+    expect(figure.paired!.perCommandNs).toBeCloseTo(1e9 / 3e6 - 1e9 / 4e6, 9);
+    // A pair's ratio stays with its pair: the same throughputs paired the other way give another figure.
+    expect(harnessOverheadOf('w', [pair(3e6, 8e6), pair(5e6, 5e6), pair(4e6, 4e6)]).paired!.overhead.median).toBeCloseTo(0, 12);
+  });
+
+  it('keeps the fastest of each beside the pairs, with every repetition\'s spread', () => {
+    const figure = harnessOverheadOf('w', [pair(3e6, 4e6), pair(5e6, 5e6), pair(4e6, 8e6)]);
     expect(figure.inlineThroughput).toBe(5e6);
-    expect(figure.coreThroughput).toBeCloseTo(8e6, 0);
+    expect(figure.coreThroughput).toBe(8e6);
     expect(figure.overhead).toBeCloseTo(0.375, 12);
     expect(figure.perCommandNs).toBeCloseTo(75, 9);
-    // Every repetition's spread beside it: the fastest is one end of it.
     expect(figure.inlineSpread).toStrictEqual({ median: 4e6, min: 3e6, max: 5e6 });
-    expect(figure.coreSpread!.median).toBeCloseTo(5e6, 0);
-    expect(figure.coreSpread!.min).toBeCloseTo(4e6, 0);
-    expect(figure.coreSpread!.max).toBe(figure.coreThroughput);
-    expect(harnessOverheadOf('w', [3e6, 5e6], core.slice(0, 2)).inlineSpread!.median).toBe(4e6);
+    expect(figure.coreSpread).toStrictEqual({ median: 5e6, min: 4e6, max: 8e6 });
+    expect(formatHarnessOverhead(figure)).toMatch(/paired in 3 rounds, median 25\.0 % \(0\.0 % to 50\.0 %, 83 ns per command\); fastest of each: .*: 37\.5 % \(75 ns per command\)/);
   });
 
   it('is 0 when inline runs at the core\'s rate and negative when it runs faster (noise, not a free harness)', () => {
-    const core = [coreRun(1000, 200_000)];
-    expect(harnessOverheadOf('w', [5e6], core).overhead).toBeCloseTo(0, 12);
-    expect(harnessOverheadOf('w', [6e6], core).overhead).toBeLessThan(0);
+    expect(harnessOverheadOf('w', [pair(5e6, 5e6)]).paired!.overhead.median).toBeCloseTo(0, 12);
+    expect(harnessOverheadOf('w', [pair(6e6, 5e6)]).paired!.overhead.median).toBeLessThan(0);
   });
 
-  it('needs both measurements', () => {
-    expect(() => harnessOverheadOf('w', [1], [])).toThrow(/needs an inline run and a core-alone run/);
-    expect(() => harnessOverheadOf('w', [], [coreRun(1, 1)])).toThrow(/needs an inline run and a core-alone run/);
+  it('needs a round', () => {
+    expect(() => harnessOverheadOf('w', [])).toThrow(/needs at least one round with an inline run and a core-alone run/);
+  });
+
+  it('is measured beside closed-loop inline only, without journal or risk rules', () => {
+    const inline = designByName('inline');
+    expect(measuresHarnessOverhead({ design: inline, mode: 'closed' })).toBe(true);
+    expect(measuresHarnessOverhead({ design: inline, mode: 'open' })).toBe(false);
+    expect(measuresHarnessOverhead({ design: designByName('mutex'), mode: 'closed' })).toBe(false);
+    expect(measuresHarnessOverhead({ design: inline, mode: 'closed', journal: {} })).toBe(false);
+    expect(measuresHarnessOverhead({ design: inline, mode: 'closed', risk: {} })).toBe(false);
   });
 
   it('the core alone times the commands inline times and writes the events inline delivers', async () => {
@@ -55,6 +66,10 @@ describe('harness overhead figure', () => {
     expect(alone.events).toBe(inline.events);
     expect(alone.events).toBeGreaterThan(0);
     expect(alone.elapsedNs).toBeGreaterThan(0);
+    // Beside a repetition that delivered other events, it refuses to give a figure.
+    await expect(coreAloneBeside(prepared, prepared.capacities, warmup, inline.events + 1)).rejects.toThrow(
+      new RegExp(`the core alone wrote ${inline.events} events, inline delivered ${inline.events + 1}`),
+    );
   });
 });
 

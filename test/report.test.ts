@@ -16,7 +16,6 @@ import { designByName, resolveParams } from '../engines/designs.ts';
 import { importLobster } from '../workloads/lobster.ts';
 import { scoreReplay } from '../workloads/fidelity.ts';
 import { CLOCK_DESCRIPTION } from '../harness/clock.ts';
-import { measureHarnessOverhead } from '../harness/harness-overhead.ts';
 import { runComparison, type Configuration } from '../harness/comparison.ts';
 import { captureEnvironment } from '../harness/environment.ts';
 import { preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
@@ -58,7 +57,7 @@ async function measuredResults(): Promise<ResultsFile> {
     config('sharded', { shards: 2 }, 1, null),
   ];
   const settings = { repeat: 2, split: 'round-robin' as const, warmupFraction: 0.1, warmupMax: 1000, warmup: null };
-  const { runs, floor } = await runComparison(configurations, settings, new Progress(quiet));
+  const { runs, floor, harnessOverhead } = await runComparison(configurations, settings, new Progress(quiet));
   return {
     schema: RESULTS_SCHEMA,
     version: RESULTS_SCHEMA_VERSION,
@@ -70,7 +69,7 @@ async function measuredResults(): Promise<ResultsFile> {
     workloads: goog === null ? [balanced.identity] : [balanced.identity, goog.identity],
     runs,
     floor,
-    harnessOverhead: await measureHarnessOverhead(runs, [balanced]),
+    harnessOverhead,
     fidelity: fidelity === null ? [] : [{ workload: 'GOOG_1', executions: fidelity.executions, book: fidelity.book }],
     allEquivalent: runs.every((r) => r.summary.equivalent),
   };
@@ -196,6 +195,9 @@ describe('HTML report', () => {
     });
     expect(overhead.rows).toBe(1);
     expect(overhead.text).toMatch(/balanced/);
+    // Paired per round: one core-alone run beside each of inline's two repetitions.
+    expect(results.harnessOverhead![0]!.repetitions).toBe(2);
+    expect(overhead.text).toMatch(/-?\d+\.\d % \(-?\d+\.\d % to -?\d+\.\d %\)/);
 
     expect(problems).toEqual([]);
     await page.screenshot({ path: SCREENSHOT, clip: { x: 0, y: 0, width: 1200, height: 1500 } });
