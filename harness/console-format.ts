@@ -2,6 +2,7 @@
  * How the command line prints figures (compare's progress lines, tables and harness overhead): short forms for a
  * terminal. The HTML report has its own, spelled out with units (harness/report-charts.ts).
  */
+import type { Spread } from './results-schema.ts';
 
 /** Commands/s as "1.23M", "456K" or "789". */
 export function formatRate(perSecond: number): string {
@@ -21,4 +22,9 @@ export function formatNs(ns: number): string {
 /** A fraction as "12.3 %". */
 export function formatPercent(fraction: number): string {
   return `${(100 * fraction).toFixed(1)} %`;
+}
+
+/** A spread of fractions' range as "0.0 % to 50.0 %". */
+export function formatPercentRange(s: Spread): string {
+  return `${formatPercent(s.min)} to ${formatPercent(s.max)}`;
 }

@@ -32,7 +32,7 @@ import { endThread } from '../engines/workers/end-thread.ts';
 import { FastCore } from '../engines/fast-core.ts';
 import { bytesFor } from '../engines/fast-core-layout.ts';
 import { RegionAllocator } from '../engines/shared/layout.ts';
-import { formatPercent, formatRate } from './console-format.ts';
+import { formatPercent, formatPercentRange, formatRate } from './console-format.ts';
 import type { CoreAloneReport, CoreAloneTask } from './core-alone-worker.ts';
 import type { PreparedWorkload } from './prepared-workload.ts';
 import { median } from './gate-stats.ts';
@@ -117,7 +117,7 @@ function spreadOf(values: readonly number[]): Spread {
 
 export function formatHarnessOverhead(o: HarnessOverhead): string {
   const paired = o.paired === undefined ? '' : `paired in ${o.repetitions} rounds, median ${formatPercent(o.paired.overhead.median)} ` +
-    `(${formatPercent(o.paired.overhead.min)} to ${formatPercent(o.paired.overhead.max)}, ${o.paired.perCommandNs.toFixed(0)} ns per command); `;
+    `(${formatPercentRange(o.paired.overhead)}, ${o.paired.perCommandNs.toFixed(0)} ns per command); `;
   return `harness overhead on ${o.workload}: ${paired}fastest of each: inline ${formatRate(o.inlineThroughput)} cmd/s through the harness, the fast core alone ` +
     `${formatRate(o.coreThroughput)} cmd/s: ${formatPercent(o.overhead)} (${o.perCommandNs.toFixed(0)} ns per command)` +
     (o.inlineSpread === undefined || o.coreSpread === undefined ? '' : `; all repetitions: inline ${spreadText(o.inlineSpread)}, core alone ${spreadText(o.coreSpread)}`);

@@ -16,7 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
-import { formatPercent } from './console-format.ts';
+import { formatPercent, formatPercentRange } from './console-format.ts';
 import { floorOf, TAIL_SET_BY_FLOOR, tailSetBy } from './floor.ts';
 import { riskCosts } from './risk-cost.ts';
 import { checkResultsFile, type LatencyPercentiles, type ResultsFile, type RunResult, type ThroughputSpread } from './results-schema.ts';
@@ -179,7 +179,7 @@ function harnessOverheadSection(file: ResultsFile): string {
     ],
     rows: overheads.map((o) => [
       o.workload, o.repetitions,
-      o.paired === undefined ? '-' : `${formatPercent(o.paired.overhead.median)} (${formatPercent(o.paired.overhead.min)} to ${formatPercent(o.paired.overhead.max)})`,
+      o.paired === undefined ? '-' : `${formatPercent(o.paired.overhead.median)} (${formatPercentRange(o.paired.overhead)})`,
       o.paired === undefined ? '-' : o.paired.perCommandNs.toFixed(0),
       formatRate(o.inlineThroughput), formatRate(o.coreThroughput), `${formatPercent(o.overhead)} (${o.perCommandNs.toFixed(0)} ns)`,
       spreadCell(o.inlineSpread), spreadCell(o.coreSpread),
