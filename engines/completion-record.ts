@@ -1,17 +1,28 @@
 /**
- * The completion record: a 48-byte record in the event-record format (engines/event-record.ts) with kind
- * EV_COMPLETE, written by a design after the last event of each command, so the client knows the command is done
- * even when it produced no event it can recognise as last. Only `kind` and `seq` (the command's workload index)
- * are set; every other field is 0.
+ * How a design tells its client that a command is done, so the client knows even when the command produced no
+ * event it could recognise as last. Two forms, and a design may use either for any command:
+ *
+ * - the last event flagged: the command's last event record has EV_FLAG_ENDS_COMMAND in its flags byte
+ *   (engines/event-record.ts); its `seq` names the command. Nothing follows it. What the designs whose producer
+ *   runs the core (inline, mutex, through engines/core-output.ts) write for a command with events: setting one bit
+ *   costs less than a record, and the log the harness keeps for the equivalence check holds one record less per
+ *   command.
+ * - a completion record: a 48-byte record in the event-record format with kind EV_COMPLETE, after the command's
+ *   events. Only `kind` and `seq` (the command's workload index) are set; every other field is 0. What a command
+ *   with no events gets, and what the designs that carry records through rings write for every command.
  *
  * Kind 0xff is outside the event kinds (1 … 9), so decodeEventRecord rejects a completion record instead of
- * turning it into an event.
+ * turning it into an event. A reader walks records with `isEvent` (an event, flagged or not) and `endsCommand`
+ * (the record after which command `seq` has all its events); a flagged event is both.
  */
-import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
+import { EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EV_FLAG_ENDS_COMMAND, EV_OFF_FLAGS, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
 
 export const EV_COMPLETE = 0xff;
 
-/** Writes a completion record for workload index `seq` at record index `i` (word 0 holds kind, reason, side, pad). */
+/** The flag as a bit of word 0 (little-endian: the flags byte is its high byte). */
+const ENDS_COMMAND_BIT = EV_FLAG_ENDS_COMMAND << (8 * EV_OFF_FLAGS);
+
+/** Writes a completion record for workload index `seq` at record index `i` (word 0 holds kind, reason, side, flags). */
 export function writeCompletionRecord(words: Uint32Array, f64: Float64Array, i: number, seq: number): void {
   const w = (i * EVENT_BYTES) >> 2;
   words[w] = EV_COMPLETE;
@@ -24,7 +35,24 @@ export function writeCompletionRecord(words: Uint32Array, f64: Float64Array, i: 
   f64[f + EV_F64_QTY] = 0;
 }
 
+/** Flags event record `i` as the last of its command. */
+export function flagEndsCommand(words: Uint32Array, i: number): void {
+  const w = (i * EVENT_BYTES) >> 2;
+  words[w] = words[w]! | ENDS_COMMAND_BIT;
+}
+
 /** The kind byte of record `i`, read from its first u32 word (little-endian: kind is the low byte). */
 export function recordKind(words: Uint32Array, i: number): number {
   return words[(i * EVENT_BYTES) >> 2]! & 0xff;
+}
+
+/** Whether record `i` is an event (flagged or not), not a completion record. */
+export function isEvent(words: Uint32Array, i: number): boolean {
+  return (words[(i * EVENT_BYTES) >> 2]! & 0xff) !== EV_COMPLETE;
+}
+
+/** Whether record `i` ends its command (`seq`): a completion record, or an event flagged as its command's last. */
+export function endsCommand(words: Uint32Array, i: number): boolean {
+  const word = words[(i * EVENT_BYTES) >> 2]!;
+  return (word & 0xff) === EV_COMPLETE || (word & ENDS_COMMAND_BIT) !== 0;
 }

@@ -1,6 +1,8 @@
 /**
  * A core's event output as the producer side delivers it: the events of the commands processed since the last poll,
- * each command's events followed by its completion record (engines/completion-record.ts). Used by the designs whose
+ * each command's last event flagged as such, or a completion record for a command that emitted none
+ * (engines/completion-record.ts: a bit costs less than a record, measured ~5 ns a command of `inline`'s ~130 ns
+ * through the harness, and the harness's event log shrinks by a record a command). Used by the designs whose
  * producer thread runs the core itself (inline, mutex) and by the harness floor (noop, whose "core" writes nothing),
  * so their producers hand events to the sink with no queue in between.
  *
@@ -12,13 +14,13 @@
  *   poll hands the region's records to `sink.records` and empties it.
  * Either way a poll delivers the same records in the same order, and one sink is polled for the producer's lifetime.
  *
- * Room: a command may emit up to `maxEventsPerCommand` events plus its completion, so `hasRoom` refuses a command
+ * Room: a command may emit up to `maxEventsPerCommand` events, or a completion record, so `hasRoom` refuses a command
  * unless that much is free of the records one poll may deliver (coreOutputRecords); the producer polls, which empties
  * it. In place the bound is the same, or what the storage's buffer has left if that is less, so a poll delivers as
  * many records at most whichever way they go.
  */
 import { EVENT_BYTES, EVENT_F64S } from './event-record.ts';
-import { writeCompletionRecord } from './completion-record.ts';
+import { flagEndsCommand, writeCompletionRecord } from './completion-record.ts';
 import type { EventSink, EventStorage } from './engine.ts';
 
 /** What the output needs of the core writing into it: where its events go, and the index of the next record. */
@@ -29,7 +31,7 @@ export interface EventWriter {
 
 /** Records one poll may deliver: room for two worst-case commands, and never less than 4096. */
 function coreOutputRecords(maxEventsPerCommand: number): number {
-  return Math.max(4096, 2 * (maxEventsPerCommand + 1));
+  return Math.max(4096, 2 * Math.max(1, maxEventsPerCommand));
 }
 
 /** Bytes of a producer's own output region (used until its first poll lends it a sink's storage, or always without one). */
@@ -54,14 +56,17 @@ export class CoreOutput {
   /** The first record written since the last poll, and the bound hasRoom keeps the next one under. */
   #from = 0;
   #limit: number;
-  /** Workload indexes of the completions written since the last poll. */
+  /** Workload indexes of the commands ended since the last poll, and how many of them by a completion record. */
   readonly #completed: Int32Array;
   #completions = 0;
+  #completionRecords = 0;
+  /** Where the current command's records start: the record after the last command's end. */
+  #commandFrom = 0;
 
   /** Points `core`'s event output at its own region, `buffer` from `byteOffset` (coreOutputBytes long). */
   constructor(core: EventWriter, buffer: ArrayBufferLike, byteOffset: number, maxEventsPerCommand: number) {
     this.#records = coreOutputRecords(maxEventsPerCommand);
-    this.#perCommand = maxEventsPerCommand + 1;
+    this.#perCommand = Math.max(1, maxEventsPerCommand);
     this.#completed = new Int32Array(this.#records);
     core.setEventOutput(buffer, byteOffset, this.#records);
     this.#core = core;
@@ -77,9 +82,18 @@ export class CoreOutput {
     return this.#core.outCursor + this.#perCommand <= this.#limit;
   }
 
-  /** Appends the completion record of `recordIndex` after the events the core just wrote. */
+  /** Ends command `recordIndex`: flags the last event the core just wrote for it, or writes its completion record. */
   complete(recordIndex: number): void {
-    writeCompletionRecord(this.#words, this.#f64, this.#core.outCursor++, recordIndex);
+    const core = this.#core;
+    const end = core.outCursor;
+    if (end > this.#commandFrom) {
+      flagEndsCommand(this.#words, end - 1);
+      this.#commandFrom = end;
+    } else {
+      writeCompletionRecord(this.#words, this.#f64, end, recordIndex);
+      core.outCursor = this.#commandFrom = end + 1;
+      this.#completionRecords++;
+    }
     this.#completed[this.#completions++] = recordIndex;
   }
 
@@ -93,14 +107,17 @@ export class CoreOutput {
     if (storage !== null) {
       if (sink.storage !== storage) throw new Error('core output: polled with another sink than the one whose storage it writes into');
       if (end === this.#from) return 0;
-      const completions = storage.commit(end, this.#completed, this.#completions);
+      const completions = storage.commit(end, this.#completed, this.#completions, this.#completionRecords);
       this.#completions = 0;
+      this.#completionRecords = 0;
       this.#place(storage);
       return completions;
     }
     const completions = end === 0 ? 0 : sink.records(this.#bytes, this.#words, this.#f64, 0, end);
     core.outCursor = 0;
+    this.#commandFrom = 0;
     this.#completions = 0;
+    this.#completionRecords = 0;
     if (sink.storage !== null) {
       this.#storage = sink.storage;
       this.#place(sink.storage);
@@ -127,6 +144,7 @@ export class CoreOutput {
     const used = storage.used;
     this.#core.outCursor = used;
     this.#from = used;
+    this.#commandFrom = used;
     this.#limit = Math.min(used + this.#records, this.#capacity);
   }
 }

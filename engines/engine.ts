@@ -118,8 +118,9 @@ export interface EngineSession {
 }
 
 /**
- * Receives what `Producer.poll` delivers: event records (engines/event-record.ts) and completion records (engines/
- * completion-record.ts), each command's events before its completion. Implemented by the harness; designs only call
+ * Receives what `Producer.poll` delivers: event records (engines/event-record.ts) and completion records, each
+ * command's events in order, ended by a flag on the last or by a completion record after them (engines/
+ * completion-record.ts). Implemented by the harness; designs only call
  * it. A design hands over the records that lie next to each other in one buffer in one call (a whole output region,
  * a ring up to its wrap, a message), so the harness's event log copies a poll's records in one go rather than one
  * call and seven stores per record; a sink that works a record at a time wraps a RecordVisitor
@@ -128,7 +129,7 @@ export interface EngineSession {
 export interface EventSink {
   /**
    * Records [from, to) of a buffer viewed as bytes, u32 words and f64s (the same memory, record 0 at index 0).
-   * Only valid during the call: copy what you keep. Returns how many of them are completion records.
+   * Only valid during the call: copy what you keep. Returns how many commands they end (endsCommand).
    */
   records(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, from: number, to: number): number;
   /**
@@ -154,9 +155,10 @@ export interface EventStorage {
   reserve(records: number): void;
   /**
    * Takes records [used, to) of `buffer`, written in place, as delivered (what `records` would have been given);
-   * `completed[0, n)` are the workload indexes of the completion records among them, in order. Returns n.
+   * `completed[0, n)` are the workload indexes of the commands they end (engines/completion-record.ts), in order,
+   * and `completionRecords` of them are completion records (the rest are events). Returns n.
    */
-  commit(to: number, completed: Int32Array, n: number): number;
+  commit(to: number, completed: Int32Array, n: number, completionRecords: number): number;
 }
 
 /** The producer-thread half of a design. */

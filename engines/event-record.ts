@@ -4,10 +4,15 @@
  *
  *   byte  0      1       2      3      4..7        8..15      16..23         24..31     32..39     40..47
  *       +------+-------+------+------+-----------+----------+--------------+----------+----------+----------+
- *       | kind |reason | side | pad  | sym (u32) | seq (f64)| id/taker(f64)|maker(f64)|price(f64)| qty (f64)|
+ *       | kind |reason | side |flags | sym (u32) | seq (f64)| id/taker(f64)|maker(f64)|price(f64)| qty (f64)|
  *       +------+-------+------+------+-----------+----------+--------------+----------+----------+----------+
  *
  * `sym` is the index into the workload's symbol table, or NO_SYMBOL for a clock's reject (sym ""). Unused fields are 0.
+ * `seq` is the workload index of the command that emitted the event.
+ * `flags`: bit 7 (EV_FLAG_ENDS_COMMAND) marks the last event of its command, which then needs no completion record
+ * after it (engines/completion-record.ts); the other bits are 0 on every delivered record (a design may tag records
+ * with them inside its own rings: sharded's clock parts, engines/sharded-layout.ts). Events compare, decode and
+ * encode without it: it is delivery framing, not part of the event.
  * The breaker's `limit` and `halted` carry `until` in the maker slot (EV_F64_UNTIL); its events' id slot is 0.
  */
 import type { CancelReason, MatchEvent, RejectReason, Side } from './types.ts';
@@ -18,6 +23,9 @@ export const EVENT_F64S = EVENT_BYTES / 8;
 export const EV_OFF_KIND = 0;
 export const EV_OFF_REASON = 1;
 export const EV_OFF_SIDE = 2;
+export const EV_OFF_FLAGS = 3;
+/** In `flags`: this record is its command's last (engines/completion-record.ts). */
+export const EV_FLAG_ENDS_COMMAND = 0x80;
 export const EV_OFF_SYM = 4;
 /** Float64 indexes inside an event record. */
 export const EV_F64_SEQ = 1;
@@ -88,6 +96,7 @@ export function writeEventRecord(
   bytes[b + EV_OFF_KIND] = kind;
   bytes[b + EV_OFF_REASON] = reason;
   bytes[b + EV_OFF_SIDE] = side;
+  bytes[b + EV_OFF_FLAGS] = 0;
   words[(b + EV_OFF_SYM) >> 2] = sym;
   const f = i * EVENT_F64S;
   f64[f + EV_F64_SEQ] = seq;

@@ -4,7 +4,7 @@
  * event anyway (the server encodes a frame per event, the synchronous adapter decodes one), where copying a run in
  * one go, as the harness's event log does, would buy nothing.
  */
-import { EV_COMPLETE, recordKind } from './completion-record.ts';
+import { endsCommand, isEvent } from './completion-record.ts';
 import type { EventSink } from './engine.ts';
 import { EV_F64_SEQ, EVENT_F64S } from './event-record.ts';
 
@@ -20,11 +20,11 @@ export function perRecord(visitor: RecordVisitor): EventSink {
     records(_bytes, words, f64, from, to) {
       let completions = 0;
       for (let r = from; r < to; r++) {
-        if (recordKind(words, r) === EV_COMPLETE) {
+        // A flagged last event is both: the event first, then its command's completion.
+        if (isEvent(words, r)) visitor.event(words, f64, r);
+        if (endsCommand(words, r)) {
           visitor.complete(f64[r * EVENT_F64S + EV_F64_SEQ]!);
           completions++;
-        } else {
-          visitor.event(words, f64, r);
         }
       }
       return completions;

@@ -7,8 +7,9 @@
  * The verdict has the equivalence verdict's shape (results files keep one per repetition): `events` is 0 and there
  * are no sequences or book hashes.
  */
+import { isEvent } from '../engines/completion-record.ts';
 import { EV_F64_SEQ, EVENT_F64S } from '../engines/event-record.ts';
-import { eventLogViews, isCompletion, type EventLogData } from './event-log.ts';
+import { eventLogViews, type EventLogData } from './event-log.ts';
 import type { EquivalenceVerdict } from './results-schema.ts';
 import type { WorkloadSplit } from './split.ts';
 
@@ -21,7 +22,7 @@ export function checkCompletions(split: WorkloadSplit, logs: readonly EventLogDa
     const { words, f64 } = eventLogViews(logs[p]!);
     const length = logs[p]!.length;
     for (let r = 0; r < length; r++) {
-      if (!isCompletion(words, r)) return verdict(`producer ${p} log record ${r}: an event, but noop emits none`);
+      if (isEvent(words, r)) return verdict(`producer ${p} log record ${r}: an event, but noop emits none`);
       const index = f64[r * EVENT_F64S + EV_F64_SEQ]!;
       if (r >= stream.length) return verdict(`producer ${p} received ${length} completions for its ${stream.length} commands (extra: command ${index})`);
       if (index !== stream[r]) {

@@ -17,7 +17,7 @@
  * A decorator rather than a branch in the loop: a run without a journal executes exactly the loop it always did.
  */
 import type { EventSink, Producer } from '../engines/engine.ts';
-import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
+import { endsCommand } from '../engines/completion-record.ts';
 import { EV_F64_SEQ, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 
 export const DURABLE_WINDOW = 16384;
@@ -48,7 +48,7 @@ export class DurableAcknowledgements implements Producer {
       this.#stage(bytes, from, to);
       let completions = 0;
       for (let r = from; r < to; r++) {
-        if (recordKind(words, r) !== EV_COMPLETE) continue;
+        if (!endsCommand(words, r)) continue;
         this.#waiting[this.#tail] = f64[r * EVENT_F64S + EV_F64_SEQ]!;
         this.#recordsEnd[this.#tail++] = this.#staged - (to - r - 1);
         completions++;

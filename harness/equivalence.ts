@@ -14,6 +14,7 @@
  *
  * The first difference found fails the check, and the verdict names it (with both event lines when events differ).
  */
+import { endsCommand, isEvent } from '../engines/completion-record.ts';
 import { decodeEventRecord, EV_F64_ID, EV_F64_MAKER, EV_F64_PRICE, EV_F64_QTY, EV_F64_SEQ, EV_CANCELLED, EV_FILL, EV_MODIFIED, EV_REJECTED,
   EV_OFF_KIND, EV_OFF_REASON, EV_OFF_SIDE, EV_OFF_SYM, EV_REDUCED, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import { formatEvent } from '../engines/types.ts';
@@ -21,7 +22,7 @@ import type { SequencedRun } from '../engines/engine.ts';
 import type { Workload } from '../workloads/workload.ts';
 import { NO_SYMBOL } from '../workloads/workload.ts';
 import type { EventLogData } from './event-log.ts';
-import { eventLogViews, isCompletion } from './event-log.ts';
+import { eventLogViews } from './event-log.ts';
 import type { ReferenceTrace, ReferenceTraceCache } from './reference-trace.ts';
 import type { EquivalenceVerdict } from './results-schema.ts';
 import type { WorkloadSplit } from './split.ts';
@@ -120,7 +121,7 @@ function checkInterleaving({ workload, split, run }: EquivalenceInput): Int32Arr
 }
 
 interface Deliveries {
-  /** Per workload index: the first record of its events in its producer's log, and one past the last. */
+  /** Per workload index: the first record of its events in its producer's log, and one past the last event. */
   readonly start: Int32Array;
   readonly end: Int32Array;
   readonly views: ReadonlyArray<ReturnType<typeof eventLogViews>>;
@@ -137,7 +138,7 @@ function indexDeliveries({ workload, split, logs }: EquivalenceInput): Deliverie
     const length = logs[p]!.length;
     let runStart = 0;
     for (let r = 0; r < length; r++) {
-      if (!isCompletion(words, r)) continue;
+      if (!endsCommand(words, r)) continue;
       const index = f64[r * EVENT_F64S + EV_F64_SEQ]!;
       if (!(Number.isInteger(index) && index >= 0 && index < workload.count)) {
         throw new Mismatch(`producer ${p} log record ${r}: completion for ${index}, which is not a workload index`);
@@ -145,9 +146,10 @@ function indexDeliveries({ workload, split, logs }: EquivalenceInput): Deliverie
       if (split.producerOf[index] !== p) {
         throw new Mismatch(`producer ${p} received the completion of command ${index}, which producer ${split.producerOf[index]} submitted`);
       }
-      if (start[index] !== -1) throw new Mismatch(`producer ${p} received command ${index}'s completion twice (log records ${end[index]} and ${r})`);
+      if (start[index] !== -1) throw new Mismatch(`producer ${p} received command ${index}'s completion twice (the second at log record ${r})`);
       start[index] = runStart;
-      end[index] = r;
+      // A flagged last event is one of the command's events; a completion record follows them.
+      end[index] = isEvent(words, r) ? r + 1 : r;
       runStart = r + 1;
     }
     if (runStart < length) throw new Mismatch(`producer ${p} received ${length - runStart} event(s) after its last completion`);

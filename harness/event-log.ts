@@ -1,6 +1,7 @@
 /**
- * A producer's log of what its design delivered: every event record and every completion record (engines/
- * completion-record.ts), 48 bytes each, in delivery order. The equivalence checker compares it, event for event,
+ * A producer's log of what its design delivered: every event record and every completion record, 48 bytes each, in
+ * delivery order (each command's events, ended by a flag on its last or by a completion record: engines/
+ * completion-record.ts). The equivalence checker compares it, event for event,
  * with the reference engine's replay of the recorded sequence.
  *
  * Records arrive two ways (engines/engine.ts EventSink):
@@ -14,11 +15,11 @@
  * for transfer to the main thread.
  */
 import { EVENT_BYTES } from '../engines/event-record.ts';
-import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
 
 /**
- * Records a producer's log is first sized for, per command it submits: its completion and on average up to two
- * events (an accept or a fill pair); a run that writes more grows the log by chunks.
+ * Records a producer's log is first sized for, per command it submits: on average up to two events (an accept or a
+ * fill pair) and, from a design that ends every command with one, a completion record; a run that writes more grows
+ * the log by chunks.
  */
 const LOG_RECORDS_PER_COMMAND = 3;
 /** The smallest first chunk. */
@@ -165,8 +166,4 @@ export interface EventLogData {
 /** Views over a received log, for the checker. */
 export function eventLogViews(log: EventLogData): { words: Uint32Array; f64: Float64Array; bytes: Uint8Array } {
   return { words: new Uint32Array(log.buffer), f64: new Float64Array(log.buffer), bytes: new Uint8Array(log.buffer) };
-}
-
-export function isCompletion(words: Uint32Array, record: number): boolean {
-  return recordKind(words, record) === EV_COMPLETE;
 }

@@ -18,7 +18,7 @@
  * through once before the start line, so no page of them is first touched (a page fault) inside the timed part.
  * The one allocation left is the clock's own (harness/clock.ts): one read per turn, fewer while waiting (spinFor).
  */
-import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
+import { endsCommand, isEvent } from '../engines/completion-record.ts';
 import type { EventSink, EventStorage, Producer } from '../engines/engine.ts';
 import { EV_F64_SEQ, EVENT_F64S } from '../engines/event-record.ts';
 import { nowNs } from './clock.ts';
@@ -95,14 +95,14 @@ export class LoggingSink implements EventSink, EventStorage {
     this.log.reserve(records);
   }
 
-  commit(to: number, completed: Int32Array, n: number): number {
+  commit(to: number, completed: Int32Array, n: number, completionRecords: number): number {
     const records = to - this.log.used;
     this.log.commitInPlace(to);
     const mine = this.completed;
     let c = this.completedCount;
     for (let i = 0; i < n; i++) mine[c++] = completed[i]!;
     this.completedCount = c;
-    this.events += records - n;
+    this.events += records - completionRecords;
     return n;
   }
 
@@ -111,11 +111,13 @@ export class LoggingSink implements EventSink, EventStorage {
     const completed = this.completed;
     const before = this.completedCount;
     let n = before;
+    let events = 0;
     for (let r = from; r < to; r++) {
-      if (recordKind(words, r) === EV_COMPLETE) completed[n++] = f64[r * EVENT_F64S + EV_F64_SEQ]!;
+      if (isEvent(words, r)) events++;
+      if (endsCommand(words, r)) completed[n++] = f64[r * EVENT_F64S + EV_F64_SEQ]!;
     }
     this.completedCount = n;
-    this.events += to - from - (n - before);
+    this.events += events;
     return n - before;
   }
 }

@@ -9,6 +9,7 @@
  * interleave, and are put back in command order). Every engine prints the same output for the same workload.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { endsCommand, isEvent } from '../engines/completion-record.ts';
 import { decodeEventRecord, EV_F64_SEQ, EVENT_F64S } from '../engines/event-record.ts';
 import { DESIGN_NAMES, designByName, resolveParams } from '../engines/designs.ts';
 import { FastEngine } from '../engines/fast.ts';
@@ -19,7 +20,7 @@ import { DEFAULT_SEED, resolveWorkload } from '../workloads/load.ts';
 import type { Workload } from '../workloads/workload.ts';
 import { formatHelp, parseArgs, runCli, UsageError, type CommandSpec, type ParsedArgs } from './cli-args.ts';
 import { checkEquivalence } from './equivalence.ts';
-import { eventLogViews, isCompletion } from './event-log.ts';
+import { eventLogViews } from './event-log.ts';
 import { prepareWorkload } from './prepared-workload.ts';
 import { ReferenceTraceCache } from './reference-trace.ts';
 import { runOnce } from './run.ts';
@@ -121,18 +122,20 @@ async function replayDesign(name: string, workload: Workload, output: EventOutpu
   // design the reference's order (the checker has already matched each command's events).
   const log = run.logs[0]!;
   const { bytes, words, f64 } = eventLogViews(log);
-  const firstEvent = new Int32Array(workload.count);
-  const completionAt = new Int32Array(workload.count);
+  const firstRecord = new Int32Array(workload.count);
+  const endRecord = new Int32Array(workload.count);
   let start = 0;
   for (let r = 0; r < log.length; r++) {
-    if (!isCompletion(words, r)) continue;
+    if (!endsCommand(words, r)) continue;
     const index = f64[r * EVENT_F64S + EV_F64_SEQ]!;
-    firstEvent[index] = start;
-    completionAt[index] = r;
+    firstRecord[index] = start;
+    endRecord[index] = r + 1;
     start = r + 1;
   }
   for (let i = 0; i < workload.count; i++) {
-    for (let r = firstEvent[i]!; r < completionAt[i]!; r++) await output.add(decodeEventRecord(bytes, words, f64, r, workload.symbols));
+    for (let r = firstRecord[i]!; r < endRecord[i]!; r++) {
+      if (isEvent(words, r)) await output.add(decodeEventRecord(bytes, words, f64, r, workload.symbols));
+    }
   }
   return run.bookHash;
 }

@@ -57,7 +57,7 @@
  * ERROR frame never change, so that answer reaches a client of any version (a HELLO's version is checked before its
  * length). New error codes need no bump: a client treats a code it does not know as a failure.
  */
-import { EV_F64_SEQ, EV_OFF_KIND, EV_RESTED, EV_RESUMED, EVENT_BYTES } from '../engines/event-record.ts';
+import { EV_F64_SEQ, EV_OFF_FLAGS, EV_OFF_KIND, EV_RESTED, EV_RESUMED, EVENT_BYTES } from '../engines/event-record.ts';
 import { recordProblem } from '../workloads/binary.ts';
 import { RECORD_BYTES } from '../workloads/workload.ts';
 
@@ -269,6 +269,8 @@ export function encodeEvent(target: Uint8Array, offset: number, clientSequence: 
   checkSequence(clientSequence, 1, 'client sequence');
   const view = startFrame(target, offset, EVENT_FRAME_BYTES, FRAME_EVENT);
   copyBytes(events, eventOffset, target, offset + EVENT_OFF_RECORD, EVENT_BYTES);
+  // The ACK frame ends a command on the wire: the record's flags (delivery framing inside the process) go out as 0.
+  target[offset + EVENT_OFF_RECORD + EV_OFF_FLAGS] = 0;
   view.setFloat64(offset + EVENT_OFF_RECORD + EV_F64_SEQ * 8, clientSequence, true);
   return offset + EVENT_FRAME_BYTES;
 }

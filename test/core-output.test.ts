@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CoreOutput, coreOutputBytes, type EventWriter } from '../engines/core-output.ts';
-import { EV_COMPLETE, recordKind } from '../engines/completion-record.ts';
+import { endsCommand, EV_COMPLETE, isEvent, recordKind } from '../engines/completion-record.ts';
 import type { EventSink } from '../engines/engine.ts';
 import { EV_F64_QTY, EV_F64_SEQ, EV_RESTED, EVENT_BYTES, EVENT_F64S } from '../engines/event-record.ts';
 import { EventLog } from '../harness/event-log.ts';
@@ -45,12 +45,14 @@ class CopyingSink implements EventSink {
   readonly storage = null;
   readonly chunks: Uint8Array[] = [];
   readonly completed: number[] = [];
+  events = 0;
 
   records(bytes: Uint8Array, words: Uint32Array, f64: Float64Array, from: number, to: number): number {
     this.chunks.push(bytes.slice(from * EVENT_BYTES, to * EVENT_BYTES));
     let completions = 0;
     for (let i = from; i < to; i++) {
-      if (recordKind(words, i) !== EV_COMPLETE) continue;
+      if (isEvent(words, i)) this.events++;
+      if (!endsCommand(words, i)) continue;
       completions++;
       this.completed.push(f64[i * EVENT_F64S + EV_F64_SEQ]!);
     }
@@ -109,13 +111,38 @@ describe('core output', () => {
     expect(completed).toStrictEqual(Array.from({ length: commands }, (_, i) => i));
     const expected = copying.joined();
     const records = expected.byteLength / EVENT_BYTES;
-    expect(logging.events).toBe(records - commands);
+    expect(logging.events).toBe(copying.events);
     const data = log.finish();
     expect(data.length).toBe(records);
     // Compared as one Buffer (a 3.6 MB typed-array diff would take vitest seconds); the first differing record is named.
     const got = Buffer.from(data.buffer, 0, records * EVENT_BYTES);
     const differs = got.findIndex((byte, i) => byte !== expected[i]!);
     expect(differs === -1 ? 'same' : `differs at record ${Math.floor(differs / EVENT_BYTES)}`).toBe('same');
+  });
+
+  it("ends a command with events by flagging its last event, and one with none by a completion record", () => {
+    const commands = 500;
+    const copying = new CopyingSink();
+    drive(copying, commands, () => {});
+    const all = copying.joined();
+    const words = new Uint32Array(all.buffer);
+    const f64 = new Float64Array(all.buffer);
+    let r = 0;
+    for (let index = 0; index < commands; index++) {
+      const n = eventsFor(index);
+      for (let e = 0; e < n; e++, r++) {
+        expect(recordKind(words, r)).toBe(EV_RESTED);
+        expect(f64[r * EVENT_F64S + EV_F64_SEQ]).toBe(index);
+        expect(endsCommand(words, r)).toBe(e === n - 1);
+      }
+      if (n === 0) {
+        expect(recordKind(words, r)).toBe(EV_COMPLETE);
+        expect(f64[r * EVENT_F64S + EV_F64_SEQ]).toBe(index);
+        r++;
+      }
+    }
+    expect(r).toBe(all.byteLength / EVENT_BYTES);
+    expect(copying.events).toBe(Array.from({ length: commands }, (_, i) => eventsFor(i)).reduce((a, b) => a + b, 0));
   });
 
   it('a log sized for the run is written in place to its last record, with no chunk after the first', () => {

@@ -6,10 +6,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SequencedRun } from '../engines/engine.ts';
 import { designByName, resolveParams } from '../engines/designs.ts';
-import { EV_F64_QTY, EV_F64_SEQ, EV_HALTED, EV_OFF_SYM, EV_RESUMED, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
+import { EV_F64_QTY, EV_F64_SEQ, EV_HALTED, EV_OFF_FLAGS, EV_OFF_SYM, EV_RESUMED, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
 import type { Command } from '../engines/types.ts';
 import { checkEquivalence } from '../harness/equivalence.ts';
-import { eventLogViews, isCompletion, type EventLogData } from '../harness/event-log.ts';
+import { eventLogViews, type EventLogData } from '../harness/event-log.ts';
+import { endsCommand, flagEndsCommand, isEvent } from '../engines/completion-record.ts';
 import { type PreparedWorkload, preparePreset, prepareWorkload } from '../harness/prepared-workload.ts';
 import { ReferenceTraceCache } from '../harness/reference-trace.ts';
 import { runOnce, type RunOutcome } from '../harness/run.ts';
@@ -76,7 +77,7 @@ describe('equivalence checker, one producer (inline)', () => {
 
   it('catches a wrong event and prints both versions of it', () => {
     const log = editLog(r.outcome.logs[0]!, (records) => records);
-    const fill = findRecord(log, (words, _f64, i) => !isCompletion(words, i) && (words[(i * EVENT_BYTES) >> 2]! & 0xff) === EV_FILL);
+    const fill = findRecord(log, (words, _f64, i) => isEvent(words, i) && (words[(i * EVENT_BYTES) >> 2]! & 0xff) === EV_FILL);
     const { f64 } = eventLogViews(log);
     f64[fill * EVENT_F64S + EV_F64_QTY]! += 1;
     const verdict = check(r, [log]);
@@ -86,9 +87,15 @@ describe('equivalence checker, one producer (inline)', () => {
 
   it('catches an event the design left out, and one it added', () => {
     const events = r.outcome.logs[0]!;
-    const first = findRecord(events, (words, _f64, i) => !isCompletion(words, i));
-    expect(check(r, [editLog(events, (records) => records.filter((x) => x !== first))]).failure).toMatch(/design: +\(no event/);
-    expect(check(r, [editLog(events, (records) => records.flatMap((x) => (x === first ? [x, x] : [x])))]).failure).toMatch(/reference: \(no event/);
+    // The last event of a command with two or more: dropped (the one before it then ends the command) or doubled
+    // (the first copy no longer ends it), each command's end stays where it was and only its events differ.
+    const last = findRecord(events, (words, _f64, i) => i > 0 && isEvent(words, i) && endsCommand(words, i) && isEvent(words, i - 1) && !endsCommand(words, i - 1));
+    const leftOut = editLog(events, (records) => records.filter((x) => x !== last));
+    flagEndsCommand(eventLogViews(leftOut).words, last - 1);
+    expect(check(r, [leftOut]).failure).toMatch(/design: +\(no event/);
+    const added = editLog(events, (records) => records.flatMap((x) => (x === last ? [x, x] : [x])));
+    eventLogViews(added).bytes[last * EVENT_BYTES + EV_OFF_FLAGS] = 0;
+    expect(check(r, [added]).failure).toMatch(/reference: \(no event/);
   });
 
   it('catches a lost command: missing from the sequence', () => {
@@ -98,7 +105,7 @@ describe('equivalence checker, one producer (inline)', () => {
 
   it('catches a lost completion: the producer never heard back', () => {
     const log = r.outcome.logs[0]!;
-    const completion = findRecord(log, (words, f64, i) => isCompletion(words, i) && f64[i * EVENT_F64S + 1] === 2000);
+    const completion = findRecord(log, (words, f64, i) => endsCommand(words, i) && f64[i * EVENT_F64S + 1] === 2000);
     expect(check(r, [editLog(log, (records) => records.filter((x) => x !== completion))]).ok).toBe(false);
   });
 
@@ -110,7 +117,7 @@ describe('equivalence checker, one producer (inline)', () => {
 
   it('catches a duplicated completion', () => {
     const log = r.outcome.logs[0]!;
-    const completion = findRecord(log, (words, f64, i) => isCompletion(words, i) && f64[i * EVENT_F64S + 1] === 10);
+    const completion = findRecord(log, (words, f64, i) => endsCommand(words, i) && f64[i * EVENT_F64S + 1] === 10);
     expect(check(r, [editLog(log, (records) => records.flatMap((x) => (x === completion ? [x, x] : [x])))]).failure).toMatch(/completion twice/);
   });
 
@@ -148,7 +155,7 @@ describe('equivalence checker, two producers (mutex)', () => {
 
   it('catches a command delivered to the producer that did not submit it', () => {
     const [log0, log1] = r.outcome.logs as [EventLogData, EventLogData];
-    const completion = findRecord(log1, (words, _f64, i) => isCompletion(words, i));
+    const completion = findRecord(log1, (words, _f64, i) => endsCommand(words, i));
     const moved = editLog(log0, (records) => records);
     const joined = new Uint8Array((moved.length + 1) * EVENT_BYTES);
     joined.set(new Uint8Array(moved.buffer, 0, moved.length * EVENT_BYTES));
@@ -232,7 +239,7 @@ describe('equivalence of a clock that expires symbols on two shards (sharded)', 
       const found: Array<{ record: number; kind: number; sym: string }> = [];
       for (let r = 0; r < l.length; r++) {
         const kind = words[(r * EVENT_BYTES) >> 2]! & 0xff;
-        if (f64[r * EVENT_F64S + EV_F64_SEQ] === CLOCK && !isCompletion(words, r)) found.push({ record: r, kind, sym: workload.symbols[words[(r * EVENT_BYTES + EV_OFF_SYM) >> 2]!]! });
+        if (f64[r * EVENT_F64S + EV_F64_SEQ] === CLOCK && isEvent(words, r)) found.push({ record: r, kind, sym: workload.symbols[words[(r * EVENT_BYTES + EV_OFF_SYM) >> 2]!]! });
       }
       return found;
     };
