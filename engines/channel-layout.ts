@@ -9,8 +9,9 @@
  *        | 40 bytes each           | (i32), same order       |
  *        +-------------------------+-------------------------+
  *
- * Event batch, engine → producer, one transferred ArrayBuffer of 48-byte event records: each command's events
- * followed by its completion record (engines/completion-record.ts), commands in processing order.
+ * Event batch, engine → producer, one transferred ArrayBuffer of 48-byte event records: each command's events, the
+ * last flagged as its end, or a completion record for a command with none (engines/completion-record.ts), commands
+ * in processing order.
  */
 import { RECORD_BYTES } from '../workloads/workload.ts';
 

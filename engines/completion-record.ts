@@ -3,13 +3,12 @@
  * event it could recognise as last. Two forms, and a design may use either for any command:
  *
  * - the last event flagged: the command's last event record has EV_FLAG_ENDS_COMMAND in its flags byte
- *   (engines/event-record.ts); its `seq` names the command. Nothing follows it. What the designs whose producer
- *   runs the core (inline, mutex, through engines/core-output.ts) write for a command with events: setting one bit
- *   costs less than a record, and the log the harness keeps for the equivalence check holds one record less per
- *   command.
- * - a completion record: a 48-byte record in the event-record format with kind EV_COMPLETE, after the command's
- *   events. Only `kind` and `seq` (the command's workload index) are set; every other field is 0. What a command
- *   with no events gets, and what the designs that carry records through rings write for every command.
+ *   (engines/event-record.ts); its `seq` names the command. Nothing follows it. What every design writes for a
+ *   command with events (`endCommand`): setting one bit costs less than a record, a ring-based design hands one
+ *   slot less per command across threads, and the log the harness keeps for the equivalence check holds one record
+ *   less per command.
+ * - a completion record: a 48-byte record in the event-record format with kind EV_COMPLETE. Only `kind` and `seq`
+ *   (the command's workload index) are set; every other field is 0. What a command with no events gets.
  *
  * Kind 0xff is outside the event kinds (1 … 9), so decodeEventRecord rejects a completion record instead of
  * turning it into an event. A reader walks records with `isEvent` (an event, flagged or not) and `endsCommand`
@@ -39,6 +38,19 @@ export function writeCompletionRecord(words: Uint32Array, f64: Float64Array, i: 
 export function flagEndsCommand(words: Uint32Array, i: number): void {
   const w = (i * EVENT_BYTES) >> 2;
   words[w] = words[w]! | ENDS_COMMAND_BIT;
+}
+
+/**
+ * Ends command `seq`, whose `events` event records start at record `from`: flags the last, or writes a completion
+ * record at `from` when there is none. Returns the command's records (events, or 1).
+ */
+export function endCommand(words: Uint32Array, f64: Float64Array, from: number, events: number, seq: number): number {
+  if (events === 0) {
+    writeCompletionRecord(words, f64, from, seq);
+    return 1;
+  }
+  flagEndsCommand(words, from + events - 1);
+  return events;
 }
 
 /** The kind byte of record `i`, read from its first u32 word (little-endian: kind is the low byte). */

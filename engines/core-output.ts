@@ -20,7 +20,7 @@
  * many records at most whichever way they go.
  */
 import { EVENT_BYTES, EVENT_F64S } from './event-record.ts';
-import { flagEndsCommand, writeCompletionRecord } from './completion-record.ts';
+import { endCommand } from './completion-record.ts';
 import type { EventSink, EventStorage } from './engine.ts';
 
 /** What the output needs of the core writing into it: where its events go, and the index of the next record. */
@@ -85,15 +85,10 @@ export class CoreOutput {
   /** Ends command `recordIndex`: flags the last event the core just wrote for it, or writes its completion record. */
   complete(recordIndex: number): void {
     const core = this.#core;
-    const end = core.outCursor;
-    if (end > this.#commandFrom) {
-      flagEndsCommand(this.#words, end - 1);
-      this.#commandFrom = end;
-    } else {
-      writeCompletionRecord(this.#words, this.#f64, end, recordIndex);
-      core.outCursor = this.#commandFrom = end + 1;
-      this.#completionRecords++;
-    }
+    const from = this.#commandFrom;
+    const events = core.outCursor - from;
+    if (events === 0) this.#completionRecords++;
+    core.outCursor = this.#commandFrom = from + endCommand(this.#words, this.#f64, from, events, recordIndex);
     this.#completed[this.#completions++] = recordIndex;
   }
 

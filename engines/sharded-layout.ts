@@ -12,8 +12,9 @@
  *   shard can wait on one word for P rings; its sleeper count belongs to the wait strategy (shared/wait-strategy.ts).
  * - stop: set by the main thread to end the shard once its rings are drained.
  * - output records: engines/event-record.ts records and completions, except that a shard marks the records of its
- *   part of a clock (its events and completion) with CLOCK_PART in the pad byte (byte 3), so the producer can hold
- *   them back without looking the command up; the producer clears the mark before any event reaches its sink.
+ *   part of a clock (its events, or its completion record when it has none) with CLOCK_PART in the flags byte
+ *   (byte 3, beside EV_FLAG_ENDS_COMMAND on the part's last event), so the producer can hold them back without
+ *   looking the command up; the producer clears the byte before any event reaches its sink.
  * A producer writes a slot's tag before publishing the slot, so the shard reads it under the same publication.
  */
 import { EVENT_BYTES } from './event-record.ts';
@@ -27,7 +28,7 @@ import { RECORD_BYTES } from '../workloads/workload.ts';
 export const SHARD_DOORBELL = 0;
 export const SHARD_STOP = CACHE_LINE_PAIR / 4;
 export const SHARD_CONTROL_BYTES = 2 * CACHE_LINE_PAIR;
-/** The pad byte's value on an output record of a shard's part of a clock; as bits of word 0. */
+/** The flags bit on an output record of a shard's part of a clock (engines/event-record.ts leaves it to designs). */
 export const CLOCK_PART = 1;
 export const CLOCK_PART_SHIFT = 24;
 

@@ -24,7 +24,7 @@
  * shard 0 alone.
  */
 import type { EngineDesign, EngineOptions, EngineSession, EventSink, Producer, SharedWorkload } from './engine.ts';
-import { EV_COMPLETE, writeCompletionRecord } from './completion-record.ts';
+import { endsCommand, flagEndsCommand, isEvent, writeCompletionRecord } from './completion-record.ts';
 import { EV_F64_SEQ, EV_OFF_SYM, EVENT_BYTES, EVENT_F64S } from './event-record.ts';
 import { FastCore } from './fast-core.ts';
 import { SequenceLog } from './sequence-log.ts';
@@ -96,7 +96,7 @@ class ShardedProducer implements Producer {
   /** The held events of pending clocks, copied out of the output rings (EV_F64_SEQ says whose). */
   #held = new Uint8Array(64 * EVENT_BYTES);
   #heldCount = 0;
-  /** A merged clock's completion record, written here since no ring holds it (each shard's part had its own). */
+  /** A merged clock's completion record, when it has no event to flag: no ring holds it (each shard's part ended its own). */
   readonly #clockCompletion = new Uint8Array(EVENT_BYTES);
   readonly #clockCompletionWords = new Uint32Array(this.#clockCompletion.buffer);
   readonly #clockCompletionF64 = new Float64Array(this.#clockCompletion.buffer);
@@ -213,14 +213,15 @@ class ShardedProducer implements Producer {
     let runFrom = from;
     for (let r = from; r < to; r++) {
       const head = words[(r * EVENT_BYTES) >> 2]!;
-      if (head >>> CLOCK_PART_SHIFT === CLOCK_PART) {
-        // A shard's part of a clock (engines/sharded-layout.ts): held until every shard's is in.
+      if (((head >>> CLOCK_PART_SHIFT) & CLOCK_PART) !== 0) {
+        // A shard's part of a clock (engines/sharded-layout.ts): held until every shard's is in. Its last record is
+        // an event flagged as the part's end (held, then the part is done) or a completion record (only done).
         if (runFrom < r) completions += sink.records(bytes, words, f64, runFrom, r);
         runFrom = r + 1;
-        if ((head & 0xff) === EV_COMPLETE) completions += this.#clockPartDone(f64[r * EVENT_F64S + EV_F64_SEQ]!, sink);
-        else this.#hold(bytes, r);
+        if (isEvent(words, r)) this.#hold(bytes, r);
+        if (endsCommand(words, r)) completions += this.#clockPartDone(f64[r * EVENT_F64S + EV_F64_SEQ]!, sink);
       } else {
-        this.#runEndedCommand = (head & 0xff) === EV_COMPLETE;
+        this.#runEndedCommand = endsCommand(words, r);
       }
     }
     if (runFrom < to) completions += sink.records(bytes, words, f64, runFrom, to);
@@ -278,20 +279,26 @@ class ShardedProducer implements Producer {
     return slot;
   }
 
-  /** Delivers clock `seq`'s held events, stably sorted by symbol name, then its completion; drops them from the hold. */
+  /**
+   * Delivers clock `seq`'s held events, stably sorted by symbol name, the last flagged as the clock's end, or a
+   * completion record when it has none; drops them from the hold. Returns the completions delivered (1).
+   */
   #deliverClock(seq: number, sink: EventSink): number {
     // Most clocks expire nothing: then nothing is held, and nothing is allocated here.
-    if (this.#heldCount > 0) this.#deliverHeld(seq, sink);
+    const ended = this.#heldCount > 0 ? this.#deliverHeld(seq, sink) : 0;
+    if (ended > 0) return ended;
     writeCompletionRecord(this.#clockCompletionWords, this.#clockCompletionF64, 0, seq);
     return sink.records(this.#clockCompletion, this.#clockCompletionWords, this.#clockCompletionF64, 0, 1);
   }
 
-  #deliverHeld(seq: number, sink: EventSink): void {
+  /** Delivers clock `seq`'s held events, the last flagged; returns the completions delivered (0 when it had none). */
+  #deliverHeld(seq: number, sink: EventSink): number {
     const held = this.#held;
     const words = new Uint32Array(held.buffer, 0, held.length >> 2);
     const f64 = new Float64Array(held.buffer, 0, held.length >> 3);
     const mine: number[] = [];
     let kept = 0;
+    let completions = 0;
     for (let i = 0; i < this.#heldCount; i++) {
       if (f64[i * EVENT_F64S + EV_F64_SEQ] === seq) mine.push(i);
     }
@@ -301,13 +308,13 @@ class ShardedProducer implements Producer {
       mine.sort((a, b) => compareNames(name(a), name(b)));
       // A clock that is behind is every shard's reject: delivered once, as one core rejects it.
       let rejected = false;
-      for (const i of mine) {
-        if (words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2] === NO_SYMBOL) {
-          if (rejected) continue;
-          rejected = true;
-        }
-        sink.records(held, words, f64, i, i + 1);
-      }
+      const delivered = mine.filter((i) => {
+        if (words[(i * EVENT_BYTES + EV_OFF_SYM) >> 2] !== NO_SYMBOL) return true;
+        if (rejected) return false;
+        return (rejected = true);
+      });
+      flagEndsCommand(words, delivered[delivered.length - 1]!);
+      for (const i of delivered) completions += sink.records(held, words, f64, i, i + 1);
       for (let i = 0; i < this.#heldCount; i++) {
         if (f64[i * EVENT_F64S + EV_F64_SEQ] === seq) continue;
         if (kept !== i) held.copyWithin(kept * EVENT_BYTES, i * EVENT_BYTES, (i + 1) * EVENT_BYTES);
@@ -315,6 +322,7 @@ class ShardedProducer implements Producer {
       }
       this.#heldCount = kept;
     }
+    return completions;
   }
 }
 

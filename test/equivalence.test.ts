@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SequencedRun } from '../engines/engine.ts';
-import { designByName, resolveParams } from '../engines/designs.ts';
+import { DESIGN_NAMES, designByName, resolveParams } from '../engines/designs.ts';
 import { EV_F64_QTY, EV_F64_SEQ, EV_HALTED, EV_OFF_FLAGS, EV_OFF_SYM, EV_RESUMED, EVENT_BYTES, EVENT_F64S, EV_FILL } from '../engines/event-record.ts';
 import type { Command } from '../engines/types.ts';
 import { checkEquivalence } from '../harness/equivalence.ts';
@@ -165,6 +165,27 @@ describe('equivalence checker, two producers (mutex)', () => {
   });
 });
 
+describe('how every design ends a command (engines/completion-record.ts)', () => {
+  for (const design of DESIGN_NAMES) {
+    it(`${design}: a command with events ends with its last event flagged; only one with none gets a completion record`, async () => {
+      const r = await record(design, design === 'inline' ? 1 : 2);
+      expect(check(r).failure).toBeNull();
+      let flagged = 0;
+      for (const log of r.outcome.logs) {
+        const { words } = eventLogViews(log);
+        for (let i = 0; i < log.length; i++) {
+          if (isEvent(words, i)) {
+            if (endsCommand(words, i)) flagged++;
+          } else if (i > 0 && !endsCommand(words, i - 1)) {
+            throw new Error(`${design}: log record ${i} is a completion record after an event of its command (record ${i - 1})`);
+          }
+        }
+      }
+      expect(flagged).toBeGreaterThan(1000);
+    });
+  }
+});
+
 describe('equivalence under risk rules and the breaker, every design', () => {
   // Tight rules on the sweep preset with a clock before every command (1 ms apart): collar and quantity rejects,
   // band stops, limit states, pauses and resumes all happen within the run.
@@ -245,11 +266,19 @@ describe('equivalence of a clock that expires symbols on two shards (sharded)', 
     };
     const delivered = clockEvents(log);
     expect(delivered.map((e) => [e.kind, e.sym])).toStrictEqual([[EV_HALTED, 'AAPL'], [EV_RESUMED, 'AAPL'], [EV_HALTED, 'BBB'], [EV_RESUMED, 'BBB']]);
+    // The merged clock ends with its last event flagged, not with a completion record after it.
+    expect(delivered.map((e) => endsCommand(eventLogViews(log).words, e.record))).toStrictEqual([false, false, false, true]);
+    const { words: logWords, f64: logF64 } = eventLogViews(log);
+    const clockCompletions = Array.from({ length: log.length }, (_, r) => r).filter((r) => logF64[r * EVENT_F64S + EV_F64_SEQ] === CLOCK && !isEvent(logWords, r));
+    expect(clockCompletions).toStrictEqual([]);
     expect(checkEquivalence({ ...input, logs: outcome.logs }).failure).toBeNull();
 
     // BBB's pair before AAPL's: every event is right, only the merge order is not.
     const first = delivered[0]!.record;
     const swapped = editLog(log, (records) => [...records.slice(0, first), first + 2, first + 3, first, first + 1, ...records.slice(first + 4)]);
+    const swappedWords = eventLogViews(swapped);
+    swappedWords.bytes[(first + 1) * EVENT_BYTES + EV_OFF_FLAGS] = 0;
+    flagEndsCommand(swappedWords.words, first + 3);
     const verdict = checkEquivalence({ ...input, logs: [swapped] });
     expect(verdict.ok).toBe(false);
     expect(verdict.failure).toContain(`clock ${CLOCK} (producer 0, every sequence's replay merged), event #0 of 4 expected`);

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { EVENT_BYTES } from '../event-record.ts';
-import { writeCompletionRecord } from '../completion-record.ts';
+import { endCommand } from '../completion-record.ts';
 import { FastCore } from '../fast-core.ts';
 import { SequenceLog } from '../sequence-log.ts';
 import { batchIndexOffset, commandBatchCount } from '../channel-layout.ts';
@@ -49,10 +49,11 @@ function onBatch(port: MessagePort, batch: ArrayBuffer): void {
   for (let k = 0; k < n; k++) {
     if (core.outCursor + perCommand > scratchRecords) reply(port);
     const index = indexes[k]!;
-    core.processRecord(bytes, f64, k, index);
+    const from = core.outCursor;
+    const events = core.processRecord(bytes, f64, k, index);
     log.append(index);
     slowdown();
-    writeCompletionRecord(scratchWords, scratchF64, core.outCursor++, index);
+    core.outCursor = from + endCommand(scratchWords, scratchF64, from, events, index);
   }
   reply(port);
 }

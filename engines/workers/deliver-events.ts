@@ -1,5 +1,6 @@
 /**
- * Copies an engine thread's event records (the fast core's scratch output plus the completion record) into a
+ * Copies an engine thread's records for one command (the fast core's scratch output, ended by endCommand in
+ * engines/completion-record.ts) into a
  * producer's output ring, waiting for space: the one hand-back path the ring-based designs (disruptor, sharded) share.
  * Field by field rather than a byte copy, because the ring's views and the scratch views are separate typed arrays.
  */

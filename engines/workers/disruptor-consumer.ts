@@ -1,11 +1,12 @@
 /**
  * The engine thread of the `disruptor` design: the single consumer of the input ring. It takes every contiguous
  * published slot (up to the batch size) at once, runs each command through the core, records the sequence, copies
- * the events and a completion record into the output ring of the producer that sent the command, publishes the
+ * the events (the last flagged as the command's end, or a completion record when there is none:
+ * engines/completion-record.ts) into the output ring of the producer that sent the command, publishes the
  * output rings once per batch, and releases the input slots. Exits when the input ring is closed and drained.
  */
 import { workerData } from 'node:worker_threads';
-import { writeCompletionRecord } from '../completion-record.ts';
+import { endCommand } from '../completion-record.ts';
 import { EVENT_BYTES } from '../event-record.ts';
 import { attachScratch, deliverEvents } from './deliver-events.ts';
 import { FastCore } from '../fast-core.ts';
@@ -45,8 +46,7 @@ for (;;) {
     const events = core.processRecord(input.bytes, input.f64, slot, index);
     log.append(index);
     slowdown();
-    writeCompletionRecord(scratchWords, scratchF64, events, index);
-    deliverEvents(outputs[producer]!, scratchWords, scratchF64, events + 1, 'disruptor');
+    deliverEvents(outputs[producer]!, scratchWords, scratchF64, endCommand(scratchWords, scratchF64, 0, events, index), 'disruptor');
   }
   for (let p = 0; p < outputs.length; p++) outputs[p]!.publish();
   input.release(n);

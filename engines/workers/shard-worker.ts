@@ -6,7 +6,7 @@
  * ring is empty it waits on the shard's doorbell word; it exits once told to stop and drained.
  */
 import { workerData } from 'node:worker_threads';
-import { writeCompletionRecord } from '../completion-record.ts';
+import { endCommand } from '../completion-record.ts';
 import { EVENT_BYTES } from '../event-record.ts';
 import { attachScratch, deliverEvents } from './deliver-events.ts';
 import { FastCore } from '../fast-core.ts';
@@ -54,11 +54,11 @@ function drain(p: number): number {
     const events = core.processRecord(input.bytes, input.f64, slot, index);
     log.append(index);
     slowdown();
-    writeCompletionRecord(scratchWords, scratchF64, events, index);
+    const records = endCommand(scratchWords, scratchF64, 0, events, index);
     if (input.bytes[slot * RECORD_BYTES + OFF_OP] === OP_CLOCK) {
-      for (let i = 0; i <= events; i++) scratchWords[(i * EVENT_BYTES) >> 2] = scratchWords[(i * EVENT_BYTES) >> 2]! | (CLOCK_PART << CLOCK_PART_SHIFT);
+      for (let i = 0; i < records; i++) scratchWords[(i * EVENT_BYTES) >> 2] = scratchWords[(i * EVENT_BYTES) >> 2]! | (CLOCK_PART << CLOCK_PART_SHIFT);
     }
-    deliverEvents(output, scratchWords, scratchF64, events + 1, engineName);
+    deliverEvents(output, scratchWords, scratchF64, records, engineName);
   }
   output.publish();
   input.release(n);
